@@ -1,0 +1,252 @@
+//! The type registry (RTTI): what a collector needs to know about each type.
+//!
+//! A header stores only a [`TypeId`]; the registry maps it to a
+//! [`TypeDescriptor`] — the type's name (for reports such as "Top Types"), its
+//! layout, how to find the references inside it, and how to drop it.
+//!
+//! Lookups happen on a collector's hot path (once per traced object), so they
+//! take no lock: the table is a fixed array of lazily created segments, each
+//! slot written once ([`OnceLock`]) and never changed or freed while the
+//! registry lives. Registration takes a unique id with one atomic
+//! read-modify-write and then fills its slot, so it is safe from any number of
+//! threads.
+
+use std::alloc::Layout;
+use std::borrow::Cow;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::{HeaderError, MAX_TYPES, TypeId};
+
+/// Receives the reference slots of an object while it is traced.
+///
+/// A slot is a pointer-sized field inside the object that holds the address
+/// of another object's payload, or null. The visitor may read it and, for a
+/// moving collector, overwrite it with the object's new address — which is
+/// why tracing hands out slots rather than the references' values.
+pub trait SlotVisitor {
+    /// Called once for every reference slot of the traced object.
+    fn visit_slot(&mut self, slot: NonNull<*mut u8>);
+}
+
+/// Finds the reference slots of one object.
+///
+/// # Safety
+/// `object` must point at the payload of a live, initialised object of the
+/// type the descriptor describes; the function must report every reference
+/// slot exactly once, and nothing else.
+pub type TraceFn = unsafe fn(object: NonNull<u8>, visitor: &mut dyn SlotVisitor);
+
+/// Drops (finalizes) one object in place.
+///
+/// # Safety
+/// `object` must point at the payload of a live, initialised object of the
+/// type the descriptor describes, which is never used again afterwards.
+pub type DropFn = unsafe fn(object: NonNull<u8>);
+
+/// What the collector knows about one managed type.
+///
+/// ```
+/// use morph_header::TypeDescriptor;
+///
+/// let strings = TypeDescriptor::of::<String>("String");
+/// assert_eq!(strings.layout().size(), std::mem::size_of::<String>());
+/// assert!(strings.drop_fn().is_some(), "String needs its destructor run");
+/// assert!(TypeDescriptor::of::<u64>("u64").drop_fn().is_none());
+/// ```
+#[derive(Clone)]
+pub struct TypeDescriptor {
+    name: Cow<'static, str>,
+    layout: Layout,
+    trace: Option<TraceFn>,
+    drop: Option<DropFn>,
+}
+
+impl TypeDescriptor {
+    /// A descriptor with a name and payload layout, no references and no
+    /// destructor (a leaf type). Add those with [`with_trace`](Self::with_trace)
+    /// and [`with_drop`](Self::with_drop).
+    pub fn new(name: impl Into<Cow<'static, str>>, layout: Layout) -> Self {
+        TypeDescriptor { name: name.into(), layout, trace: None, drop: None }
+    }
+
+    /// A descriptor for the Rust type `T`: its layout, and `T`'s destructor
+    /// if it has one.
+    pub fn of<T>(name: impl Into<Cow<'static, str>>) -> Self {
+        /// # Safety
+        /// As [`DropFn`]: `object` is a live, initialised `T` never used again.
+        unsafe fn drop_as<T>(object: NonNull<u8>) {
+            // SAFETY: the caller upholds DropFn's contract for this type: the
+            // pointer is a live, initialised, properly aligned T that is never
+            // used after this call.
+            unsafe { object.cast::<T>().drop_in_place() }
+        }
+        let drop: Option<DropFn> = if std::mem::needs_drop::<T>() { Some(drop_as::<T>) } else { None };
+        TypeDescriptor { drop, ..TypeDescriptor::new(name, Layout::new::<T>()) }
+    }
+
+    /// Sets how to find the object's references.
+    pub fn with_trace(mut self, trace: TraceFn) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Sets how to drop (finalize) the object.
+    pub fn with_drop(mut self, drop: DropFn) -> Self {
+        self.drop = Some(drop);
+        self
+    }
+
+    /// The type's name, as reports show it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The payload layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// How to trace the object, if it holds references.
+    pub fn trace_fn(&self) -> Option<TraceFn> {
+        self.trace
+    }
+
+    /// How to drop the object, if it needs it.
+    pub fn drop_fn(&self) -> Option<DropFn> {
+        self.drop
+    }
+}
+
+impl fmt::Debug for TypeDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypeDescriptor")
+            .field("name", &self.name)
+            .field("size", &self.layout.size())
+            .field("align", &self.layout.align())
+            .field("traced", &self.trace.is_some())
+            .field("dropped", &self.drop.is_some())
+            .finish()
+    }
+}
+
+const SEGMENT_LEN: usize = 256;
+const SEGMENTS: usize = MAX_TYPES.div_ceil(SEGMENT_LEN);
+
+type Segment = [OnceLock<TypeDescriptor>; SEGMENT_LEN];
+
+/// Maps [`TypeId`]s to [`TypeDescriptor`]s; registration and lookup are safe
+/// from any number of threads, and lookups take no lock.
+///
+/// Most programs use the process-wide [`TypeRegistry::global`]; a runtime
+/// that wants its own id space (or a test) builds its own.
+///
+/// ```
+/// use morph_header::{TypeDescriptor, TypeRegistry};
+///
+/// let registry = TypeRegistry::new();
+/// let id = registry.register(TypeDescriptor::of::<[u64; 2]>("Pair"))?;
+/// assert_eq!(registry.get(id).map(|d| d.name()), Some("Pair"));
+/// assert_eq!(registry.len(), 1);
+/// # Ok::<(), morph_header::HeaderError>(())
+/// ```
+pub struct TypeRegistry {
+    next: AtomicU32,
+    capacity: u32,
+    segments: [OnceLock<Box<Segment>>; SEGMENTS],
+}
+
+static GLOBAL: TypeRegistry = TypeRegistry::new();
+
+impl TypeRegistry {
+    /// An empty registry that holds up to [`MAX_TYPES`] types.
+    pub const fn new() -> Self {
+        Self::with_capacity(MAX_TYPES)
+    }
+
+    /// An empty registry that holds up to `capacity` types (at most
+    /// [`MAX_TYPES`]; a larger request is capped, since no header could name
+    /// the extra ids).
+    pub const fn with_capacity(capacity: usize) -> Self {
+        let capacity = if capacity < MAX_TYPES { capacity } else { MAX_TYPES };
+        TypeRegistry {
+            next: AtomicU32::new(0),
+            capacity: capacity as u32,
+            segments: [const { OnceLock::new() }; SEGMENTS],
+        }
+    }
+
+    /// The process-wide registry.
+    pub fn global() -> &'static TypeRegistry {
+        &GLOBAL
+    }
+
+    /// Registers a type and returns its id, or
+    /// [`HeaderError::RegistryFull`] once the registry holds `capacity` types
+    /// (nothing is changed then).
+    pub fn register(&self, descriptor: TypeDescriptor) -> Result<TypeId, HeaderError> {
+        let capacity = self.capacity;
+        let id = self
+            .next
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1))
+            .map_err(|_| HeaderError::RegistryFull { capacity: capacity as usize })?;
+        let index = id as usize;
+        let segment = self.segments[index / SEGMENT_LEN]
+            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        let fresh = segment[index % SEGMENT_LEN].set(descriptor).is_ok();
+        debug_assert!(fresh, "type id {id} handed out twice");
+        TypeId::new(id)
+    }
+
+    /// The descriptor of `id`, or `None` if no type has that id (yet).
+    #[inline]
+    pub fn get(&self, id: TypeId) -> Option<&TypeDescriptor> {
+        let index = id.index();
+        self.segments.get(index / SEGMENT_LEN)?.get()?[index % SEGMENT_LEN].get()
+    }
+
+    /// The name of `id`, or `"<unregistered>"`: what reports print.
+    pub fn name_of(&self, id: TypeId) -> &str {
+        self.get(id).map_or("<unregistered>", TypeDescriptor::name)
+    }
+
+    /// How many ids have been handed out.
+    pub fn len(&self) -> usize {
+        self.next.load(Ordering::Acquire) as usize
+    }
+
+    /// Whether no type is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many types this registry can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Every registered type, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (TypeId, &TypeDescriptor)> + '_ {
+        (0..self.len() as u32).filter_map(move |raw| {
+            let id = TypeId::new(raw).ok()?;
+            Some((id, self.get(id)?))
+        })
+    }
+}
+
+impl Default for TypeRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for TypeRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypeRegistry")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
