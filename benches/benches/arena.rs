@@ -1,0 +1,2 @@
+//! Placeholder until the arena benchmarks land.
+fn main() {}

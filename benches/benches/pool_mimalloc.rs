@@ -1,0 +1,2 @@
+//! Placeholder until the pool_mimalloc benchmarks land.
+fn main() {}
