@@ -1,0 +1,1 @@
+//! morph-arena: being built (see the issue).

@@ -1,0 +1,1 @@
+//! morph-pool: being built (see the issue).
