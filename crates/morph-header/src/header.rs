@@ -135,14 +135,22 @@ impl Generation {
     /// The age if young, `None` for old and large objects.
     #[inline]
     pub const fn age(self) -> Option<u8> {
-        if self.0 <= Self::MAX_YOUNG_AGE { Some(self.0) } else { None }
+        if self.0 <= Self::MAX_YOUNG_AGE {
+            Some(self.0)
+        } else {
+            None
+        }
     }
 
     /// One collection older: ages saturate at [`Self::MAX_YOUNG_AGE`]; old
     /// and large objects stay what they are.
     #[inline]
     pub const fn older(self) -> Self {
-        if self.0 < Self::MAX_YOUNG_AGE { Generation(self.0 + 1) } else { self }
+        if self.0 < Self::MAX_YOUNG_AGE {
+            Generation(self.0 + 1)
+        } else {
+            self
+        }
     }
 
     /// Whether the object is in the young generation.
@@ -397,11 +405,12 @@ impl ObjectHeader {
             self.with_field(TYPE_SHIFT, TYPE_MASK, type_id.0 as u64)
                 .with_field(RESERVED_SHIFT, RESERVED_MASK, 0)
         } else {
-            self.with_field(TYPE_SHIFT, TYPE_MASK, ESCAPE_TYPE_ID as u64).with_field(
-                RESERVED_SHIFT,
-                RESERVED_MASK,
-                (type_id.0 - DIRECT_TYPE_IDS) as u64,
-            )
+            self.with_field(TYPE_SHIFT, TYPE_MASK, ESCAPE_TYPE_ID as u64)
+                .with_field(
+                    RESERVED_SHIFT,
+                    RESERVED_MASK,
+                    (type_id.0 - DIRECT_TYPE_IDS) as u64,
+                )
         }
     }
 
@@ -553,6 +562,10 @@ impl ObjectHeaderExt {
     /// Wraps `header` (marking it as extended) with no link and the given metadata.
     pub fn new(mut header: ObjectHeader, metadata: u64) -> Self {
         header.insert_flags(HeaderFlags::HAS_EXTENSION);
-        ObjectHeaderExt { header, next: None, metadata }
+        ObjectHeaderExt {
+            header,
+            next: None,
+            metadata,
+        }
     }
 }

@@ -37,7 +37,7 @@
 //! let ty = TypeId::new(3)?;
 //! let mut header = ObjectHeader::new(48, ty)?;
 //! header.set_marked(true);
-//! header.set_generation(Generation::Young(1));
+//! header.set_generation(Generation::young(1)?);
 //! header.insert_flags(HeaderFlags::PINNED);
 //!
 //! assert_eq!(header.payload_size(), 48);
@@ -61,7 +61,7 @@ mod registry;
 pub use atomic::AtomicHeader;
 pub use error::HeaderError;
 pub use header::{
-    Generation, HeaderFlags, MAX_PAYLOAD_SIZE, ObjectHeader, ObjectHeaderExt, TypeId,
-    DIRECT_TYPE_IDS, ESCAPE_TYPE_ID, MAX_TYPES,
+    DIRECT_TYPE_IDS, ESCAPE_TYPE_ID, Generation, HeaderFlags, MAX_PAYLOAD_SIZE, MAX_TYPES,
+    ObjectHeader, ObjectHeaderExt, TypeId,
 };
 pub use registry::{DropFn, SlotVisitor, TraceFn, TypeDescriptor, TypeRegistry};

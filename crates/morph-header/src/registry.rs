@@ -69,7 +69,12 @@ impl TypeDescriptor {
     /// destructor (a leaf type). Add those with [`with_trace`](Self::with_trace)
     /// and [`with_drop`](Self::with_drop).
     pub fn new(name: impl Into<Cow<'static, str>>, layout: Layout) -> Self {
-        TypeDescriptor { name: name.into(), layout, trace: None, drop: None }
+        TypeDescriptor {
+            name: name.into(),
+            layout,
+            trace: None,
+            drop: None,
+        }
     }
 
     /// A descriptor for the Rust type `T`: its layout, and `T`'s destructor
@@ -83,8 +88,15 @@ impl TypeDescriptor {
             // used after this call.
             unsafe { object.cast::<T>().drop_in_place() }
         }
-        let drop: Option<DropFn> = if std::mem::needs_drop::<T>() { Some(drop_as::<T>) } else { None };
-        TypeDescriptor { drop, ..TypeDescriptor::new(name, Layout::new::<T>()) }
+        let drop: Option<DropFn> = if std::mem::needs_drop::<T>() {
+            Some(drop_as::<T>)
+        } else {
+            None
+        };
+        TypeDescriptor {
+            drop,
+            ..TypeDescriptor::new(name, Layout::new::<T>())
+        }
     }
 
     /// Sets how to find the object's references.
@@ -170,7 +182,11 @@ impl TypeRegistry {
     /// [`MAX_TYPES`]; a larger request is capped, since no header could name
     /// the extra ids).
     pub const fn with_capacity(capacity: usize) -> Self {
-        let capacity = if capacity < MAX_TYPES { capacity } else { MAX_TYPES };
+        let capacity = if capacity < MAX_TYPES {
+            capacity
+        } else {
+            MAX_TYPES
+        };
         TypeRegistry {
             next: AtomicU32::new(0),
             capacity: capacity as u32,
@@ -190,8 +206,12 @@ impl TypeRegistry {
         let capacity = self.capacity;
         let id = self
             .next
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1))
-            .map_err(|_| HeaderError::RegistryFull { capacity: capacity as usize })?;
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < capacity).then_some(n + 1)
+            })
+            .map_err(|_| HeaderError::RegistryFull {
+                capacity: capacity as usize,
+            })?;
         let index = id as usize;
         let segment = self.segments[index / SEGMENT_LEN]
             .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
