@@ -176,7 +176,7 @@ fn metrics_off_is_a_zero_sized_no_op() {
     let mut off = NoMetrics;
     off.record_alloc(TypeId::new(0).unwrap(), 1);
     off.record_reset();
-    assert!(!NoMetrics::ENABLED);
+    const { assert!(!NoMetrics::ENABLED) };
 }
 
 /// A deterministic compiler-mode snapshot: what the design document's
