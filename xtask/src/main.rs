@@ -1,2 +1,142 @@
-//! placeholder
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` from anywhere in the
+//! workspace (see `.cargo/config.toml`).
+//!
+//! * `cargo xtask ci` — everything CI checks: formatting, clippy with
+//!   warnings denied, tests and doc tests, rustdoc warnings, loom model
+//!   checks, and Miri over the unsafe core when the nightly toolchain has it.
+//! * `cargo xtask bench` — the benchmark suite against peer crates, a summary
+//!   table of ratios measured in the same run, and a report under
+//!   `target/morph-bench/`.
+//!
+//! Plain Rust instead of shell scripts, so it runs the same everywhere and
+//! needs nothing but cargo.
+
+mod bench;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  ci [--no-miri] [--no-loom]     fmt, clippy, tests, doc tests, rustdoc, loom, Miri
+  bench [--quick] [--only NAME]  benchmarks vs peers; table + target/morph-bench/report.md
+  help                           this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("help" | "-h" | "--help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_owned()
+}
+
+/// A command to run from the workspace root.
+pub(crate) fn cargo(args: &[&str]) -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(args).current_dir(root());
+    command
+}
+
+/// Runs one step, printing a header and its duration; fails with the step's name.
+pub(crate) fn step(name: &str, mut command: Command) -> Result<(), String> {
+    println!("\n==> {name}");
+    let started = Instant::now();
+    let status = command.status().map_err(|e| format!("{name}: could not start: {e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if status.success() {
+        println!("==> {name}: ok ({seconds:.0}s)");
+        Ok(())
+    } else {
+        Err(format!("step `{name}` failed ({status}) after {seconds:.0}s"))
+    }
+}
+
+/// Crates whose `unsafe` code Miri checks.
+const MIRI_CRATES: [&str; 4] = ["morph-header", "morph-metrics", "morph-arena", "morph-pool"];
+
+/// Crates with loom model tests (`cfg(loom)`, tests named `loom`).
+const LOOM_CRATES: [&str; 2] = ["morph-header", "morph-pool"];
+
+fn ci(args: &[String]) -> Result<(), String> {
+    let mut miri = true;
+    let mut loom = true;
+    for arg in args {
+        match arg.as_str() {
+            "--no-miri" => miri = false,
+            "--no-loom" => loom = false,
+            other => return Err(format!("ci: unknown option `{other}`\n\n{USAGE}")),
+        }
+    }
+    let started = Instant::now();
+
+    step("rustfmt", cargo(&["fmt", "--all", "--", "--check"]))?;
+    step(
+        "clippy (all targets, warnings denied)",
+        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    step("tests and doc tests", cargo(&["test", "--workspace"]))?;
+    let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    step("rustdoc (warnings denied)", doc)?;
+
+    if loom {
+        let mut args = vec!["test", "--release", "--target-dir", "target/loom", "--lib"];
+        for krate in LOOM_CRATES {
+            args.extend(["-p", krate]);
+        }
+        args.push("loom");
+        let mut command = cargo(&args);
+        command.env("RUSTFLAGS", "--cfg loom").env("LOOM_MAX_PREEMPTIONS", "2");
+        step("loom model checks", command)?;
+    }
+
+    if miri {
+        let available = Command::new("cargo")
+            .args(["+nightly", "miri", "--version"])
+            .current_dir(root())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if available {
+            let mut args = vec!["+nightly", "miri", "test", "--lib", "--tests"];
+            for krate in MIRI_CRATES {
+                args.extend(["-p", krate]);
+            }
+            let mut command = Command::new("cargo");
+            command
+                .args(&args)
+                .current_dir(root())
+                .env("MIRIFLAGS", "-Zmiri-strict-provenance");
+            step("miri (strict provenance) over the unsafe core", command)?;
+        } else {
+            println!(
+                "\n==> miri: SKIPPED — `cargo +nightly miri` is not installed \
+                 (rustup +nightly component add miri rust-src)"
+            );
+        }
+    }
+
+    println!("\nxtask ci: all steps passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! `cargo xtask bench`: run the criterion suite, then turn its estimates into
+//! one table of ratios against our implementation, measured in the same run.
+//!
+//! Convention (see `benches/Cargo.toml`): a criterion group is a workload, a
+//! function id is an implementation; ids starting with `morph` are ours. Only
+//! estimates written by this run are read, so a stale result never shows up.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use crate::{cargo, root, step};
+
+/// One measured (workload, implementation) pair.
+struct Measurement {
+    workload: String,
+    implementation: String,
+    /// Median time per iteration, nanoseconds.
+    median_ns: f64,
+    /// Median absolute deviation as a fraction of the median.
+    spread: f64,
+    /// Elements per iteration, when the benchmark declared a throughput.
+    elements: Option<f64>,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut criterion_args: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => criterion_args.push("--quick".into()),
+            "--only" => {
+                let name = args.next().ok_or("bench: --only needs a workload name")?;
+                criterion_args.push(name.clone());
+            }
+            other => return Err(format!("bench: unknown option `{other}`")),
+        }
+    }
+
+    let started = SystemTime::now();
+    let mut command_args = vec!["bench", "-p", "morph-benches", "--"];
+    command_args.extend(criterion_args.iter().map(String::as_str));
+    step("criterion benchmarks (release, same run for every implementation)", cargo(&command_args))?;
+
+    let measurements = collect(&root().join("target/criterion"), started)?;
+    if measurements.is_empty() {
+        return Err("bench: no results were written by this run".into());
+    }
+    let table = table(&measurements);
+    println!("\n{table}");
+
+    let out_dir = root().join("target/morph-bench");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let report = format!(
+        "# Morph Memory benchmark report\n\n\
+         Median time per iteration; `ratio` is the implementation's time divided by \
+         ours (`morph*`) in the same run: above 1.00 we are faster.\n\n```text\n{table}```\n"
+    );
+    let report_path = out_dir.join("report.md");
+    fs::write(&report_path, report).map_err(|e| format!("{}: {e}", report_path.display()))?;
+    let json_path = out_dir.join("results.json");
+    let json = serde_json::to_string_pretty(&to_json(&measurements)).expect("plain data");
+    fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    println!("report: {}\nresults: {}", report_path.display(), json_path.display());
+    Ok(())
+}
+
+/// Reads every `benchmark.json` + `new/estimates.json` pair newer than `since`.
+fn collect(dir: &Path, since: SystemTime) -> Result<Vec<Measurement>, String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let in_new = path.parent().and_then(Path::file_name).is_some_and(|n| n == "new");
+            if !(in_new && path.file_name().is_some_and(|n| n == "estimates.json")) {
+                continue;
+            }
+            let fresh = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= since);
+            if !fresh {
+                continue;
+            }
+            let new_dir = path.parent().expect("checked above");
+            if let Some(m) = read_measurement(&path, &new_dir.join("benchmark.json")) {
+                found.push(m);
+            }
+        }
+    }
+    found.sort_by(|a, b| {
+        (&a.workload, !a.implementation.starts_with("morph"), &a.implementation).cmp(&(
+            &b.workload,
+            !b.implementation.starts_with("morph"),
+            &b.implementation,
+        ))
+    });
+    Ok(found)
+}
+
+fn read_measurement(estimates: &Path, benchmark: &Path) -> Option<Measurement> {
+    let estimates: Value = serde_json::from_str(&fs::read_to_string(estimates).ok()?).ok()?;
+    let benchmark: Value = serde_json::from_str(&fs::read_to_string(benchmark).ok()?).ok()?;
+    let median_ns = estimates["median"]["point_estimate"].as_f64()?;
+    let mad = estimates["median_abs_dev"]["point_estimate"].as_f64().unwrap_or(0.0);
+    Some(Measurement {
+        workload: benchmark["group_id"].as_str()?.to_owned(),
+        implementation: benchmark["function_id"].as_str().unwrap_or("?").to_owned(),
+        median_ns,
+        spread: if median_ns > 0.0 { mad / median_ns } else { 0.0 },
+        elements: benchmark["throughput"]["Elements"].as_f64(),
+    })
+}
+
+fn by_workload(measurements: &[Measurement]) -> BTreeMap<&str, Vec<&Measurement>> {
+    let mut groups: BTreeMap<&str, Vec<&Measurement>> = BTreeMap::new();
+    for m in measurements {
+        groups.entry(&m.workload).or_default().push(m);
+    }
+    groups
+}
+
+/// Time of our implementation in the same workload, if there is one.
+fn ours(group: &[&Measurement]) -> Option<f64> {
+    group.iter().find(|m| m.implementation.starts_with("morph")).map(|m| m.median_ns)
+}
+
+fn table(measurements: &[Measurement]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<26} {:<20} {:>12} {:>7} {:>12} {:>7}",
+        "workload", "implementation", "median", "±", "per element", "ratio"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(89));
+    for (workload, group) in by_workload(measurements) {
+        let reference = ours(&group);
+        for (i, m) in group.iter().enumerate() {
+            let name = if i == 0 { workload } else { "" };
+            let per_element = m.elements.map_or("-".into(), |n| duration(m.median_ns / n));
+            let ratio = reference.map_or("-".into(), |r| format!("{:.2}", m.median_ns / r));
+            let _ = writeln!(
+                out,
+                "{:<26} {:<20} {:>12} {:>6.1}% {:>12} {:>7}",
+                name,
+                m.implementation,
+                duration(m.median_ns),
+                m.spread * 100.0,
+                per_element,
+                ratio
+            );
+        }
+    }
+    out
+}
+
+fn to_json(measurements: &[Measurement]) -> Value {
+    let workloads: Vec<Value> = by_workload(measurements)
+        .into_iter()
+        .map(|(workload, group)| {
+            let reference = ours(&group);
+            let rows: Vec<Value> = group
+                .iter()
+                .map(|m| {
+                    json!({
+                        "implementation": m.implementation,
+                        "median_ns": m.median_ns,
+                        "spread": m.spread,
+                        "elements": m.elements,
+                        "ratio_to_morph": reference.map(|r| m.median_ns / r),
+                    })
+                })
+                .collect();
+            json!({ "workload": workload, "results": rows })
+        })
+        .collect();
+    json!({ "workloads": workloads })
+}
+
+fn duration(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.2} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
