@@ -170,6 +170,8 @@ pub struct Metrics {
     allocated_bytes: u64,
     freed_objects: u64,
     freed_bytes: u64,
+    live_objects: u64,
+    live_bytes: u64,
     peak_live_objects: u64,
     peak_live_bytes: u64,
     per_type: Vec<TypeCounter>,
@@ -196,6 +198,8 @@ impl Metrics {
             allocated_bytes: 0,
             freed_objects: 0,
             freed_bytes: 0,
+            live_objects: 0,
+            live_bytes: 0,
             peak_live_objects: 0,
             peak_live_bytes: 0,
             per_type: vec![TypeCounter::default(); PREALLOCATED_TYPES],
@@ -215,12 +219,12 @@ impl Metrics {
 
     /// Bytes currently live.
     pub fn live_bytes(&self) -> u64 {
-        self.allocated_bytes.saturating_sub(self.freed_bytes)
+        self.live_bytes
     }
 
     /// Objects currently live.
     pub fn live_objects(&self) -> u64 {
-        self.allocated_objects.saturating_sub(self.freed_objects)
+        self.live_objects
     }
 
     /// The pause histogram.
@@ -255,6 +259,8 @@ impl Metrics {
         self.allocated_bytes += other.allocated_bytes;
         self.freed_objects += other.freed_objects;
         self.freed_bytes += other.freed_bytes;
+        self.live_objects += other.live_objects;
+        self.live_bytes += other.live_bytes;
         self.peak_live_objects += other.peak_live_objects;
         self.peak_live_bytes += other.peak_live_bytes;
         if other.per_type.len() > self.per_type.len() {
@@ -357,12 +363,14 @@ impl Recorder for Metrics {
         let bytes = bytes as u64;
         self.allocated_objects += 1;
         self.allocated_bytes += bytes;
+        self.live_objects += 1;
+        self.live_bytes += bytes;
+        // Peaks move only on allocation, so this is the one place to update them.
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+        self.peak_live_objects = self.peak_live_objects.max(self.live_objects);
         let counter = self.counter(type_id);
         counter.objects += 1;
         counter.bytes += bytes;
-        // Peaks move only on allocation, so this is the one place to update them.
-        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes());
-        self.peak_live_objects = self.peak_live_objects.max(self.live_objects());
     }
 
     #[inline]
@@ -370,6 +378,8 @@ impl Recorder for Metrics {
         let bytes = bytes as u64;
         self.freed_objects += 1;
         self.freed_bytes += bytes;
+        self.live_objects = self.live_objects.saturating_sub(1);
+        self.live_bytes = self.live_bytes.saturating_sub(bytes);
         let counter = self.counter(type_id);
         counter.freed_objects += 1;
         counter.freed_bytes += bytes;
@@ -378,6 +388,8 @@ impl Recorder for Metrics {
     fn record_reset(&mut self) {
         self.freed_objects = self.allocated_objects;
         self.freed_bytes = self.allocated_bytes;
+        self.live_objects = 0;
+        self.live_bytes = 0;
         for counter in &mut self.per_type {
             counter.freed_objects = counter.objects;
             counter.freed_bytes = counter.bytes;
