@@ -594,7 +594,7 @@ impl Arena {
     ///
     /// ```
     /// let arena = morph_arena::Arena::new();
-    /// let squares = arena.alloc_slice_fill_iter((1..=4_u32).map(|i| i * i));
+    /// let squares = arena.alloc_slice_fill_iter((1..5_u32).map(|i| i * i));
     /// assert_eq!(squares, &[1, 4, 9, 16]);
     /// ```
     #[allow(clippy::mut_from_ref)]
@@ -623,7 +623,7 @@ impl Arena {
     ///
     /// ```
     /// let arena = morph_arena::Arena::new();
-    /// let s = arena.try_alloc_slice_fill_iter("xyz".chars())?;
+    /// let s = arena.try_alloc_slice_fill_iter(['x', 'y', 'z'])?;
     /// assert_eq!(s, &['x', 'y', 'z']);
     /// # Ok::<(), morph_arena::ArenaError>(())
     /// ```
