@@ -78,6 +78,8 @@ pub(crate) struct Geometry {
     pub(crate) first_slot: u32,
     /// Slots that fit in the block, header slots included.
     pub(crate) slot_count: u32,
+    /// Slots a block can hand out: `slot_count - first_slot`.
+    pub(crate) usable: u32,
     /// `floor(2^40 / slot_size) + 1`: divides offsets by multiplication.
     reciprocal: u64,
 }
@@ -118,14 +120,9 @@ impl Geometry {
             block_size,
             first_slot: first_slot as u32,
             slot_count: slot_count as u32,
+            usable: (slot_count - first_slot) as u32,
             reciprocal: (1u64 << RECIPROCAL_SHIFT) / slot_size as u64 + 1,
         })
-    }
-
-    /// Slots a block can hand out.
-    #[inline(always)]
-    pub(crate) fn usable_slots(&self) -> u32 {
-        self.slot_count - self.first_slot
     }
 
     /// Alignment every slot start has: the largest power of two dividing the
@@ -214,7 +211,7 @@ pub(crate) fn allocate_block(
     unsafe {
         header.write(BlockHeader {
             free_summary,
-            free_count: geometry.usable_slots(),
+            free_count: geometry.usable,
             index,
             next: None,
             prev: None,
@@ -301,6 +298,6 @@ mod tests {
         let total: u32 = (0..geometry.word_count())
             .map(|w| geometry.usable_mask(w).count_ones())
             .sum();
-        assert_eq!(total, geometry.usable_slots());
+        assert_eq!(total, geometry.usable);
     }
 }

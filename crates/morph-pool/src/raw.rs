@@ -10,11 +10,15 @@
 //! - **Ownership.** Every block in `blocks` is owned by this pool alone;
 //!   `blocks[i].header` has `index == i`, and `by_base` maps exactly the base
 //!   addresses of `blocks` to their index.
-//! - **Free list.** A block is linked in the `nonfull_head` list iff its
-//!   `free_count > 0`; the list is doubly linked through the headers.
-//! - **Empty count.** `empty_blocks` is the number of blocks whose
-//!   `free_count` equals the usable slots, and never exceeds
-//!   `max(retain_empty_blocks, 1)` once a free or sweep returns.
+//! - **Lists.** A block is in exactly one place: the `nonfull_head` list iff
+//!   `0 < free_count < usable`, the `empty_head` list iff
+//!   `free_count == usable`, no list iff it is full. Both lists are doubly
+//!   linked through the headers' `prev`/`next`. (Outside a method call; the
+//!   allocation slow path moves a block from the empty list to the other
+//!   and allocates from it at once.)
+//! - **Empty count.** `empty_blocks` is the length of the empty list and
+//!   never exceeds `retain_empty_blocks`: a block that becomes empty beyond
+//!   that is released.
 //! - **Marks.** `blocks[i].marks` has one bit per slot; the mark bit of a free
 //!   slot is clear (frees through [`RawPool::free`] and
 //!   [`RawPool::free_unchecked`] clear it, sweeps clear every mark).
@@ -107,8 +111,10 @@ pub struct SweepOutcome {
 pub struct RawPool {
     geometry: Geometry,
     retain_empty_blocks: usize,
-    /// Head of the list of blocks with at least one free slot.
+    /// Head of the list of partly used blocks: where allocation looks first.
     nonfull_head: Option<NonNull<BlockHeader>>,
+    /// Head of the list of retained empty blocks.
+    empty_head: Option<NonNull<BlockHeader>>,
     blocks: Vec<BlockEntry>,
     by_base: BlockMap,
     empty_blocks: usize,
@@ -151,6 +157,7 @@ impl RawPool {
             geometry,
             retain_empty_blocks: config.retain_empty_blocks,
             nonfull_head: None,
+            empty_head: None,
             blocks: Vec::new(),
             by_base: BlockMap::default(),
             empty_blocks: 0,
@@ -203,7 +210,7 @@ impl RawPool {
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn slots_per_block(&self) -> usize {
-        self.geometry.usable_slots() as usize
+        self.geometry.usable as usize
     }
 
     /// Slots currently allocated.
@@ -299,9 +306,6 @@ impl RawPool {
         if *word == 0 {
             header.free_summary &= !(1u64 << word_index);
         }
-        if header.free_count == self.geometry.usable_slots() {
-            self.empty_blocks -= 1;
-        }
         header.free_count -= 1;
         if header.free_count == 0 {
             self.unlink_full_head(block);
@@ -318,6 +322,13 @@ impl RawPool {
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, slot_size: usize) -> Result<NonNull<u8>, PoolError> {
+        if let Some(block) = self.empty_head {
+            // Reuse a retained empty block before asking the system.
+            list_unlink(&mut self.empty_head, block);
+            self.empty_blocks -= 1;
+            list_push(&mut self.nonfull_head, block);
+            return self.alloc_sized(slot_size);
+        }
         let index = u32::try_from(self.blocks.len()).expect("fewer than 2^32 blocks");
         let block = block::allocate_block(&self.geometry, index)?;
         self.blocks.push(BlockEntry {
@@ -326,8 +337,7 @@ impl RawPool {
         });
         self.by_base.insert(block.addr().get(), index);
         self.blocks_allocated += 1;
-        self.empty_blocks += 1;
-        self.push_nonfull(block);
+        list_push(&mut self.nonfull_head, block);
         self.alloc_sized(slot_size)
     }
 
@@ -342,41 +352,6 @@ impl RawPool {
         if let Some(next) = self.nonfull_head {
             // SAFETY: list members are live blocks of this pool.
             unsafe { block::header(next) }.prev = None;
-        }
-    }
-
-    /// Links `block` (which has free slots) at the head of the list.
-    fn push_nonfull(&mut self, block: NonNull<BlockHeader>) {
-        let old_head = self.nonfull_head;
-        {
-            // SAFETY: `block` is a live block of this pool, not referenced
-            // elsewhere during this scope.
-            let header = unsafe { block::header(block) };
-            header.prev = None;
-            header.next = old_head;
-        }
-        if let Some(old) = old_head {
-            // SAFETY: list members are live blocks of this pool.
-            unsafe { block::header(old) }.prev = Some(block);
-        }
-        self.nonfull_head = Some(block);
-    }
-
-    /// Unlinks `block` from anywhere in the list.
-    fn unlink_nonfull(&mut self, block: NonNull<BlockHeader>) {
-        let (prev, next) = {
-            // SAFETY: `block` is a live, listed block of this pool.
-            let header = unsafe { block::header(block) };
-            (header.prev.take(), header.next.take())
-        };
-        match prev {
-            // SAFETY: list members are live blocks of this pool.
-            Some(prev) => unsafe { block::header(prev) }.next = next,
-            None => self.nonfull_head = next,
-        }
-        if let Some(next) = next {
-            // SAFETY: list members are live blocks of this pool.
-            unsafe { block::header(next) }.prev = prev;
         }
     }
 
@@ -497,35 +472,41 @@ impl RawPool {
         // SAFETY: `block` is a live block of this pool; `&mut self` excludes
         // other header references.
         let header = unsafe { block::header(block) };
-        let word = slot / 64;
+        // `slot < slot_count <= 64 * WORDS`; the modulo only spares the bounds check.
+        let word = (slot / 64) % block::WORDS;
         header.free_words[word] |= 1u64 << (slot % 64);
         header.free_summary |= 1u64 << word;
         header.free_count += 1;
         let free_count = header.free_count;
         self.total_frees += 1;
-        if free_count == 1 {
-            self.push_nonfull(block);
-        }
-        if free_count == self.geometry.usable_slots() {
+        if free_count == self.geometry.usable {
+            // Was partly used (or full, for one-slot blocks).
+            if free_count > 1 {
+                list_unlink(&mut self.nonfull_head, block);
+            }
             self.block_became_empty(block);
+        } else if free_count == 1 {
+            // Was full: allocation may use it again.
+            list_push(&mut self.nonfull_head, block);
         }
     }
 
-    /// Applies the release policy to a block that just became empty.
-    /// Returns whether the block was released.
+    /// Applies the release policy to a block that just became empty and is
+    /// in no list. Returns whether the block was released.
     #[cold]
+    #[inline(never)]
     fn block_became_empty(&mut self, block: NonNull<BlockHeader>) -> bool {
-        self.empty_blocks += 1;
-        if self.empty_blocks <= self.retain_empty_blocks {
+        if self.empty_blocks < self.retain_empty_blocks {
+            self.empty_blocks += 1;
+            list_push(&mut self.empty_head, block);
             return false;
         }
         self.release(block);
         true
     }
 
-    /// Returns an empty, listed block to the system.
+    /// Returns an empty block that is in no list to the system.
     fn release(&mut self, block: NonNull<BlockHeader>) {
-        self.unlink_nonfull(block);
         // SAFETY: `block` is a live block of this pool.
         let index = unsafe { block::header_ref(block) }.index as usize;
         let removed = self.blocks.swap_remove(index);
@@ -536,7 +517,6 @@ impl RawPool {
             unsafe { block::header(moved.header) }.index = index as u32;
             self.by_base.insert(moved.header.addr().get(), index as u32);
         }
-        self.empty_blocks -= 1;
         self.blocks_released += 1;
         // SAFETY: the block is unlinked and removed from every table, and it
         // is empty, so no slot pointer into it is live.
@@ -556,18 +536,14 @@ impl RawPool {
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn release_empty_blocks(&mut self) -> usize {
-        let usable = self.geometry.usable_slots();
-        let empty: Vec<_> = self
-            .blocks
-            .iter()
-            .map(|entry| entry.header)
-            // SAFETY: every entry of `blocks` is a live block of this pool.
-            .filter(|&block| unsafe { block::header_ref(block) }.free_count == usable)
-            .collect();
-        for &block in &empty {
+        let mut released = 0;
+        while let Some(block) = self.empty_head {
+            list_unlink(&mut self.empty_head, block);
+            self.empty_blocks -= 1;
             self.release(block);
+            released += 1;
         }
-        empty.len()
+        released
     }
 
     /// Block index and slot of `ptr` if it is a slot start of this pool
@@ -715,7 +691,7 @@ impl RawPool {
     /// ```
     pub fn sweep(&mut self) -> SweepOutcome {
         let geometry = self.geometry;
-        let usable = geometry.usable_slots();
+        let usable = geometry.usable;
         let mut outcome = SweepOutcome::default();
         let mut index = 0;
         while index < self.blocks.len() {
@@ -743,13 +719,19 @@ impl RawPool {
             header.free_summary = summary;
             header.free_count = free_count;
             self.total_frees += u64::from(free_count - free_before);
-            if free_before == 0 && free_count > 0 {
-                self.push_nonfull(block);
-            }
-            if free_count == usable && free_before != usable && self.block_became_empty(block) {
-                // The last block moved into `index`: look at it next.
-                outcome.released_blocks += 1;
-                continue;
+            if free_count != free_before {
+                // Move the block to the list its new count belongs in (an
+                // empty block has nothing to free, so it never gets here).
+                if free_before > 0 {
+                    list_unlink(&mut self.nonfull_head, block);
+                }
+                if free_count < usable {
+                    list_push(&mut self.nonfull_head, block);
+                } else if self.block_became_empty(block) {
+                    // The last block moved into `index`: look at it next.
+                    outcome.released_blocks += 1;
+                    continue;
+                }
             }
             index += 1;
         }
@@ -775,6 +757,44 @@ impl RawPool {
             marks: &entry.marks,
             geometry: self.geometry,
         })
+    }
+}
+
+/// Links `block` (in no list) at the head of the list starting at `head`.
+fn list_push(head: &mut Option<NonNull<BlockHeader>>, block: NonNull<BlockHeader>) {
+    let old_head = *head;
+    {
+        // SAFETY: `block` is a live block of the caller's pool (ownership
+        // invariant), not referenced elsewhere during this scope.
+        let header = unsafe { block::header(block) };
+        header.prev = None;
+        header.next = old_head;
+    }
+    if let Some(old) = old_head {
+        // SAFETY: list members are live blocks of the same pool.
+        unsafe { block::header(old) }.prev = Some(block);
+    }
+    *head = Some(block);
+}
+
+/// Unlinks `block` from the list starting at `head`, which contains it.
+fn list_unlink(head: &mut Option<NonNull<BlockHeader>>, block: NonNull<BlockHeader>) {
+    let (prev, next) = {
+        // SAFETY: `block` is a live, listed block of the caller's pool.
+        let header = unsafe { block::header(block) };
+        (header.prev.take(), header.next.take())
+    };
+    match prev {
+        // SAFETY: list members are live blocks of the same pool.
+        Some(prev) => unsafe { block::header(prev) }.next = next,
+        None => {
+            debug_assert_eq!(*head, Some(block), "unlinking a block from the wrong list");
+            *head = next;
+        }
+    }
+    if let Some(next) = next {
+        // SAFETY: list members are live blocks of the same pool.
+        unsafe { block::header(next) }.prev = prev;
     }
 }
 
@@ -833,7 +853,7 @@ impl<'a> BlockView<'a> {
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn live_slots(&self) -> usize {
-        (self.geometry.usable_slots() - self.header.free_count) as usize
+        (self.geometry.usable - self.header.free_count) as usize
     }
 
     /// The free bitmap: bit `i` is set iff slot `i` is free (header slots

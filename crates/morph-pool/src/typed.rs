@@ -144,9 +144,20 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn alloc(&self, value: T) -> PoolBox<'_, T> {
-        match self.try_alloc(value) {
-            Ok(b) => b,
-            Err(_) => Self::alloc_failed(),
+        // SAFETY: no other borrow of the cell is alive (module invariant:
+        // borrows last one call and no user code runs during this one).
+        let raw = unsafe { &mut *self.raw.get() };
+        let Ok(slot) = raw.alloc_sized(Self::SLOT_SIZE) else {
+            Self::alloc_failed()
+        };
+        let ptr = slot.cast::<T>();
+        // SAFETY: the slot is SLOT_SIZE >= size_of::<T>() bytes, aligned to
+        // slot_align >= align_of::<T>() (checked in with_config), and unused.
+        unsafe { ptr.write(value) };
+        PoolBox {
+            ptr,
+            pool: self,
+            _owns: PhantomData,
         }
     }
 
