@@ -232,7 +232,19 @@ impl Arena {
     /// ```
     #[inline(always)]
     pub fn alloc_layout(&self, layout: Layout) -> NonNull<u8> {
-        match self.try_alloc_layout(layout) {
+        match self.bump(layout) {
+            Some(ptr) => ptr,
+            // Not `try_alloc_layout`: keeping the `Result` out of the fast path
+            // saves materialising it on the stack at every call site.
+            None => self.alloc_layout_slow_infallible(layout),
+        }
+    }
+
+    /// The slow path for the infallible API: a plain pointer or a panic.
+    #[cold]
+    #[inline(never)]
+    fn alloc_layout_slow_infallible(&self, layout: Layout) -> NonNull<u8> {
+        match self.alloc_layout_slow(layout) {
             Ok(ptr) => ptr,
             Err(error) => allocation_failed(error, layout),
         }
