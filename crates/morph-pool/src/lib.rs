@@ -103,9 +103,11 @@
 //!
 //! # Safety
 //!
-//! The unsafe code lives in [`block`](crate) (block memory, header, slot
-//! pointers) and is used by `raw`, `typed` and `concurrent`; each module
-//! states the invariants it keeps. Slot pointers are always derived from the
+//! The unsafe code sits in the private modules `block` (block memory, the
+//! header, slot pointers), `raw` (lists and bitmaps through headers), `typed`
+//! (values in slots) and `concurrent` (only `Send` for slot pointers in
+//! tests); each module's documentation states the invariants it keeps, and
+//! every `unsafe` block names the one it relies on. Slot pointers are always derived from the
 //! block's base pointer (strict provenance), and the test suite runs under
 //! Miri with `-Zmiri-strict-provenance`.
 

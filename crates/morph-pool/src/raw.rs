@@ -30,7 +30,7 @@ use core::hash::{BuildHasherDefault, Hasher};
 use core::ptr::NonNull;
 use std::collections::HashMap;
 
-use bitvec::prelude::{BitSlice, BitVec, Lsb0};
+use bitvec::prelude::{BitSlice, Lsb0};
 
 use crate::block::{self, BlockHeader, Geometry};
 use crate::config::PoolConfig;
@@ -64,7 +64,8 @@ type BlockMap = HashMap<usize, u32, BuildHasherDefault<BlockAddressHasher>>;
 #[derive(Debug)]
 struct BlockEntry {
     header: NonNull<BlockHeader>,
-    marks: BitVec<u64, Lsb0>,
+    /// One bit per slot, in words (bit `i % 64` of word `i / 64`).
+    marks: Box<[u64]>,
 }
 
 /// What a [`RawPool::sweep`] did.
@@ -333,7 +334,7 @@ impl RawPool {
         let block = block::allocate_block(&self.geometry, index)?;
         self.blocks.push(BlockEntry {
             header: block,
-            marks: BitVec::repeat(false, self.geometry.slot_count as usize),
+            marks: vec![0u64; self.geometry.word_count()].into_boxed_slice(),
         });
         self.by_base.insert(block.addr().get(), index);
         self.blocks_allocated += 1;
@@ -388,7 +389,7 @@ impl RawPool {
                 addr: ptr.addr().get(),
             });
         }
-        entry.marks.set(slot, false);
+        replace_bit(&mut entry.marks, slot, false);
         self.release_slot(block, slot);
         Ok(())
     }
@@ -416,7 +417,7 @@ impl RawPool {
         let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, self.geometry.slot_size) };
         // SAFETY: `block` is a live block of this pool, so its index is valid.
         let index = unsafe { block::header_ref(block) }.index as usize;
-        self.blocks[index].marks.set(slot, false);
+        replace_bit(&mut self.blocks[index].marks, slot, false);
         self.release_slot(block, slot);
     }
 
@@ -602,7 +603,7 @@ impl RawPool {
     /// ```
     pub fn mark(&mut self, ptr: NonNull<u8>) -> Result<bool, PoolError> {
         let (index, slot) = self.locate_allocated(ptr)?;
-        Ok(!self.blocks[index].marks.replace(slot, true))
+        Ok(!replace_bit(&mut self.blocks[index].marks, slot, true))
     }
 
     /// Sets the mark bit of a slot found by masking, without any check;
@@ -624,7 +625,7 @@ impl RawPool {
         let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, self.geometry.slot_size) };
         // SAFETY: `block` is a live block of this pool.
         let index = unsafe { block::header_ref(block) }.index as usize;
-        !self.blocks[index].marks.replace(slot, true)
+        !replace_bit(&mut self.blocks[index].marks, slot, true)
     }
 
     /// Whether an allocated slot is marked.
@@ -640,7 +641,7 @@ impl RawPool {
     /// ```
     pub fn is_marked(&self, ptr: NonNull<u8>) -> Result<bool, PoolError> {
         let (index, slot) = self.locate_allocated(ptr)?;
-        Ok(self.blocks[index].marks[slot])
+        Ok(self.blocks[index].marks[slot / 64] >> (slot % 64) & 1 != 0)
     }
 
     fn locate_allocated(&self, ptr: NonNull<u8>) -> Result<(usize, usize), PoolError> {
@@ -667,7 +668,7 @@ impl RawPool {
     /// ```
     pub fn clear_marks(&mut self) {
         for entry in &mut self.blocks {
-            entry.marks.fill(false);
+            entry.marks.fill(0);
         }
     }
 
@@ -701,7 +702,7 @@ impl RawPool {
             // the reference ends before the list is touched below.
             let header = unsafe { block::header(block) };
             let free_before = header.free_count;
-            let marks = entry.marks.as_raw_mut_slice();
+            let marks = &mut entry.marks[..];
             let mut summary = 0u64;
             let mut free_count = 0u32;
             for (word, mark_word) in marks.iter_mut().enumerate().take(geometry.word_count()) {
@@ -758,6 +759,23 @@ impl RawPool {
             geometry: self.geometry,
         })
     }
+}
+
+/// Sets bit `index` of a bitmap to `value`, returning its old value.
+///
+/// The bitmaps are plain words so the core stays strict-provenance clean
+/// (bitvec encodes bit offsets in pointer addresses); bitvec serves the
+/// read-only views of [`BlockView`].
+#[inline]
+fn replace_bit(words: &mut [u64], index: usize, value: bool) -> bool {
+    let (word, bit) = (index / 64, 1u64 << (index % 64));
+    let old = words[word] & bit != 0;
+    if value {
+        words[word] |= bit;
+    } else {
+        words[word] &= !bit;
+    }
+    old
 }
 
 /// Links `block` (in no list) at the head of the list starting at `head`.
@@ -825,7 +843,7 @@ impl Drop for RawPool {
 pub struct BlockView<'a> {
     header: &'a BlockHeader,
     block: NonNull<BlockHeader>,
-    marks: &'a BitVec<u64, Lsb0>,
+    marks: &'a [u64],
     geometry: Geometry,
 }
 
@@ -880,7 +898,39 @@ impl<'a> BlockView<'a> {
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn mark_bits(&self) -> &'a BitSlice<u64, Lsb0> {
-        self.marks.as_bitslice()
+        &BitSlice::from_slice(self.marks)[..self.geometry.slot_count as usize]
+    }
+
+    /// The free bitmap as raw words (bit `i % 64` of word `i / 64` is slot
+    /// `i`): the same bits as [`free_bits`](Self::free_bits), for word-wide
+    /// bitmap operations. (bitvec 1.x builds `BitSlice` pointers from
+    /// integers, so its views do not run under Miri's strict-provenance
+    /// mode; the raw words do.)
+    ///
+    /// ```
+    /// let mut pool = morph_pool::RawPool::new(64, Default::default())?;
+    /// pool.alloc()?;
+    /// let block = pool.blocks().next().unwrap();
+    /// let free: u32 = block.free_words().iter().map(|w| w.count_ones()).sum();
+    /// assert_eq!(free as usize, pool.slots_per_block() - 1);
+    /// # Ok::<(), morph_pool::PoolError>(())
+    /// ```
+    pub fn free_words(&self) -> &'a [u64] {
+        &self.header.free_words[..self.geometry.word_count()]
+    }
+
+    /// The mark bitmap as raw words (see [`free_words`](Self::free_words)).
+    ///
+    /// ```
+    /// let mut pool = morph_pool::RawPool::new(64, Default::default())?;
+    /// let slot = pool.alloc()?;
+    /// pool.mark(slot)?;
+    /// let block = pool.blocks().next().unwrap();
+    /// assert_eq!(block.mark_words().iter().map(|w| w.count_ones()).sum::<u32>(), 1);
+    /// # Ok::<(), morph_pool::PoolError>(())
+    /// ```
+    pub fn mark_words(&self) -> &'a [u64] {
+        self.marks
     }
 
     /// Every allocated slot, in address order.
@@ -925,7 +975,7 @@ impl<'a> BlockView<'a> {
         Slots {
             header: self.header,
             block: self.block,
-            marks: self.marks.as_raw_slice(),
+            marks: self.marks,
             geometry: self.geometry,
             select,
             word: 0,

@@ -94,8 +94,16 @@ fn block_views_split_marked_and_unmarked_slots() {
     let block = pool.blocks().next().unwrap();
     assert_eq!(block.marked_slots().collect::<Vec<_>>(), [a]);
     assert_eq!(block.unmarked_slots().collect::<Vec<_>>(), [b]);
-    assert_eq!(block.mark_bits().count_ones(), 1);
-    assert_eq!(block.free_bits().count_ones(), pool.slots_per_block() - 2);
+    let ones = |words: &[u64]| words.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+    assert_eq!(ones(block.mark_words()), 1);
+    assert_eq!(ones(block.free_words()), pool.slots_per_block() - 2);
+    // bitvec 1.x's BitSlice reads are rejected by Miri's Stacked Borrows
+    // (zero-sized retags inside bitvec), so the bitvec views are checked
+    // natively only.
+    if !cfg!(miri) {
+        assert_eq!(block.mark_bits().count_ones(), 1);
+        assert_eq!(block.free_bits().count_ones(), pool.slots_per_block() - 2);
+    }
 }
 
 #[test]
