@@ -586,6 +586,38 @@ impl RawPool {
         })
     }
 
+    /// The allocated slot that contains the byte at `addr` (its start, with
+    /// this pool's provenance), or `None` if no allocated slot of this pool
+    /// contains it. This is how a collector finds the object that owns a
+    /// field address (for a write barrier) without trusting the address.
+    ///
+    /// ```
+    /// let mut pool = morph_pool::RawPool::new(64, Default::default())?;
+    /// let slot = pool.alloc()?;
+    /// let field = slot.addr().get() + 40;
+    /// assert_eq!(pool.slot_containing(field), Some(slot));
+    /// pool.free(slot)?;
+    /// assert_eq!(pool.slot_containing(field), None);
+    /// assert_eq!(pool.slot_containing(8), None);
+    /// # Ok::<(), morph_pool::PoolError>(())
+    /// ```
+    pub fn slot_containing(&self, addr: usize) -> Option<NonNull<u8>> {
+        let base = addr & self.geometry.block_mask();
+        let index = *self.by_base.get(&base)? as usize;
+        let slot = self.geometry.slot_of_offset(addr - base);
+        if slot < self.geometry.first_slot as usize || slot >= self.geometry.slot_count as usize {
+            return None;
+        }
+        let block = self.blocks[index].header;
+        // SAFETY: `by_base` maps only live blocks of this pool (ownership invariant).
+        let header = unsafe { block::header_ref(block) };
+        if header.free_words[slot / 64] >> (slot % 64) & 1 != 0 {
+            return None;
+        }
+        // SAFETY: `slot` is inside the block's slot range, checked above.
+        Some(unsafe { block::slot_ptr(block, slot, self.geometry.slot_size) })
+    }
+
     /// Sets the mark bit of an allocated slot; returns `true` if it was not
     /// marked before (the GC's "first visit").
     ///
