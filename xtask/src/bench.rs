@@ -44,7 +44,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = SystemTime::now();
     let mut command_args = vec!["bench", "-p", "morph-benches", "--"];
     command_args.extend(criterion_args.iter().map(String::as_str));
-    step("criterion benchmarks (release, same run for every implementation)", cargo(&command_args))?;
+    step(
+        "criterion benchmarks (release, same run for every implementation)",
+        cargo(&command_args),
+    )?;
 
     let measurements = collect(&root().join("target/criterion"), started)?;
     if measurements.is_empty() {
@@ -65,7 +68,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let json_path = out_dir.join("results.json");
     let json = serde_json::to_string_pretty(&to_json(&measurements)).expect("plain data");
     fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
-    println!("report: {}\nresults: {}", report_path.display(), json_path.display());
+    println!(
+        "report: {}\nresults: {}",
+        report_path.display(),
+        json_path.display()
+    );
     Ok(())
 }
 
@@ -74,18 +81,26 @@ fn collect(dir: &Path, since: SystemTime) -> Result<Vec<Measurement>, String> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
                 continue;
             }
-            let in_new = path.parent().and_then(Path::file_name).is_some_and(|n| n == "new");
+            let in_new = path
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == "new");
             if !(in_new && path.file_name().is_some_and(|n| n == "estimates.json")) {
                 continue;
             }
-            let fresh = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= since);
+            let fresh = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
             if !fresh {
                 continue;
             }
@@ -96,11 +111,16 @@ fn collect(dir: &Path, since: SystemTime) -> Result<Vec<Measurement>, String> {
         }
     }
     found.sort_by(|a, b| {
-        (&a.workload, !a.implementation.starts_with("morph"), &a.implementation).cmp(&(
-            &b.workload,
-            !b.implementation.starts_with("morph"),
-            &b.implementation,
-        ))
+        (
+            &a.workload,
+            !a.implementation.starts_with("morph"),
+            &a.implementation,
+        )
+            .cmp(&(
+                &b.workload,
+                !b.implementation.starts_with("morph"),
+                &b.implementation,
+            ))
     });
     Ok(found)
 }
@@ -109,12 +129,18 @@ fn read_measurement(estimates: &Path, benchmark: &Path) -> Option<Measurement> {
     let estimates: Value = serde_json::from_str(&fs::read_to_string(estimates).ok()?).ok()?;
     let benchmark: Value = serde_json::from_str(&fs::read_to_string(benchmark).ok()?).ok()?;
     let median_ns = estimates["median"]["point_estimate"].as_f64()?;
-    let mad = estimates["median_abs_dev"]["point_estimate"].as_f64().unwrap_or(0.0);
+    let mad = estimates["median_abs_dev"]["point_estimate"]
+        .as_f64()
+        .unwrap_or(0.0);
     Some(Measurement {
         workload: benchmark["group_id"].as_str()?.to_owned(),
         implementation: benchmark["function_id"].as_str().unwrap_or("?").to_owned(),
         median_ns,
-        spread: if median_ns > 0.0 { mad / median_ns } else { 0.0 },
+        spread: if median_ns > 0.0 {
+            mad / median_ns
+        } else {
+            0.0
+        },
         elements: benchmark["throughput"]["Elements"].as_f64(),
     })
 }
@@ -129,7 +155,10 @@ fn by_workload(measurements: &[Measurement]) -> BTreeMap<&str, Vec<&Measurement>
 
 /// Time of our implementation in the same workload, if there is one.
 fn ours(group: &[&Measurement]) -> Option<f64> {
-    group.iter().find(|m| m.implementation.starts_with("morph")).map(|m| m.median_ns)
+    group
+        .iter()
+        .find(|m| m.implementation.starts_with("morph"))
+        .map(|m| m.median_ns)
 }
 
 fn table(measurements: &[Measurement]) -> String {

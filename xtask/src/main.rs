@@ -49,7 +49,10 @@ fn main() -> ExitCode {
 
 /// The workspace root (xtask lives one level below it).
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_owned()
 }
 
 /// A command to run from the workspace root.
@@ -63,13 +66,17 @@ pub(crate) fn cargo(args: &[&str]) -> Command {
 pub(crate) fn step(name: &str, mut command: Command) -> Result<(), String> {
     println!("\n==> {name}");
     let started = Instant::now();
-    let status = command.status().map_err(|e| format!("{name}: could not start: {e}"))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("{name}: could not start: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
     if status.success() {
         println!("==> {name}: ok ({seconds:.0}s)");
         Ok(())
     } else {
-        Err(format!("step `{name}` failed ({status}) after {seconds:.0}s"))
+        Err(format!(
+            "step `{name}` failed ({status}) after {seconds:.0}s"
+        ))
     }
 }
 
@@ -94,7 +101,14 @@ fn ci(args: &[String]) -> Result<(), String> {
     step("rustfmt", cargo(&["fmt", "--all", "--", "--check"]))?;
     step(
         "clippy (all targets, warnings denied)",
-        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     step("tests and doc tests", cargo(&["test", "--workspace"]))?;
     let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
@@ -108,7 +122,9 @@ fn ci(args: &[String]) -> Result<(), String> {
         }
         args.push("loom");
         let mut command = cargo(&args);
-        command.env("RUSTFLAGS", "--cfg loom").env("LOOM_MAX_PREEMPTIONS", "2");
+        command
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("LOOM_MAX_PREEMPTIONS", "2");
         step("loom model checks", command)?;
     }
 
@@ -137,6 +153,9 @@ fn ci(args: &[String]) -> Result<(), String> {
         }
     }
 
-    println!("\nxtask ci: all steps passed in {:.0}s", started.elapsed().as_secs_f64());
+    println!(
+        "\nxtask ci: all steps passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -1,0 +1,2 @@
+//! Placeholder until the collector benchmarks land.
+fn main() {}
