@@ -1,2 +1,1024 @@
-//! Placeholder until the collector benchmarks land.
-fn main() {}
+//! Collector workloads: the benchmarks game's binary-trees, Boehm's GCBench and
+//! an allocation-churn micro-benchmark, on `Box` (glibc malloc), `Rc`,
+//! gc-arena, rust-gc (the `gc` crate) and dumpster, measured in the same run.
+//!
+//! Groups (workloads) and functions (implementations), as `cargo xtask bench`
+//! expects:
+//!
+//! - `gc_binary_trees`: a stretch tree of depth `max + 1`, a long-lived tree of
+//!   depth `max`, then for every depth `d` in `4, 6, ..= max` build
+//!   `1 << (max - d + 4)` trees of depth `d` bottom-up and sum their node
+//!   counts; finally count the long-lived tree again.
+//! - `gc_gcbench`: Boehm's GCBench. A stretch tree, a long-lived tree built
+//!   top-down (`populate`), a long-lived array of doubles, then for every depth
+//!   `min, min + 2, ..= max` as many trees as fit in twice the stretch tree,
+//!   built once top-down (a parent is allocated before its children and then
+//!   mutated: old-to-young stores for a generational collector) and once
+//!   bottom-up (`make_tree`). Every tree's nodes are counted for the checksum.
+//!   The original's unused `i, j` payload ints are left out: a node is two
+//!   links plus whatever each implementation needs for mutation.
+//! - `gc_alloc_churn`: allocate `CHURN_ALLOCATIONS` small two-field nodes; the
+//!   last of every `CHURN_KEEP_EVERY` is kept (pointing at its predecessor) in
+//!   a ring of `CHURN_RING` slots, so the live set stays at about two thousand
+//!   nodes while everything else dies young.
+//!
+//! Every implementation does the same work, returns the same checksum
+//! (asserted once before timing; tree checksums also against a closed form),
+//! and every iteration starts from an empty heap and ends by freeing all of it.
+//! Collectors are driven the way their own users drive them: gc-arena builds
+//! each short-lived tree inside one `mutate` and pays its collection debt
+//! between calls; rust-gc and dumpster collect on their own thresholds, with
+//! one explicit collection at the end of the iteration to return everything.
+//!
+//! Each implementation is one module with the same three functions, listed
+//! in [`IMPLEMENTATIONS`]. morph-gengc joins as one more module and row (see
+//! the marked place below) once its safe API lands.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+
+/// Workload shapes, shared by every implementation.
+mod workload {
+    /// Deepest tree of `gc_binary_trees` (the benchmarks game's `n`).
+    pub const BINARY_TREES_MAX_DEPTH: u32 = 16;
+    /// Shallowest tree of `gc_binary_trees` (fixed by the benchmarks game).
+    pub const BINARY_TREES_MIN_DEPTH: u32 = 4;
+
+    /// GCBench as run here. The original uses stretch 18, long-lived 16,
+    /// an array of 500,000 doubles, and depths 4..=16.
+    pub const GCBENCH: GcBenchShape = GcBenchShape {
+        stretch_depth: 18,
+        long_lived_depth: 16,
+        array_len: 500_000,
+        min_depth: 4,
+        max_depth: 16,
+    };
+
+    /// Nodes allocated per iteration of `gc_alloc_churn`.
+    pub const CHURN_ALLOCATIONS: u64 = 100_000;
+    /// Every this many allocations, one node is kept.
+    pub const CHURN_KEEP_EVERY: u64 = 100;
+    /// Slots of the ring that holds the kept nodes (the steady live set).
+    pub const CHURN_RING: usize = 1000;
+
+    /// Nodes in a complete binary tree of `depth` (a single node has depth 0).
+    pub const fn tree_nodes(depth: u32) -> u64 {
+        (1 << (depth + 1)) - 1
+    }
+
+    /// `(depth, iterations)` of binary-trees' short-lived phase.
+    pub fn binary_trees_plan(max_depth: u32) -> impl Iterator<Item = (u32, u64)> {
+        (BINARY_TREES_MIN_DEPTH..=max_depth)
+            .step_by(2)
+            .map(move |depth| (depth, 1 << (max_depth - depth + BINARY_TREES_MIN_DEPTH)))
+    }
+
+    /// The checksum binary-trees must produce: stretch + short-lived + long-lived.
+    pub fn binary_trees_expected(max_depth: u32) -> u64 {
+        let short_lived: u64 = binary_trees_plan(max_depth)
+            .map(|(depth, iterations)| iterations * tree_nodes(depth))
+            .sum();
+        tree_nodes(max_depth + 1) + short_lived + tree_nodes(max_depth)
+    }
+
+    /// Nodes allocated by one binary-trees run.
+    pub fn binary_trees_allocations(max_depth: u32) -> u64 {
+        binary_trees_expected(max_depth) - tree_nodes(max_depth) /* counted twice */
+    }
+
+    /// The parameters of one GCBench run.
+    #[derive(Clone, Copy, Debug)]
+    pub struct GcBenchShape {
+        /// Depth of the stretch tree; also sets how many trees each depth builds.
+        pub stretch_depth: u32,
+        /// Depth of the long-lived tree, built top-down.
+        pub long_lived_depth: u32,
+        /// Length of the long-lived array of doubles.
+        pub array_len: usize,
+        /// Shallowest short-lived tree.
+        pub min_depth: u32,
+        /// Deepest short-lived tree.
+        pub max_depth: u32,
+    }
+
+    impl GcBenchShape {
+        /// `(depth, iterations)` of the short-lived phase: each depth builds
+        /// about twice the stretch tree's nodes, top-down and again bottom-up.
+        pub fn plan(&self) -> impl Iterator<Item = (u32, u64)> + use<> {
+            let stretch = tree_nodes(self.stretch_depth);
+            (self.min_depth..=self.max_depth)
+                .step_by(2)
+                .map(move |depth| (depth, 2 * stretch / tree_nodes(depth)))
+        }
+
+        /// The checksum GCBench must produce.
+        pub fn expected(&self) -> u64 {
+            let short_lived: u64 = self
+                .plan()
+                .map(|(depth, iterations)| 2 * iterations * tree_nodes(depth))
+                .sum();
+            tree_nodes(self.stretch_depth)
+                + tree_nodes(self.long_lived_depth)
+                + short_lived
+                + array_digest_expected(self.array_len)
+        }
+
+        /// Nodes allocated by one GCBench run (the array is one more object).
+        pub fn allocations(&self) -> u64 {
+            self.expected() - array_digest_expected(self.array_len)
+        }
+    }
+
+    /// Fills the long-lived array as GCBench does: the first half `1 / i`.
+    pub fn fill_array(array: &mut [f64]) {
+        let half = array.len() / 2;
+        for (i, slot) in array.iter_mut().enumerate().take(half).skip(1) {
+            *slot = 1.0 / i as f64;
+        }
+    }
+
+    /// GCBench's final check of the array, folded into the checksum.
+    pub fn array_digest(array: &[f64]) -> u64 {
+        assert_eq!(
+            array[1000],
+            1.0 / 1000.0,
+            "long-lived array lost its contents"
+        );
+        array.len() as u64
+    }
+
+    const fn array_digest_expected(array_len: usize) -> u64 {
+        array_len as u64
+    }
+
+    /// Whether churn step `i` keeps its node in the ring.
+    pub const fn churn_keeps(i: u64) -> bool {
+        i % CHURN_KEEP_EVERY == CHURN_KEEP_EVERY - 1
+    }
+
+    /// The ring slot churn step `i` stores into (only meaningful when kept).
+    pub const fn churn_slot(i: u64) -> usize {
+        ((i / CHURN_KEEP_EVERY) % CHURN_RING as u64) as usize
+    }
+}
+
+use workload::{
+    BINARY_TREES_MAX_DEPTH, CHURN_ALLOCATIONS, CHURN_RING, GCBENCH, GcBenchShape,
+    binary_trees_plan, churn_keeps, churn_slot,
+};
+
+/// `Box` on the system allocator (glibc malloc): the baseline to beat.
+mod box_glibc {
+    use super::*;
+
+    struct Node {
+        left: Option<Box<Node>>,
+        right: Option<Box<Node>>,
+    }
+
+    impl Node {
+        fn leaf() -> Self {
+            Node {
+                left: None,
+                right: None,
+            }
+        }
+    }
+
+    fn bottom_up(depth: u32) -> Box<Node> {
+        if depth == 0 {
+            Box::new(Node::leaf())
+        } else {
+            Box::new(Node {
+                left: Some(bottom_up(depth - 1)),
+                right: Some(bottom_up(depth - 1)),
+            })
+        }
+    }
+
+    fn populate(depth: u32, node: &mut Node) {
+        if depth == 0 {
+            return;
+        }
+        populate(depth - 1, node.left.insert(Box::new(Node::leaf())));
+        populate(depth - 1, node.right.insert(Box::new(Node::leaf())));
+    }
+
+    fn count(node: &Node) -> u64 {
+        1 + node.left.as_deref().map_or(0, count) + node.right.as_deref().map_or(0, count)
+    }
+
+    pub fn binary_trees(max_depth: u32) -> u64 {
+        let mut checksum = count(black_box(&bottom_up(max_depth + 1)));
+        let long_lived = bottom_up(max_depth);
+        for (depth, iterations) in binary_trees_plan(max_depth) {
+            for _ in 0..iterations {
+                checksum += count(black_box(&bottom_up(depth)));
+            }
+        }
+        checksum + count(black_box(&long_lived))
+    }
+
+    pub fn gcbench(shape: &GcBenchShape) -> u64 {
+        let mut checksum = count(black_box(&bottom_up(shape.stretch_depth)));
+        let mut long_lived = Box::new(Node::leaf());
+        populate(shape.long_lived_depth, &mut long_lived);
+        let mut array = vec![0.0; shape.array_len].into_boxed_slice();
+        workload::fill_array(&mut array);
+        for (depth, iterations) in shape.plan() {
+            for _ in 0..iterations {
+                let mut tree = Box::new(Node::leaf());
+                populate(depth, &mut tree);
+                checksum += count(black_box(&tree));
+            }
+            for _ in 0..iterations {
+                checksum += count(black_box(&bottom_up(depth)));
+            }
+        }
+        checksum + count(black_box(&long_lived)) + workload::array_digest(black_box(&array))
+    }
+
+    struct ChurnNode {
+        value: u64,
+        peer: Option<Box<ChurnNode>>,
+    }
+
+    fn churn_digest(node: &ChurnNode) -> u64 {
+        node.value + node.peer.as_ref().map_or(0, |peer| peer.value)
+    }
+
+    pub fn alloc_churn(allocations: u64) -> u64 {
+        let mut ring: Vec<Option<Box<ChurnNode>>> = (0..CHURN_RING).map(|_| None).collect();
+        let mut previous: Option<Box<ChurnNode>> = None;
+        let mut checksum = 0;
+        for i in 0..allocations {
+            let keep = churn_keeps(i);
+            let peer = if keep { previous.take() } else { None };
+            let node = black_box(Box::new(ChurnNode { value: i, peer }));
+            checksum += churn_digest(&node);
+            if keep {
+                ring[churn_slot(i)] = Some(node);
+            } else {
+                previous = Some(node);
+            }
+        }
+        checksum
+            + ring
+                .iter()
+                .flatten()
+                .map(|node| churn_digest(node))
+                .sum::<u64>()
+    }
+}
+
+/// `Rc`: reference counting on the system allocator, `RefCell` where GCBench
+/// mutates a node after allocating it.
+mod rc {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    struct TreeNode {
+        left: Option<Rc<TreeNode>>,
+        right: Option<Rc<TreeNode>>,
+    }
+
+    fn bottom_up(depth: u32) -> Rc<TreeNode> {
+        if depth == 0 {
+            Rc::new(TreeNode {
+                left: None,
+                right: None,
+            })
+        } else {
+            Rc::new(TreeNode {
+                left: Some(bottom_up(depth - 1)),
+                right: Some(bottom_up(depth - 1)),
+            })
+        }
+    }
+
+    fn count(node: &TreeNode) -> u64 {
+        1 + node.left.as_deref().map_or(0, count) + node.right.as_deref().map_or(0, count)
+    }
+
+    pub fn binary_trees(max_depth: u32) -> u64 {
+        let mut checksum = count(black_box(&bottom_up(max_depth + 1)));
+        let long_lived = bottom_up(max_depth);
+        for (depth, iterations) in binary_trees_plan(max_depth) {
+            for _ in 0..iterations {
+                checksum += count(black_box(&bottom_up(depth)));
+            }
+        }
+        checksum + count(black_box(&long_lived))
+    }
+
+    /// GCBench's node: both links can be set after allocation.
+    #[derive(Default)]
+    struct Node {
+        left: RefCell<Option<Rc<Node>>>,
+        right: RefCell<Option<Rc<Node>>>,
+    }
+
+    fn make_tree(depth: u32) -> Rc<Node> {
+        if depth == 0 {
+            Rc::new(Node::default())
+        } else {
+            Rc::new(Node {
+                left: RefCell::new(Some(make_tree(depth - 1))),
+                right: RefCell::new(Some(make_tree(depth - 1))),
+            })
+        }
+    }
+
+    fn populate(depth: u32, node: &Node) {
+        if depth == 0 {
+            return;
+        }
+        let left = Rc::new(Node::default());
+        let right = Rc::new(Node::default());
+        *node.left.borrow_mut() = Some(Rc::clone(&left));
+        *node.right.borrow_mut() = Some(Rc::clone(&right));
+        populate(depth - 1, &left);
+        populate(depth - 1, &right);
+    }
+
+    fn count_mutable(node: &Node) -> u64 {
+        let child =
+            |link: &RefCell<Option<Rc<Node>>>| link.borrow().as_deref().map_or(0, count_mutable);
+        1 + child(&node.left) + child(&node.right)
+    }
+
+    pub fn gcbench(shape: &GcBenchShape) -> u64 {
+        let mut checksum = count_mutable(black_box(&make_tree(shape.stretch_depth)));
+        let long_lived = Rc::new(Node::default());
+        populate(shape.long_lived_depth, &long_lived);
+        let mut array = vec![0.0; shape.array_len];
+        workload::fill_array(&mut array);
+        let array = Rc::new(array);
+        for (depth, iterations) in shape.plan() {
+            for _ in 0..iterations {
+                let tree = Rc::new(Node::default());
+                populate(depth, &tree);
+                checksum += count_mutable(black_box(&tree));
+            }
+            for _ in 0..iterations {
+                checksum += count_mutable(black_box(&make_tree(depth)));
+            }
+        }
+        checksum + count_mutable(black_box(&long_lived)) + workload::array_digest(black_box(&array))
+    }
+
+    struct ChurnNode {
+        value: u64,
+        peer: Option<Rc<ChurnNode>>,
+    }
+
+    fn churn_digest(node: &ChurnNode) -> u64 {
+        node.value + node.peer.as_ref().map_or(0, |peer| peer.value)
+    }
+
+    pub fn alloc_churn(allocations: u64) -> u64 {
+        let mut ring: Vec<Option<Rc<ChurnNode>>> = vec![None; CHURN_RING];
+        let mut previous: Option<Rc<ChurnNode>> = None;
+        let mut checksum = 0;
+        for i in 0..allocations {
+            let keep = churn_keeps(i);
+            let peer = if keep { previous.take() } else { None };
+            let node = black_box(Rc::new(ChurnNode { value: i, peer }));
+            checksum += churn_digest(&node);
+            if keep {
+                ring[churn_slot(i)] = Some(node);
+            } else {
+                previous = Some(node);
+            }
+        }
+        checksum
+            + ring
+                .iter()
+                .flatten()
+                .map(|node| churn_digest(node))
+                .sum::<u64>()
+    }
+}
+
+/// gc-arena 0.7: an incremental mark-sweep collector behind a branded
+/// `Mutation<'gc>` context. Objects are reachable from outside only through
+/// the arena's root, so everything long-lived lives there; each short-lived
+/// tree is built and counted inside one `mutate`, and the collector pays its
+/// allocation debt between calls (`collect_debt`), as its documentation
+/// recommends.
+mod gc_arena_peer {
+    use gc_arena::barrier::unlock;
+    use gc_arena::{Arena, Collect, Gc, Lock, Mutation, Rootable};
+
+    use super::*;
+
+    #[derive(Collect)]
+    #[collect(no_drop)]
+    struct TreeNode<'gc> {
+        left: Option<Gc<'gc, TreeNode<'gc>>>,
+        right: Option<Gc<'gc, TreeNode<'gc>>>,
+    }
+
+    fn bottom_up<'gc>(mc: &Mutation<'gc>, depth: u32) -> Gc<'gc, TreeNode<'gc>> {
+        let node = if depth == 0 {
+            TreeNode {
+                left: None,
+                right: None,
+            }
+        } else {
+            TreeNode {
+                left: Some(bottom_up(mc, depth - 1)),
+                right: Some(bottom_up(mc, depth - 1)),
+            }
+        };
+        Gc::new(mc, node)
+    }
+
+    fn count(node: &TreeNode<'_>) -> u64 {
+        1 + node.left.as_deref().map_or(0, count) + node.right.as_deref().map_or(0, count)
+    }
+
+    pub fn binary_trees(max_depth: u32) -> u64 {
+        let mut arena = Arena::<Rootable![Option<Gc<'_, TreeNode<'_>>>]>::new(|_| None);
+        let mut checksum = arena.mutate(|mc, _| count(black_box(&bottom_up(mc, max_depth + 1))));
+        arena.collect_debt();
+        arena.mutate_root(|mc, root| *root = Some(bottom_up(mc, max_depth)));
+        arena.collect_debt();
+        for (depth, iterations) in binary_trees_plan(max_depth) {
+            for _ in 0..iterations {
+                checksum += arena.mutate(|mc, _| count(black_box(&bottom_up(mc, depth))));
+                arena.collect_debt();
+            }
+        }
+        checksum + arena.mutate(|_, root| count(&black_box(root).expect("long-lived tree")))
+    }
+
+    /// GCBench's node: links are `Lock` cells, set through the write barrier.
+    #[derive(Collect, Default)]
+    #[collect(no_drop)]
+    struct Node<'gc> {
+        left: Lock<Option<Gc<'gc, Node<'gc>>>>,
+        right: Lock<Option<Gc<'gc, Node<'gc>>>>,
+    }
+
+    fn make_tree<'gc>(mc: &Mutation<'gc>, depth: u32) -> Gc<'gc, Node<'gc>> {
+        let node = if depth == 0 {
+            Node::default()
+        } else {
+            Node {
+                left: Lock::new(Some(make_tree(mc, depth - 1))),
+                right: Lock::new(Some(make_tree(mc, depth - 1))),
+            }
+        };
+        Gc::new(mc, node)
+    }
+
+    fn populate<'gc>(mc: &Mutation<'gc>, depth: u32, node: Gc<'gc, Node<'gc>>) {
+        if depth == 0 {
+            return;
+        }
+        let left = Gc::new(mc, Node::default());
+        let right = Gc::new(mc, Node::default());
+        let node = Gc::write(mc, node);
+        unlock!(node, Node, left).set(Some(left));
+        unlock!(node, Node, right).set(Some(right));
+        populate(mc, depth - 1, left);
+        populate(mc, depth - 1, right);
+    }
+
+    fn count_mutable(node: &Node<'_>) -> u64 {
+        let child =
+            |link: &Lock<Option<Gc<'_, Node<'_>>>>| link.get().map_or(0, |n| count_mutable(&n));
+        1 + child(&node.left) + child(&node.right)
+    }
+
+    #[derive(Collect, Default)]
+    #[collect(no_drop)]
+    struct GcBenchRoot<'gc> {
+        long_lived: Option<Gc<'gc, Node<'gc>>>,
+        array: Option<Gc<'gc, Box<[f64]>>>,
+    }
+
+    pub fn gcbench(shape: &GcBenchShape) -> u64 {
+        let mut arena = Arena::<Rootable![GcBenchRoot<'_>]>::new(|_| GcBenchRoot::default());
+        let mut checksum =
+            arena.mutate(|mc, _| count_mutable(black_box(&make_tree(mc, shape.stretch_depth))));
+        arena.collect_debt();
+        arena.mutate_root(|mc, root| {
+            let long_lived = Gc::new(mc, Node::default());
+            populate(mc, shape.long_lived_depth, long_lived);
+            root.long_lived = Some(long_lived);
+            let mut array = vec![0.0; shape.array_len].into_boxed_slice();
+            workload::fill_array(&mut array);
+            root.array = Some(Gc::new(mc, array));
+        });
+        arena.collect_debt();
+        for (depth, iterations) in shape.plan() {
+            for _ in 0..iterations {
+                checksum += arena.mutate(|mc, _| {
+                    let tree = Gc::new(mc, Node::default());
+                    populate(mc, depth, tree);
+                    count_mutable(black_box(&tree))
+                });
+                arena.collect_debt();
+            }
+            for _ in 0..iterations {
+                checksum += arena.mutate(|mc, _| count_mutable(black_box(&make_tree(mc, depth))));
+                arena.collect_debt();
+            }
+        }
+        checksum
+            + arena.mutate(|_, root| {
+                let root = black_box(root);
+                count_mutable(&root.long_lived.expect("long-lived tree"))
+                    + workload::array_digest(&root.array.expect("long-lived array"))
+            })
+    }
+
+    #[derive(Collect)]
+    #[collect(no_drop)]
+    struct ChurnNode<'gc> {
+        value: u64,
+        peer: Option<Gc<'gc, ChurnNode<'gc>>>,
+    }
+
+    fn churn_digest(node: &ChurnNode<'_>) -> u64 {
+        node.value + node.peer.map_or(0, |peer| peer.value)
+    }
+
+    /// Each `mutate_root` call allocates one keep-interval's worth of nodes
+    /// (the last is kept, pointing at the one before), like an interpreter
+    /// running a slice of its loop between collection steps.
+    pub fn alloc_churn(allocations: u64) -> u64 {
+        let mut arena =
+            Arena::<Rootable![Vec<Option<Gc<'_, ChurnNode<'_>>>>]>::new(|_| vec![None; CHURN_RING]);
+        let mut checksum = 0;
+        let mut start = 0;
+        while start < allocations {
+            let end = (start + workload::CHURN_KEEP_EVERY).min(allocations);
+            checksum += arena.mutate_root(|mc, ring| {
+                let mut previous = None;
+                let mut sum = 0;
+                for i in start..end {
+                    let keep = churn_keeps(i);
+                    let peer = if keep { previous } else { None };
+                    let node = black_box(Gc::new(mc, ChurnNode { value: i, peer }));
+                    sum += churn_digest(&node);
+                    if keep {
+                        ring[churn_slot(i)] = Some(node);
+                    } else {
+                        previous = Some(node);
+                    }
+                }
+                sum
+            });
+            arena.collect_debt();
+            start = end;
+        }
+        checksum
+            + arena.mutate(|_, ring| {
+                ring.iter()
+                    .flatten()
+                    .map(|node| churn_digest(node))
+                    .sum::<u64>()
+            })
+    }
+}
+
+/// rust-gc (the `gc` crate): a thread-local mark-sweep collector whose `Gc`
+/// handles count roots; it collects on its own threshold inside `Gc::new`.
+/// `GcCell` where GCBench mutates a node after allocating it.
+// gc_derive 0.5 emits its `Trace`/`Finalize`/`Drop` impls inside an anonymous
+// const, which rustc's non_local_definitions lint flags; the impls are correct.
+#[allow(non_local_definitions)]
+mod rust_gc {
+    use gc::{Finalize, Gc, GcCell, Trace};
+
+    use super::*;
+
+    #[derive(Trace, Finalize)]
+    struct TreeNode {
+        left: Option<Gc<TreeNode>>,
+        right: Option<Gc<TreeNode>>,
+    }
+
+    fn bottom_up(depth: u32) -> Gc<TreeNode> {
+        if depth == 0 {
+            Gc::new(TreeNode {
+                left: None,
+                right: None,
+            })
+        } else {
+            Gc::new(TreeNode {
+                left: Some(bottom_up(depth - 1)),
+                right: Some(bottom_up(depth - 1)),
+            })
+        }
+    }
+
+    fn count(node: &TreeNode) -> u64 {
+        1 + node.left.as_deref().map_or(0, count) + node.right.as_deref().map_or(0, count)
+    }
+
+    pub fn binary_trees(max_depth: u32) -> u64 {
+        let mut checksum = count(black_box(&bottom_up(max_depth + 1)));
+        let long_lived = bottom_up(max_depth);
+        for (depth, iterations) in binary_trees_plan(max_depth) {
+            for _ in 0..iterations {
+                checksum += count(black_box(&bottom_up(depth)));
+            }
+        }
+        checksum += count(black_box(&long_lived));
+        drop(long_lived);
+        gc::force_collect();
+        checksum
+    }
+
+    /// GCBench's node: both links can be set after allocation.
+    #[derive(Trace, Finalize)]
+    struct Node {
+        left: GcCell<Option<Gc<Node>>>,
+        right: GcCell<Option<Gc<Node>>>,
+    }
+
+    impl Node {
+        fn leaf() -> Self {
+            Node {
+                left: GcCell::new(None),
+                right: GcCell::new(None),
+            }
+        }
+    }
+
+    fn make_tree(depth: u32) -> Gc<Node> {
+        if depth == 0 {
+            Gc::new(Node::leaf())
+        } else {
+            Gc::new(Node {
+                left: GcCell::new(Some(make_tree(depth - 1))),
+                right: GcCell::new(Some(make_tree(depth - 1))),
+            })
+        }
+    }
+
+    fn populate(depth: u32, node: &Node) {
+        if depth == 0 {
+            return;
+        }
+        let left = Gc::new(Node::leaf());
+        let right = Gc::new(Node::leaf());
+        *node.left.borrow_mut() = Some(Gc::clone(&left));
+        *node.right.borrow_mut() = Some(Gc::clone(&right));
+        populate(depth - 1, &left);
+        populate(depth - 1, &right);
+    }
+
+    fn count_mutable(node: &Node) -> u64 {
+        let child =
+            |link: &GcCell<Option<Gc<Node>>>| link.borrow().as_deref().map_or(0, count_mutable);
+        1 + child(&node.left) + child(&node.right)
+    }
+
+    pub fn gcbench(shape: &GcBenchShape) -> u64 {
+        let mut checksum = count_mutable(black_box(&make_tree(shape.stretch_depth)));
+        let long_lived = Gc::new(Node::leaf());
+        populate(shape.long_lived_depth, &long_lived);
+        let mut array = vec![0.0; shape.array_len];
+        workload::fill_array(&mut array);
+        let array = Gc::new(array);
+        for (depth, iterations) in shape.plan() {
+            for _ in 0..iterations {
+                let tree = Gc::new(Node::leaf());
+                populate(depth, &tree);
+                checksum += count_mutable(black_box(&tree));
+            }
+            for _ in 0..iterations {
+                checksum += count_mutable(black_box(&make_tree(depth)));
+            }
+        }
+        checksum +=
+            count_mutable(black_box(&long_lived)) + workload::array_digest(black_box(&array));
+        drop((long_lived, array));
+        gc::force_collect();
+        checksum
+    }
+
+    #[derive(Trace, Finalize)]
+    struct ChurnNode {
+        value: u64,
+        peer: Option<Gc<ChurnNode>>,
+    }
+
+    fn churn_digest(node: &ChurnNode) -> u64 {
+        node.value + node.peer.as_ref().map_or(0, |peer| peer.value)
+    }
+
+    pub fn alloc_churn(allocations: u64) -> u64 {
+        let mut ring: Vec<Option<Gc<ChurnNode>>> = vec![None; CHURN_RING];
+        let mut previous: Option<Gc<ChurnNode>> = None;
+        let mut checksum = 0;
+        for i in 0..allocations {
+            let keep = churn_keeps(i);
+            let peer = if keep { previous.take() } else { None };
+            let node = black_box(Gc::new(ChurnNode { value: i, peer }));
+            checksum += churn_digest(&node);
+            if keep {
+                ring[churn_slot(i)] = Some(node);
+            } else {
+                previous = Some(node);
+            }
+        }
+        checksum += ring
+            .iter()
+            .flatten()
+            .map(|node| churn_digest(node))
+            .sum::<u64>();
+        drop((ring, previous));
+        gc::force_collect();
+        checksum
+    }
+}
+
+/// dumpster 2.1, single-threaded (`unsync`): reference counting that frees an
+/// object when its count reaches zero, plus a cycle collector that runs on
+/// its own heuristic. `RefCell` where GCBench mutates a node after allocating it.
+mod dumpster_peer {
+    use std::cell::RefCell;
+
+    use dumpster::Trace;
+    use dumpster::unsync::{Gc, collect};
+
+    use super::*;
+
+    #[derive(Trace)]
+    struct TreeNode {
+        left: Option<Gc<TreeNode>>,
+        right: Option<Gc<TreeNode>>,
+    }
+
+    fn bottom_up(depth: u32) -> Gc<TreeNode> {
+        if depth == 0 {
+            Gc::new(TreeNode {
+                left: None,
+                right: None,
+            })
+        } else {
+            Gc::new(TreeNode {
+                left: Some(bottom_up(depth - 1)),
+                right: Some(bottom_up(depth - 1)),
+            })
+        }
+    }
+
+    fn count(node: &TreeNode) -> u64 {
+        1 + node.left.as_deref().map_or(0, count) + node.right.as_deref().map_or(0, count)
+    }
+
+    pub fn binary_trees(max_depth: u32) -> u64 {
+        let mut checksum = count(black_box(&bottom_up(max_depth + 1)));
+        let long_lived = bottom_up(max_depth);
+        for (depth, iterations) in binary_trees_plan(max_depth) {
+            for _ in 0..iterations {
+                checksum += count(black_box(&bottom_up(depth)));
+            }
+        }
+        checksum += count(black_box(&long_lived));
+        drop(long_lived);
+        collect();
+        checksum
+    }
+
+    /// GCBench's node: both links can be set after allocation.
+    #[derive(Trace, Default)]
+    struct Node {
+        left: RefCell<Option<Gc<Node>>>,
+        right: RefCell<Option<Gc<Node>>>,
+    }
+
+    fn make_tree(depth: u32) -> Gc<Node> {
+        if depth == 0 {
+            Gc::new(Node::default())
+        } else {
+            Gc::new(Node {
+                left: RefCell::new(Some(make_tree(depth - 1))),
+                right: RefCell::new(Some(make_tree(depth - 1))),
+            })
+        }
+    }
+
+    fn populate(depth: u32, node: &Node) {
+        if depth == 0 {
+            return;
+        }
+        let left = Gc::new(Node::default());
+        let right = Gc::new(Node::default());
+        *node.left.borrow_mut() = Some(Gc::clone(&left));
+        *node.right.borrow_mut() = Some(Gc::clone(&right));
+        populate(depth - 1, &left);
+        populate(depth - 1, &right);
+    }
+
+    fn count_mutable(node: &Node) -> u64 {
+        let child =
+            |link: &RefCell<Option<Gc<Node>>>| link.borrow().as_deref().map_or(0, count_mutable);
+        1 + child(&node.left) + child(&node.right)
+    }
+
+    pub fn gcbench(shape: &GcBenchShape) -> u64 {
+        let mut checksum = count_mutable(black_box(&make_tree(shape.stretch_depth)));
+        let long_lived = Gc::new(Node::default());
+        populate(shape.long_lived_depth, &long_lived);
+        let mut array = vec![0.0; shape.array_len];
+        workload::fill_array(&mut array);
+        let array = Gc::new(array);
+        for (depth, iterations) in shape.plan() {
+            for _ in 0..iterations {
+                let tree = Gc::new(Node::default());
+                populate(depth, &tree);
+                checksum += count_mutable(black_box(&tree));
+            }
+            for _ in 0..iterations {
+                checksum += count_mutable(black_box(&make_tree(depth)));
+            }
+        }
+        checksum +=
+            count_mutable(black_box(&long_lived)) + workload::array_digest(black_box(&array));
+        drop((long_lived, array));
+        collect();
+        checksum
+    }
+
+    #[derive(Trace)]
+    struct ChurnNode {
+        value: u64,
+        peer: Option<Gc<ChurnNode>>,
+    }
+
+    fn churn_digest(node: &ChurnNode) -> u64 {
+        node.value + node.peer.as_ref().map_or(0, |peer| peer.value)
+    }
+
+    pub fn alloc_churn(allocations: u64) -> u64 {
+        let mut ring: Vec<Option<Gc<ChurnNode>>> = vec![None; CHURN_RING];
+        let mut previous: Option<Gc<ChurnNode>> = None;
+        let mut checksum = 0;
+        for i in 0..allocations {
+            let keep = churn_keeps(i);
+            let peer = if keep { previous.take() } else { None };
+            let node = black_box(Gc::new(ChurnNode { value: i, peer }));
+            checksum += churn_digest(&node);
+            if keep {
+                ring[churn_slot(i)] = Some(node);
+            } else {
+                previous = Some(node);
+            }
+        }
+        checksum += ring
+            .iter()
+            .flatten()
+            .map(|node| churn_digest(node))
+            .sum::<u64>();
+        drop((ring, previous));
+        collect();
+        checksum
+    }
+}
+
+// ---------------------------------------------------------------------------
+// morph-gengc goes here.
+//
+// Once the collector's safe API lands (roughly `Heap::new(GcConfig)` and
+// `heap.enter(|cx| cx.alloc(Node { left: Member::null(), right: Member::null() }))`),
+// add `mod morph_gengc { pub fn binary_trees(..) pub fn gcbench(..) pub fn
+// alloc_churn(..) }` with the same work as the peers above, and one row named
+// "morph-gengc" at the top of `IMPLEMENTATIONS`. The name must start with
+// "morph" so `cargo xtask bench` reports every peer as a ratio to it. Each
+// iteration starts from a new `Heap` and drops it at the end, like the peers.
+// ---------------------------------------------------------------------------
+
+/// One implementation of all three workloads.
+struct Implementation {
+    /// Criterion function name; "morph..." marks ours.
+    name: &'static str,
+    binary_trees: fn(u32) -> u64,
+    gcbench: fn(&GcBenchShape) -> u64,
+    alloc_churn: fn(u64) -> u64,
+}
+
+/// Every implementation measured, in report order.
+const IMPLEMENTATIONS: &[Implementation] = &[
+    // morph-gengc: its row goes first, here.
+    Implementation {
+        name: "box-glibc",
+        binary_trees: box_glibc::binary_trees,
+        gcbench: box_glibc::gcbench,
+        alloc_churn: box_glibc::alloc_churn,
+    },
+    Implementation {
+        name: "rc",
+        binary_trees: rc::binary_trees,
+        gcbench: rc::gcbench,
+        alloc_churn: rc::alloc_churn,
+    },
+    Implementation {
+        name: "gc-arena",
+        binary_trees: gc_arena_peer::binary_trees,
+        gcbench: gc_arena_peer::gcbench,
+        alloc_churn: gc_arena_peer::alloc_churn,
+    },
+    Implementation {
+        name: "gc",
+        binary_trees: rust_gc::binary_trees,
+        gcbench: rust_gc::gcbench,
+        alloc_churn: rust_gc::alloc_churn,
+    },
+    Implementation {
+        name: "dumpster",
+        binary_trees: dumpster_peer::binary_trees,
+        gcbench: dumpster_peer::gcbench,
+        alloc_churn: dumpster_peer::alloc_churn,
+    },
+];
+
+/// Short settings so the whole binary runs in a few minutes; flat sampling
+/// because one iteration of the tree workloads takes a good fraction of a second.
+fn configure<'c>(c: &'c mut Criterion, name: &str, elements: u64) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1))
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(elements));
+    group
+}
+
+/// Runs `workload` once per implementation, asserts one checksum for all,
+/// then times each implementation.
+fn run_group(
+    c: &mut Criterion,
+    name: &str,
+    elements: u64,
+    expected: Option<u64>,
+    workload: impl Fn(&Implementation) -> u64,
+) {
+    let reference = expected.unwrap_or_else(|| workload(&IMPLEMENTATIONS[0]));
+    for implementation in IMPLEMENTATIONS {
+        assert_eq!(
+            workload(implementation),
+            reference,
+            "{name}: {} computed a different checksum",
+            implementation.name
+        );
+    }
+    let mut group = configure(c, name, elements);
+    for implementation in IMPLEMENTATIONS {
+        group.bench_function(implementation.name, |b| {
+            b.iter(|| black_box(workload(implementation)))
+        });
+    }
+    group.finish();
+}
+
+fn gc_binary_trees(c: &mut Criterion) {
+    let depth = black_box(BINARY_TREES_MAX_DEPTH);
+    run_group(
+        c,
+        "gc_binary_trees",
+        workload::binary_trees_allocations(BINARY_TREES_MAX_DEPTH),
+        Some(workload::binary_trees_expected(BINARY_TREES_MAX_DEPTH)),
+        |implementation| (implementation.binary_trees)(depth),
+    );
+}
+
+fn gc_gcbench(c: &mut Criterion) {
+    let shape = black_box(GCBENCH);
+    run_group(
+        c,
+        "gc_gcbench",
+        GCBENCH.allocations(),
+        Some(GCBENCH.expected()),
+        |implementation| (implementation.gcbench)(&shape),
+    );
+}
+
+fn gc_alloc_churn(c: &mut Criterion) {
+    let allocations = black_box(CHURN_ALLOCATIONS);
+    run_group(
+        c,
+        "gc_alloc_churn",
+        CHURN_ALLOCATIONS,
+        None,
+        |implementation| (implementation.alloc_churn)(allocations),
+    );
+}
+
+criterion_group!(benches, gc_binary_trees, gc_gcbench, gc_alloc_churn);
+criterion_main!(benches);
