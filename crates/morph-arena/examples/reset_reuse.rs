@@ -46,12 +46,16 @@ fn fill(arena: &Arena) -> u64 {
 fn main() {
     let mut args = std::env::args().skip(1);
     let refills: u32 = match args.next() {
-        Some(n) => n.parse().expect("usage: reset_reuse [REFILLS] [--default-cap]"),
+        Some(n) => n
+            .parse()
+            .expect("usage: reset_reuse [REFILLS] [--default-cap]"),
         None => 1,
     };
     let config = match args.next().as_deref() {
         Some("--default-cap") => ArenaConfig::new(),
-        Some(other) => panic!("unknown argument {other:?}; usage: reset_reuse [REFILLS] [--default-cap]"),
+        Some(other) => {
+            panic!("unknown argument {other:?}; usage: reset_reuse [REFILLS] [--default-cap]")
+        }
         None => ArenaConfig::new().retained_bytes(2 * UNIT_BYTES),
     };
     let mut arena = config.build().expect("valid configuration");
