@@ -252,6 +252,31 @@ impl Metrics {
         self.per_type.resize(index + 1, TypeCounter::default());
     }
 
+    /// Sets the live figures from a census (a collector knows them exactly
+    /// after a collection, without a free event per dead object). Frees are
+    /// derived: everything allocated and no longer live was freed. Per-type
+    /// live figures keep counting only explicit frees.
+    ///
+    /// ```
+    /// use morph_metrics::{Metrics, Recorder};
+    /// use morph_header::TypeId;
+    ///
+    /// let mut m = Metrics::new();
+    /// for _ in 0..10 {
+    ///     m.record_alloc(TypeId::new(1).unwrap(), 16);
+    /// }
+    /// m.record_live(3, 48); // a collection found 3 survivors
+    /// assert_eq!((m.live_objects(), m.live_bytes()), (3, 48));
+    /// ```
+    pub fn record_live(&mut self, objects: u64, bytes: u64) {
+        self.live_objects = objects;
+        self.live_bytes = bytes;
+        self.freed_objects = self.allocated_objects.saturating_sub(objects);
+        self.freed_bytes = self.allocated_bytes.saturating_sub(bytes);
+        self.peak_live_objects = self.peak_live_objects.max(objects);
+        self.peak_live_bytes = self.peak_live_bytes.max(bytes);
+    }
+
     /// Adds everything `other` recorded to `self` (totals, per-type counts,
     /// collections, pauses). Peaks are summed, an upper bound on the joint peak.
     pub fn merge(&mut self, other: &Metrics) {

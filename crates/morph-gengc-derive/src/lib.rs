@@ -1,0 +1,150 @@
+//! `#[derive(Trace)]` for `morph-gengc`.
+//!
+//! For a struct or enum it generates an `unsafe impl Trace` that traces every
+//! field (each field type must implement `Trace`, which is how a missed
+//! reference becomes a compile error instead of a dangling pointer), and it
+//! makes a `Drop` impl on the type a compile error: a destructor could move a
+//! `Member` out of a dead object. Clean-up code goes in a `Finalize` impl,
+//! enabled with `#[trace(finalize)]`; fields are still dropped normally.
+//!
+//! Use it through `morph_gengc::Trace`; this crate is an implementation detail.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{format_ident, quote};
+use syn::{Data, DeriveInput, Fields, parse_macro_input};
+
+/// Derives `morph_gengc::Trace`. See the crate docs.
+#[proc_macro_derive(Trace, attributes(trace))]
+pub fn derive_trace(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+fn wants_finalize(input: &DeriveInput) -> syn::Result<bool> {
+    let mut finalize = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("trace")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("finalize") {
+                finalize = true;
+                Ok(())
+            } else {
+                Err(meta.error("unknown trace option; the only one is `finalize`"))
+            }
+        })?;
+    }
+    Ok(finalize)
+}
+
+/// Bindings for a variant's fields and the pattern that binds them.
+fn bind(fields: &Fields) -> (TokenStream2, Vec<syn::Ident>) {
+    let names: Vec<_> = (0..fields.len())
+        .map(|i| format_ident!("__field{}", i))
+        .collect();
+    let pattern = match fields {
+        Fields::Named(named) => {
+            let idents = named
+                .named
+                .iter()
+                .map(|f| f.ident.as_ref().expect("named field"));
+            quote!({ #(#idents: #names),* })
+        }
+        Fields::Unnamed(_) => quote!(( #(#names),* )),
+        Fields::Unit => quote!(),
+    };
+    (pattern, names)
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let name = &input.ident;
+    let finalize = wants_finalize(input)?;
+    let krate = quote!(::morph_gengc);
+
+    let mut field_types = Vec::new();
+    let body = match &input.data {
+        Data::Struct(data) => {
+            field_types.extend(data.fields.iter().map(|f| f.ty.clone()));
+            let (pattern, names) = bind(&data.fields);
+            quote! {
+                let #name #pattern = self;
+                #( #krate::Trace::trace(#names, __tracer); )*
+            }
+        }
+        Data::Enum(data) => {
+            let arms = data.variants.iter().map(|variant| {
+                field_types.extend(variant.fields.iter().map(|f| f.ty.clone()));
+                let ident = &variant.ident;
+                let (pattern, names) = bind(&variant.fields);
+                quote! { #name::#ident #pattern => { #( #krate::Trace::trace(#names, __tracer); )* } }
+            });
+            quote! {
+                #[allow(unreachable_patterns)]
+                match self { #(#arms)* }
+            }
+        }
+        Data::Union(_) => {
+            return Err(syn::Error::new_spanned(
+                &input.ident,
+                "Trace cannot be derived for unions: the collector cannot know which field is live",
+            ));
+        }
+    };
+
+    let mut generics = input.generics.clone();
+    {
+        let where_clause = generics.make_where_clause();
+        for ty in &field_types {
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ty: #krate::Trace));
+        }
+        for param in input.generics.type_params() {
+            let ident = &param.ident;
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ident: 'static));
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+
+    let has_references = if field_types.is_empty() {
+        quote!(false)
+    } else {
+        quote!(#( <#field_types as #krate::Trace>::HAS_REFERENCES )||*)
+    };
+    let finalize_items = if finalize {
+        quote! {
+            const NEEDS_FINALIZE: bool = true;
+            fn finalize(&self) { <Self as #krate::Finalize>::finalize(self) }
+        }
+    } else {
+        quote!()
+    };
+
+    // The same trick as pin-project: a local trait implemented for every
+    // `Drop` type and for this one conflicts exactly when this type is `Drop`.
+    let (drop_impl_generics, drop_ty_generics, drop_where) = input.generics.split_for_impl();
+    Ok(quote! {
+        // SAFETY: every field is traced, and the type has no Drop impl that
+        // could move a member out (checked below).
+        unsafe impl #impl_generics #krate::Trace for #name #ty_generics #where_clause {
+            const HAS_REFERENCES: bool = #has_references;
+            #finalize_items
+            #[inline]
+            #[allow(unused_variables)]
+            fn trace(&self, __tracer: &mut #krate::Tracer<'_>) {
+                #body
+            }
+        }
+
+        const _: () = {
+            trait MustNotImplDrop {}
+            #[allow(drop_bounds, clippy::drop_non_drop)]
+            impl<T: ::core::ops::Drop> MustNotImplDrop for T {}
+            impl #drop_impl_generics MustNotImplDrop for #name #drop_ty_generics #drop_where {}
+        };
+    })
+}

@@ -1,0 +1,313 @@
+//! The two collection algorithms, as visitors over reference slots.
+//!
+//! * [`Evacuator`] — minor collection: Cheney-style copying of live young
+//!   objects into the survivor space, or into the old generation once they
+//!   are old enough (or the survivor space is full). The to-space itself is
+//!   the breadth-first queue; promoted objects wait on a small stack.
+//! * [`Marker`] — major collection: marks everything reachable with an
+//!   explicit stack (no recursion, so deep lists cannot overflow the
+//!   native stack) and moves nothing.
+//!
+//! Invariants both rely on: every slot they are shown holds null or the
+//! payload address of a live object of the heap; every object's type id has
+//! an entry in the type cache.
+
+use std::ptr::NonNull;
+
+use morph_header::{Generation, HeaderFlags, SlotVisitor};
+
+use crate::object::{self, ObjectRef};
+use crate::space::large::LargeSpace;
+use crate::space::nursery::Nursery;
+use crate::space::old::OldSpace;
+use crate::types::TypeCache;
+
+/// Calls the type's trace function on `obj`.
+///
+/// # Safety
+/// `obj` is a live, initialised, non-forwarded object whose type is cached.
+#[inline]
+unsafe fn trace_object(types: &TypeCache, obj: ObjectRef, visitor: &mut dyn SlotVisitor) {
+    // SAFETY: caller contract.
+    let type_id = unsafe { obj.header() }.type_id();
+    let entry = types.get(type_id);
+    debug_assert!(entry.is_some(), "object of uncached type {type_id}");
+    if let Some(trace) = entry.and_then(|t| t.trace) {
+        // SAFETY: `obj` is a live object of the type the descriptor describes
+        // (allocation invariant), which is TraceFn's contract.
+        unsafe { trace(obj.as_ptr(), visitor) };
+    }
+}
+
+/// What a minor collection produced.
+pub(crate) struct EvacuationOutcome {
+    pub(crate) remembered: Vec<ObjectRef>,
+    pub(crate) promoted_objects: usize,
+    pub(crate) promoted_bytes: usize,
+    pub(crate) survivor_objects: usize,
+}
+
+pub(crate) struct Evacuator<'h> {
+    nursery: &'h mut Nursery,
+    old: &'h mut OldSpace,
+    types: &'h TypeCache,
+    promotion_age: u8,
+    /// Promoted objects not yet scanned.
+    promoted: Vec<ObjectRef>,
+    /// The new remembered set.
+    remembered: Vec<ObjectRef>,
+    /// Bytes of the to-space already scanned.
+    scanned: usize,
+    /// Whether the object being scanned was left pointing at a young object.
+    saw_young: bool,
+    promoted_objects: usize,
+    promoted_bytes: usize,
+    survivor_objects: usize,
+}
+
+impl<'h> Evacuator<'h> {
+    pub(crate) fn new(
+        nursery: &'h mut Nursery,
+        old: &'h mut OldSpace,
+        types: &'h TypeCache,
+        promotion_age: u8,
+    ) -> Self {
+        Evacuator {
+            nursery,
+            old,
+            types,
+            promotion_age,
+            promoted: Vec::new(),
+            remembered: Vec::new(),
+            scanned: 0,
+            saw_young: false,
+            promoted_objects: 0,
+            promoted_bytes: 0,
+            survivor_objects: 0,
+        }
+    }
+
+    /// Copies a from-space object (once) and returns its new location.
+    ///
+    /// # Safety
+    /// `obj` is a live object in eden or the current survivor space.
+    unsafe fn evacuate(&mut self, obj: ObjectRef) -> ObjectRef {
+        // SAFETY: caller contract: a live from-space block, forwarded or not.
+        if let Some(moved) = unsafe { obj.forwarded() } {
+            return moved;
+        }
+        // SAFETY: as above, and not forwarded.
+        let mut header = unsafe { obj.header() };
+        let size = object::object_size(header.payload_size());
+        let older = header.generation().older();
+        let young_copy = match older.age() {
+            Some(age) if age < self.promotion_age => self.nursery.alloc_to_space(size),
+            _ => None,
+        };
+        let (start, generation) = match young_copy {
+            Some(start) => {
+                self.survivor_objects += 1;
+                (start, older)
+            }
+            None => {
+                // A system allocation failure in the middle of a collection
+                // leaves no consistent heap to return to.
+                let start = self.old.alloc(size).unwrap_or_else(|e| {
+                    panic!("out of memory while promoting during a minor collection: {e}")
+                });
+                self.promoted_objects += 1;
+                self.promoted_bytes += size;
+                (start, Generation::OLD)
+            }
+        };
+        // SAFETY: `start` is a fresh block of at least `size` bytes in another
+        // space than `obj`, so the two do not overlap.
+        unsafe { object::copy_block(obj.start(), start, size) };
+        // SAFETY: `start` now holds a copy of the object, at least 16 bytes.
+        let copy = unsafe { ObjectRef::from_start(start) };
+        header.set_generation(generation);
+        header.set_marked(false);
+        header.remove_flags(HeaderFlags::REMEMBERED);
+        // SAFETY: `copy` is a live block holding the object.
+        unsafe { copy.set_header(header) };
+        // SAFETY: `obj` is abandoned from here on; `copy` is its replacement.
+        unsafe { obj.forward_to(copy) };
+        if generation.is_old() {
+            self.promoted.push(copy);
+        }
+        copy
+    }
+
+    /// Scans one object that is (or was just made) old: its young referents
+    /// are evacuated, and it is remembered if it still points into the
+    /// nursery afterwards.
+    ///
+    /// # Safety
+    /// `owner` is a live old or large object.
+    unsafe fn scan_tenured(&mut self, owner: ObjectRef) {
+        self.saw_young = false;
+        // SAFETY: forwarded caller contract.
+        unsafe { trace_object(self.types, owner, self) };
+        if self.saw_young {
+            // SAFETY: as above.
+            let mut header = unsafe { owner.header() };
+            if !header.flags().contains(HeaderFlags::REMEMBERED) {
+                header.insert_flags(HeaderFlags::REMEMBERED);
+                // SAFETY: as above.
+                unsafe { owner.set_header(header) };
+                self.remembered.push(owner);
+            }
+        }
+    }
+
+    /// Scans a remembered object from before the collection.
+    ///
+    /// # Safety
+    /// `owner` is a live old or large object.
+    pub(crate) unsafe fn rescan_remembered(&mut self, owner: ObjectRef) {
+        // SAFETY: caller contract.
+        let mut header = unsafe { owner.header() };
+        header.remove_flags(HeaderFlags::REMEMBERED);
+        // SAFETY: caller contract.
+        unsafe { owner.set_header(header) };
+        // SAFETY: caller contract.
+        unsafe { self.scan_tenured(owner) };
+    }
+
+    /// Scans until every reachable young object has been copied.
+    pub(crate) fn drain(&mut self) {
+        loop {
+            let (to_base, to_used) = self.nursery.to_space();
+            if self.scanned < to_used {
+                // SAFETY: `scanned < to_used`, inside the to-space.
+                let start = unsafe { to_base.add(self.scanned) };
+                // SAFETY: the to-space holds copies back to back from its base;
+                // `scanned` is the start of the next unscanned one.
+                let obj = unsafe { ObjectRef::from_start(start) };
+                // SAFETY: a live, fully copied object.
+                let size = object::object_size(unsafe { obj.header() }.payload_size());
+                self.scanned += size;
+                // SAFETY: as above; its type is cached (it was allocated here).
+                unsafe { trace_object(self.types, obj, self) };
+                continue;
+            }
+            match self.promoted.pop() {
+                // SAFETY: promoted copies are live old objects.
+                Some(obj) => unsafe { self.scan_tenured(obj) },
+                None => break,
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> EvacuationOutcome {
+        EvacuationOutcome {
+            remembered: self.remembered,
+            promoted_objects: self.promoted_objects,
+            promoted_bytes: self.promoted_bytes,
+            survivor_objects: self.survivor_objects,
+        }
+    }
+}
+
+impl SlotVisitor for Evacuator<'_> {
+    #[inline]
+    fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+        // SAFETY: slots handed to a visitor are valid, aligned reference
+        // fields or root slots (trace and RootSet contracts).
+        let target = unsafe { slot.read() };
+        let Some(target) = NonNull::new(target) else {
+            return;
+        };
+        let addr = target.addr().get();
+        if !self.nursery.contains(addr) {
+            return;
+        }
+        if self.nursery.in_from_space(addr) {
+            // SAFETY: a non-null reference is a payload address (slot invariant).
+            let obj = unsafe { ObjectRef::from_payload(target) };
+            // SAFETY: a reference to a from-space address is to a live young
+            // object (slot invariant), which evacuate requires.
+            let moved = unsafe { self.evacuate(obj) };
+            // SAFETY: as above: the slot is writable.
+            unsafe { slot.write(moved.as_ptr().as_ptr()) };
+            if self.nursery.contains(moved.addr()) {
+                self.saw_young = true;
+            }
+        } else {
+            // Already in the to-space.
+            self.saw_young = true;
+        }
+    }
+}
+
+pub(crate) struct Marker<'h> {
+    nursery: &'h Nursery,
+    old: &'h mut OldSpace,
+    large: &'h mut LargeSpace,
+    types: &'h TypeCache,
+    stack: Vec<ObjectRef>,
+}
+
+impl<'h> Marker<'h> {
+    pub(crate) fn new(
+        nursery: &'h Nursery,
+        old: &'h mut OldSpace,
+        large: &'h mut LargeSpace,
+        types: &'h TypeCache,
+    ) -> Self {
+        Marker {
+            nursery,
+            old,
+            large,
+            types,
+            stack: Vec::new(),
+        }
+    }
+
+    /// Marks `obj`; returns whether this was the first visit.
+    ///
+    /// # Safety
+    /// `obj` is a live object of the heap.
+    unsafe fn mark(&mut self, obj: ObjectRef) -> bool {
+        // SAFETY: caller contract.
+        let mut header = unsafe { obj.header() };
+        if self.nursery.contains(obj.addr()) {
+            if header.is_marked() {
+                return false;
+            }
+            header.set_marked(true);
+            // SAFETY: caller contract.
+            unsafe { obj.set_header(header) };
+            true
+        } else if header.generation().is_large() {
+            self.large.mark(obj)
+        } else {
+            // SAFETY: a live object outside the nursery that is not large is old.
+            unsafe { self.old.mark(obj) }
+        }
+    }
+
+    pub(crate) fn drain(&mut self) {
+        while let Some(obj) = self.stack.pop() {
+            // SAFETY: only live objects are pushed.
+            unsafe { trace_object(self.types, obj, self) };
+        }
+    }
+}
+
+impl SlotVisitor for Marker<'_> {
+    #[inline]
+    fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+        // SAFETY: as in the evacuator: a valid reference slot.
+        let target = unsafe { slot.read() };
+        let Some(target) = NonNull::new(target) else {
+            return;
+        };
+        // SAFETY: a non-null reference is to a live object (slot invariant).
+        let obj = unsafe { ObjectRef::from_payload(target) };
+        // SAFETY: as above.
+        if unsafe { self.mark(obj) } {
+            self.stack.push(obj);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Collector configuration and its validation.
+
+use std::num::NonZeroU32;
+
+use morph_header::Generation;
+
+use crate::GcError;
+
+/// How a heap is sized and when it collects.
+///
+/// Every field has a sensible default ([`GcConfig::default`]: a 2 MiB
+/// nursery, promotion after 2 survived minor collections, 1 MiB large-object
+/// threshold, a major collection every 64 MiB of old-generation growth, no
+/// heap bound). [`validate`](Self::validate) rejects nonsense with a message
+/// naming the field.
+///
+/// ```
+/// use morph_gengc::GcConfig;
+///
+/// let config = GcConfig { nursery_size: 4 << 20, heap_limit: Some(64 << 20), ..GcConfig::default() };
+/// config.validate()?;
+/// assert!(GcConfig { heap_limit: Some(1 << 20), ..config }.validate().is_err());
+/// # Ok::<(), morph_gengc::GcError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GcConfig {
+    /// Bytes of the nursery's allocation area (eden). A minor collection runs
+    /// when it is full. At least 4 KiB, a multiple of 8.
+    pub nursery_size: usize,
+    /// Bytes of each of the two survivor spaces that hold young objects which
+    /// survived a minor collection but are not old enough to promote. A
+    /// multiple of 8; 0 promotes every survivor at once.
+    pub survivor_size: usize,
+    /// Minor collections a young object survives before it is promoted to
+    /// the old generation (1..=253).
+    pub promotion_age: u8,
+    /// Objects whose payload is at least this many bytes go straight to the
+    /// large-object space: their own memory mapping, never moved.
+    pub large_object_threshold: usize,
+    /// Growth of the old generation and large-object space, in bytes, after
+    /// which a major (whole-heap) collection runs. After each major
+    /// collection the next one is due when the survivors have grown by this
+    /// much or doubled, whichever is more.
+    pub gc_threshold: usize,
+    /// Upper bound on the bytes the heap reserves (nursery, survivors, old
+    /// generation and large objects together), or `None` for no bound.
+    /// Allocation fails with [`GcError::HeapExhausted`] rather than exceed it.
+    pub heap_limit: Option<usize>,
+    /// Stress mode: collect (minor) every N allocations, and run a major
+    /// collection every 16th time. For shaking out missing roots and barriers
+    /// in tests.
+    pub stress_every: Option<NonZeroU32>,
+    /// Print one line per collection to standard error. Defaults to whether
+    /// the environment variable `MORPH_GC_TRACE` is `1`.
+    pub trace: bool,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            nursery_size: 2 << 20,
+            survivor_size: 512 << 10,
+            promotion_age: 2,
+            large_object_threshold: 1 << 20,
+            gc_threshold: 64 << 20,
+            heap_limit: None,
+            stress_every: None,
+            trace: std::env::var_os("MORPH_GC_TRACE").is_some_and(|v| v == "1"),
+        }
+    }
+}
+
+/// The smallest nursery we accept.
+pub const MIN_NURSERY_SIZE: usize = 4 << 10;
+
+impl GcConfig {
+    /// Bytes the nursery reserves: eden plus both survivor spaces.
+    pub fn nursery_reservation(&self) -> usize {
+        self.nursery_size + 2 * self.survivor_size
+    }
+
+    /// Checks every field; the error names the field and what to change.
+    pub fn validate(&self) -> Result<(), GcError> {
+        let invalid = |reason: String| Err(GcError::InvalidConfig { reason });
+        if self.nursery_size < MIN_NURSERY_SIZE || !self.nursery_size.is_multiple_of(8) {
+            return invalid(format!(
+                "nursery_size {} must be at least {MIN_NURSERY_SIZE} bytes and a multiple of 8",
+                self.nursery_size
+            ));
+        }
+        if !self.survivor_size.is_multiple_of(8) {
+            return invalid(format!(
+                "survivor_size {} must be a multiple of 8",
+                self.survivor_size
+            ));
+        }
+        if self.promotion_age == 0 || self.promotion_age > Generation::MAX_YOUNG_AGE {
+            return invalid(format!(
+                "promotion_age {} must be between 1 and {}",
+                self.promotion_age,
+                Generation::MAX_YOUNG_AGE
+            ));
+        }
+        if self.large_object_threshold == 0 {
+            return invalid("large_object_threshold must be positive".into());
+        }
+        if self.gc_threshold == 0 {
+            return invalid("gc_threshold must be positive (it is the old-generation growth that triggers a major collection)".into());
+        }
+        if let Some(limit) = self.heap_limit {
+            let floor = self.nursery_reservation() * 2;
+            if limit < floor {
+                return invalid(format!(
+                    "heap_limit {limit} bytes is too small for a nursery reserving {} bytes: \
+                     give at least {floor} bytes or shrink nursery_size/survivor_size",
+                    self.nursery_reservation()
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,794 @@
+//! `RawHeap`: the collector's heap and its raw API.
+//!
+//! This is the layer a VM with its own object model programs against, in the
+//! spirit of MMTk's VM binding: allocate by (payload size, type id, flags),
+//! hand the collector your roots through [`RootSet`] whenever it may collect,
+//! and call the write barrier after storing a reference into an object. The
+//! safe API ([`crate::Heap`]) is built on it.
+//!
+//! Collections happen only inside [`RawHeap::try_alloc`] and
+//! [`RawHeap::collect`]; between those calls objects stay where they are.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use morph_header::{
+    Generation, HeaderFlags, MAX_PAYLOAD_SIZE, ObjectHeader, SlotVisitor, TypeId, TypeRegistry,
+};
+use morph_metrics::{
+    CollectionEvent, CollectionKind, Metrics, MorphMemStats, Recorder, StatsSource,
+};
+
+use crate::collect::{Evacuator, Marker};
+use crate::object::{self, ObjectRef};
+use crate::space::large::LargeSpace;
+use crate::space::nursery::Nursery;
+use crate::space::old::{MAX_OLD_OBJECT, OldSpace, PROMOTION_SLACK};
+use crate::types::TypeCache;
+use crate::{GcConfig, GcError};
+
+/// How an object is to be allocated.
+///
+/// ```
+/// use morph_gengc::AllocFlags;
+///
+/// let flags = AllocFlags::PINNED | AllocFlags::TENURED;
+/// assert!(flags.contains(AllocFlags::PINNED));
+/// assert!(!AllocFlags::DEFAULT.contains(AllocFlags::TENURED));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AllocFlags(u8);
+
+impl AllocFlags {
+    /// Young, movable: the common case.
+    pub const DEFAULT: AllocFlags = AllocFlags(0);
+    /// Never moved (FFI, addresses handed out): allocated straight into the
+    /// old generation, which does not move objects.
+    pub const PINNED: AllocFlags = AllocFlags(1);
+    /// Allocated straight into the old generation (pretenuring: objects
+    /// known to live long).
+    pub const TENURED: AllocFlags = AllocFlags(2);
+
+    /// Whether every flag in `other` is set.
+    pub const fn contains(self, other: AllocFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for AllocFlags {
+    type Output = AllocFlags;
+    fn bitor(self, rhs: AllocFlags) -> AllocFlags {
+        AllocFlags(self.0 | rhs.0)
+    }
+}
+
+/// The roots of a heap: every reference the program holds outside the heap.
+///
+/// The collector calls [`visit_roots`](Self::visit_roots) during a
+/// collection; the implementation reports each root slot (a pointer-sized
+/// location holding an object's payload address, or null) exactly once. A
+/// moving collection rewrites the slots, so roots must be real memory
+/// locations, not copies.
+///
+/// ```
+/// use morph_gengc::RootSet;
+/// use morph_header::SlotVisitor;
+/// use std::ptr::NonNull;
+///
+/// struct Stack(Vec<*mut u8>);
+/// impl RootSet for Stack {
+///     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
+///         for slot in &mut self.0 {
+///             visitor.visit_slot(NonNull::from(slot));
+///         }
+///     }
+/// }
+/// ```
+pub trait RootSet {
+    /// Reports every root slot to `visitor`.
+    fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor);
+
+    /// Called once a collection knows what survived: pass each weak
+    /// reference's target to `update`, and replace it with the result — the
+    /// object's new location, or `None` if it died. Weak references do not
+    /// keep their targets alive. The default has none.
+    fn visit_weak(&mut self, update: &mut dyn FnMut(ObjectRef) -> Option<ObjectRef>) {
+        let _ = update;
+    }
+}
+
+/// A root set with no roots.
+impl RootSet for () {
+    fn visit_roots(&mut self, _visitor: &mut dyn SlotVisitor) {}
+}
+
+/// Which collection [`RawHeap::collect`] should run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// Young generation only.
+    Minor,
+    /// The whole heap (a minor collection does not run first).
+    Major,
+}
+
+/// A point-in-time summary of the heap's spaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapUsage {
+    /// Bytes the nursery reserves (eden and both survivor spaces).
+    pub nursery_reserved: usize,
+    /// Bytes young objects occupy.
+    pub nursery_used: usize,
+    /// Bytes the old generation reserves (whole blocks).
+    pub old_reserved: usize,
+    /// Bytes old objects occupy (slot sizes).
+    pub old_used: usize,
+    /// Old objects.
+    pub old_objects: usize,
+    /// Bytes large objects reserve.
+    pub large_reserved: usize,
+    /// Large objects.
+    pub large_objects: usize,
+}
+
+impl HeapUsage {
+    /// Everything the heap holds from the system.
+    pub fn reserved(&self) -> usize {
+        self.nursery_reserved + self.old_reserved + self.large_reserved
+    }
+}
+
+/// The generational heap, raw API. See the [module docs](self).
+///
+/// ```
+/// use morph_gengc::{AllocFlags, Collection, GcConfig, RawHeap};
+/// use morph_header::{TypeDescriptor, TypeRegistry};
+///
+/// static TYPES: TypeRegistry = TypeRegistry::new();
+/// let blob = TYPES.register(TypeDescriptor::of::<[u64; 4]>("Blob"))?;
+///
+/// let mut heap = RawHeap::with_registry(GcConfig::default(), &TYPES)?;
+/// let obj = heap.try_alloc(32, blob, AllocFlags::DEFAULT, &mut ())?;
+/// assert!(heap.is_young(obj));
+/// heap.collect(Collection::Minor, &mut ()); // no roots: the object dies
+/// assert_eq!(heap.usage().nursery_used, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RawHeap {
+    config: GcConfig,
+    pub(crate) nursery: Nursery,
+    pub(crate) old: OldSpace,
+    pub(crate) large: LargeSpace,
+    pub(crate) types: TypeCache,
+    /// Old and large objects that may hold references to young objects
+    /// (each has the REMEMBERED header flag, so it is listed once). In a
+    /// `RefCell` so the safe API's barrier can record through `&RawHeap`.
+    pub(crate) remembered: RefCell<Vec<ObjectRef>>,
+    /// Young objects whose type has a destructor.
+    pub(crate) finalizable_young: Vec<ObjectRef>,
+    /// Old and large objects whose type has a destructor.
+    pub(crate) finalizable_old: Vec<ObjectRef>,
+    metrics: Metrics,
+    /// Largest payload the allocation fast path puts in the nursery: below
+    /// the large-object threshold, and small enough (a quarter of eden) that
+    /// one object cannot force a collection on its own.
+    max_young_payload: usize,
+    /// Young objects (for the live count; exact after each minor collection).
+    young_objects: usize,
+    next_major_at: usize,
+    until_stress: u32,
+    stress_rounds: u32,
+    collections: u64,
+    started: Instant,
+}
+
+impl fmt::Debug for RawHeap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawHeap")
+            .field("config", &self.config)
+            .field("usage", &self.usage())
+            .finish()
+    }
+}
+
+impl RawHeap {
+    /// A heap whose types come from the process-wide registry.
+    pub fn new(config: GcConfig) -> Result<Self, GcError> {
+        Self::with_registry(config, TypeRegistry::global())
+    }
+
+    /// A heap whose types come from `registry`.
+    pub fn with_registry(
+        config: GcConfig,
+        registry: &'static TypeRegistry,
+    ) -> Result<Self, GcError> {
+        config.validate()?;
+        let nursery = Nursery::new(config.nursery_size, config.survivor_size)?;
+        let max_young_payload = (config.large_object_threshold - 1)
+            .min(config.nursery_size / 4 - object::HEADER_SIZE)
+            .min(MAX_PAYLOAD_SIZE);
+        Ok(RawHeap {
+            max_young_payload,
+            next_major_at: config.gc_threshold,
+            until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
+            stress_rounds: 0,
+            nursery,
+            old: OldSpace::new()?,
+            large: LargeSpace::default(),
+            types: TypeCache::new(registry),
+            remembered: RefCell::new(Vec::new()),
+            finalizable_young: Vec::new(),
+            finalizable_old: Vec::new(),
+            young_objects: 0,
+            metrics: Metrics::with_mode("RUNTIME"),
+            collections: 0,
+            started: Instant::now(),
+            config,
+        })
+    }
+
+    /// The configuration the heap was built with.
+    pub fn config(&self) -> &GcConfig {
+        &self.config
+    }
+
+    /// The type registry this heap resolves type ids in.
+    pub fn registry(&self) -> &'static TypeRegistry {
+        self.types.registry()
+    }
+
+    /// Allocates an object with a `payload`-byte payload of type `type_id`,
+    /// zeroed, collecting first if the nursery is full (which is why it needs
+    /// the roots).
+    ///
+    /// Objects of at least `large_object_threshold` bytes, or too big for the
+    /// old generation's size classes, go to the large-object space; pinned
+    /// and tenured ones to the old generation.
+    ///
+    /// # Errors
+    /// [`GcError::HeapExhausted`] if the heap bound does not allow the
+    /// allocation even after a full collection (nothing reachable is lost);
+    /// [`GcError::UnknownType`], [`GcError::ObjectTooLarge`],
+    /// [`GcError::OutOfMemory`].
+    #[inline]
+    pub fn try_alloc(
+        &mut self,
+        payload: usize,
+        type_id: TypeId,
+        flags: AllocFlags,
+        roots: &mut dyn RootSet,
+    ) -> Result<ObjectRef, GcError> {
+        let ty = self.types.load(type_id)?;
+        self.until_stress -= 1;
+        if flags == AllocFlags::DEFAULT
+            && self.until_stress != 0
+            && payload <= self.max_young_payload
+            && let size = object::object_size(payload)
+            && let Some(start) = self.nursery.alloc(size)
+        {
+            {
+                let mut header = ObjectHeader::from_bits(0);
+                // Infallible: payload <= MAX_PAYLOAD_SIZE was checked above.
+                let _ = header.set_payload_size(payload);
+                header.set_type_id(type_id);
+                // SAFETY: `start` is a fresh, zeroed nursery block of `size` bytes.
+                let obj = unsafe { ObjectRef::from_start(start) };
+                if ty.drop.is_some() {
+                    header.insert_flags(HeaderFlags::FINALIZABLE);
+                    self.finalizable_young.push(obj);
+                }
+                // SAFETY: as above; the header is the block's first word.
+                unsafe { obj.set_header(header) };
+                self.young_objects += 1;
+                self.metrics.record_alloc(type_id, size);
+                return Ok(obj);
+            }
+        }
+        self.alloc_slow(payload, type_id, flags, roots)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(
+        &mut self,
+        payload: usize,
+        type_id: TypeId,
+        flags: AllocFlags,
+        roots: &mut dyn RootSet,
+    ) -> Result<ObjectRef, GcError> {
+        let size = payload
+            .checked_add(object::HEADER_SIZE + 7)
+            .map(|_| object::object_size(payload))
+            .ok_or(GcError::ObjectTooLarge { size: payload })?;
+        if self.until_stress == 0 {
+            self.until_stress = self.config.stress_every.map_or(u32::MAX, |n| n.get());
+            self.stress_rounds += 1;
+            let kind = if self.stress_rounds.is_multiple_of(16) {
+                Collection::Major
+            } else {
+                Collection::Minor
+            };
+            self.collect_checked(kind, roots)?;
+        }
+        let young = flags == AllocFlags::DEFAULT && payload <= self.max_young_payload;
+        if young {
+            if let Some(obj) = self.try_young(size, payload, type_id) {
+                return Ok(obj);
+            }
+            self.collect_checked(Collection::Minor, roots)?;
+            if let Some(obj) = self.try_young(size, payload, type_id) {
+                return Ok(obj);
+            }
+        }
+        self.alloc_tenured(size, payload, type_id, flags, roots)
+    }
+
+    fn try_young(&mut self, size: usize, payload: usize, type_id: TypeId) -> Option<ObjectRef> {
+        let start = self.nursery.alloc(size)?;
+        // SAFETY: a fresh, zeroed nursery block of `size` bytes.
+        let obj = unsafe { ObjectRef::from_start(start) };
+        self.init_object(
+            obj,
+            payload,
+            type_id,
+            Generation::NURSERY,
+            HeaderFlags::EMPTY,
+            size,
+        );
+        self.young_objects += 1;
+        Some(obj)
+    }
+
+    fn init_object(
+        &mut self,
+        obj: ObjectRef,
+        payload: usize,
+        type_id: TypeId,
+        generation: Generation,
+        mut flags: HeaderFlags,
+        size: usize,
+    ) {
+        let mut header = ObjectHeader::from_bits(0);
+        // Sizes past the 24-bit field are kept by the large-object space.
+        let _ = header.set_payload_size(if payload <= MAX_PAYLOAD_SIZE {
+            payload
+        } else {
+            0
+        });
+        header.set_type_id(type_id);
+        header.set_generation(generation);
+        if self.types.get(type_id).is_some_and(|t| t.drop.is_some()) {
+            flags |= HeaderFlags::FINALIZABLE;
+            if generation.is_young() {
+                self.finalizable_young.push(obj);
+            } else {
+                self.finalizable_old.push(obj);
+            }
+        }
+        header.insert_flags(flags);
+        // SAFETY: `obj` is a fresh block of this heap (callers).
+        unsafe { obj.set_header(header) };
+        self.metrics.record_alloc(type_id, size);
+    }
+
+    fn alloc_tenured(
+        &mut self,
+        size: usize,
+        payload: usize,
+        type_id: TypeId,
+        flags: AllocFlags,
+        roots: &mut dyn RootSet,
+    ) -> Result<ObjectRef, GcError> {
+        let large = size > MAX_OLD_OBJECT || payload >= self.config.large_object_threshold;
+        let growth = |heap: &RawHeap| {
+            if large {
+                size
+            } else {
+                heap.old.growth_for(size)
+            }
+        };
+        if self.tenured_bytes() >= self.next_major_at || !self.fits(growth(self)) {
+            self.collect(Collection::Major, roots);
+            if !self.fits(growth(self)) {
+                return Err(self.exhausted(size));
+            }
+        }
+        let (obj, generation) = if large {
+            let map = payload >= self.config.large_object_threshold;
+            (self.large.alloc(size, payload, map)?, Generation::LARGE)
+        } else {
+            let start = self.old.alloc(size)?;
+            // SAFETY: a fresh old-space slot of at least `size` bytes; pool
+            // memory is not zeroed, and a payload must read as null references.
+            unsafe { object::zero(start, size) };
+            // SAFETY: the slot is an object block of at least 16 bytes.
+            (unsafe { ObjectRef::from_start(start) }, Generation::OLD)
+        };
+        let header_flags = if flags.contains(AllocFlags::PINNED) {
+            HeaderFlags::PINNED
+        } else {
+            HeaderFlags::EMPTY
+        };
+        self.init_object(obj, payload, type_id, generation, header_flags, size);
+        Ok(obj)
+    }
+
+    fn exhausted(&self, requested: usize) -> GcError {
+        GcError::HeapExhausted {
+            requested,
+            limit: self.config.heap_limit.unwrap_or(usize::MAX),
+            in_use: self.usage().reserved(),
+        }
+    }
+
+    /// Bytes in the old generation and large-object space.
+    fn tenured_bytes(&self) -> usize {
+        self.old.used() + self.large.reserved()
+    }
+
+    /// Worst-case growth of the old generation if every young object were
+    /// promoted now: size-class rounding (at most a third of an object) plus
+    /// a fresh block per class.
+    fn promotion_reserve(&self) -> usize {
+        let young = self.nursery.used();
+        young + young / 2 + PROMOTION_SLACK
+    }
+
+    /// Whether `growth` more bytes fit under the heap bound with room left to
+    /// promote the whole nursery.
+    fn fits(&self, growth: usize) -> bool {
+        match self.config.heap_limit {
+            None => true,
+            Some(limit) => self.usage().reserved() + growth + self.promotion_reserve() <= limit,
+        }
+    }
+
+    /// Runs a collection as the allocator does: a minor one only if the
+    /// bound leaves room to promote, else a major one, and an error if even
+    /// that leaves no room.
+    fn collect_checked(
+        &mut self,
+        kind: Collection,
+        roots: &mut dyn RootSet,
+    ) -> Result<(), GcError> {
+        if kind == Collection::Major || !self.fits(0) {
+            self.collect(Collection::Major, roots);
+            if !self.fits(0) {
+                return Err(self.exhausted(0));
+            }
+            if kind == Collection::Major {
+                return Ok(());
+            }
+        }
+        self.collect(Collection::Minor, roots);
+        if self.tenured_bytes() >= self.next_major_at {
+            self.collect(Collection::Major, roots);
+        }
+        Ok(())
+    }
+
+    /// Runs a collection now.
+    ///
+    /// A minor collection may promote more into the old generation than the
+    /// heap bound allows; the allocator avoids that by checking first, so
+    /// prefer letting [`try_alloc`](Self::try_alloc) decide when to collect.
+    pub fn collect(&mut self, kind: Collection, roots: &mut dyn RootSet) {
+        let started = Instant::now();
+        let before = self.usage();
+        let (kind, promoted) = match kind {
+            Collection::Minor => (CollectionKind::Minor, self.minor(roots)),
+            Collection::Major => {
+                self.major(roots);
+                (CollectionKind::Major, (0, 0))
+            }
+        };
+        let pause = started.elapsed();
+        let after = self.usage();
+        self.collections += 1;
+        let (bytes_before, bytes_after) = match kind {
+            CollectionKind::Minor => (before.nursery_used, after.nursery_used),
+            CollectionKind::Major => (
+                before.old_used + before.large_reserved,
+                after.old_used + after.large_reserved,
+            ),
+        };
+        let event = CollectionEvent {
+            kind,
+            pause,
+            bytes_before: bytes_before as u64,
+            bytes_after: bytes_after as u64,
+            promoted_objects: promoted.0 as u64,
+            promoted_bytes: promoted.1 as u64,
+        };
+        self.metrics.record_collection(&event);
+        self.metrics.record_live(
+            (self.young_objects + after.old_objects + after.large_objects) as u64,
+            (after.nursery_used + after.old_used + after.large_reserved) as u64,
+        );
+        if self.config.trace {
+            eprintln!("{}", self.trace_line(&event, &after));
+        }
+    }
+
+    /// One line per collection, like Go's `GODEBUG=gctrace=1`.
+    fn trace_line(&self, event: &CollectionEvent, after: &HeapUsage) -> String {
+        let kb = |b: u64| b / 1024;
+        format!(
+            "morph-gc #{} @{:.3}s {}: pause {:.3}ms, {} {}K->{}K, promoted {}K, \
+             old {}K, large {}K, heap {}K",
+            self.collections,
+            self.started.elapsed().as_secs_f64(),
+            match event.kind {
+                CollectionKind::Minor => "minor",
+                CollectionKind::Major => "major",
+            },
+            event.pause.as_secs_f64() * 1e3,
+            match event.kind {
+                CollectionKind::Minor => "young",
+                CollectionKind::Major => "tenured",
+            },
+            kb(event.bytes_before),
+            kb(event.bytes_after),
+            kb(event.promoted_bytes),
+            after.old_used / 1024,
+            after.large_reserved / 1024,
+            after.reserved() / 1024,
+        )
+    }
+
+    /// Minor collection; returns (objects, bytes) promoted.
+    fn minor(&mut self, roots: &mut dyn RootSet) -> (usize, usize) {
+        let remembered = std::mem::take(self.remembered.get_mut());
+        let mut evacuator = Evacuator::new(
+            &mut self.nursery,
+            &mut self.old,
+            &self.types,
+            self.config.promotion_age,
+        );
+        roots.visit_roots(&mut evacuator);
+        for owner in remembered {
+            // SAFETY: remembered objects are live old/large objects (major
+            // collections drop dead ones from the list).
+            unsafe { evacuator.rescan_remembered(owner) };
+        }
+        evacuator.drain();
+        let outcome = evacuator.finish();
+        *self.remembered.get_mut() = outcome.remembered;
+        self.young_objects = outcome.survivor_objects;
+
+        // Weak references: follow moved targets, clear dead young ones.
+        let nursery = &self.nursery;
+        roots.visit_weak(&mut |obj| {
+            if !nursery.in_from_space(obj.addr()) {
+                return Some(obj);
+            }
+            // SAFETY: from-space objects are intact until the flip below.
+            unsafe { obj.forwarded() }
+        });
+
+        // Finalize young objects that died; hand promoted ones to the old list.
+        let young = std::mem::take(&mut self.finalizable_young);
+        for obj in young {
+            // SAFETY: listed objects are live nursery blocks, intact until the flip.
+            match unsafe { obj.forwarded() } {
+                Some(moved) if self.nursery.contains(moved.addr()) => {
+                    self.finalizable_young.push(moved)
+                }
+                Some(moved) => self.finalizable_old.push(moved),
+                // SAFETY: unreachable, so nothing can observe it; its memory is intact.
+                None => unsafe { self.finalize(obj) },
+            }
+        }
+        self.nursery.flip();
+        (outcome.promoted_objects, outcome.promoted_bytes)
+    }
+
+    /// Runs an unreachable object's destructor.
+    ///
+    /// # Safety
+    /// `obj` is unreachable, not yet finalized, and its memory is intact.
+    unsafe fn finalize(&mut self, obj: ObjectRef) {
+        // SAFETY: caller contract.
+        let mut header = unsafe { obj.header() };
+        if header.flags().contains(HeaderFlags::FINALIZED) {
+            return;
+        }
+        header.insert_flags(HeaderFlags::FINALIZED);
+        // SAFETY: as above.
+        unsafe { obj.set_header(header) };
+        if let Some(drop) = self.types.get(header.type_id()).and_then(|t| t.drop) {
+            // SAFETY: the object is an initialised value of the type its header
+            // names (allocation invariant), unreachable, and never used again.
+            unsafe { drop(obj.as_ptr()) };
+        }
+    }
+
+    /// Major collection: mark everything reachable in every space (young
+    /// objects too, without moving them), then sweep the old generation and
+    /// the large-object space.
+    fn major(&mut self, roots: &mut dyn RootSet) {
+        let mut marker = Marker::new(&self.nursery, &mut self.old, &mut self.large, &self.types);
+        roots.visit_roots(&mut marker);
+        marker.drain();
+        drop(marker);
+
+        let (nursery, old, large) = (&self.nursery, &self.old, &self.large);
+        // SAFETY: outside a minor collection every listed object is a live block.
+        let is_live = |obj: ObjectRef| unsafe { is_marked(nursery, old, large, obj) };
+        roots.visit_weak(&mut |obj| is_live(obj).then_some(obj));
+        self.remembered.get_mut().retain(|&owner| {
+            let keep = is_live(owner);
+            debug_assert!(keep || !nursery.contains(owner.addr()));
+            keep
+        });
+        let (alive, dead): (Vec<_>, Vec<_>) = std::mem::take(&mut self.finalizable_old)
+            .into_iter()
+            .partition(|&o| is_live(o));
+        self.finalizable_old = alive;
+        for obj in dead {
+            // SAFETY: unmarked, so unreachable; swept only below.
+            unsafe { self.finalize(obj) };
+        }
+        // Young survivors keep no mark: clear the header bits marking set.
+        let unmark = |obj: ObjectRef| {
+            // SAFETY: the walk yields live nursery objects.
+            let mut header = unsafe { obj.header() };
+            header.set_marked(false);
+            // SAFETY: as above.
+            unsafe { obj.set_header(header) };
+        };
+        // SAFETY: not inside a minor collection; the closure does not allocate.
+        unsafe { self.nursery.for_each_object(unmark) };
+        let (old_objects, _) = self.old.sweep();
+        let (large_objects, _) = self.large.sweep();
+        let _ = (old_objects, large_objects);
+        let live = self.tenured_bytes();
+        self.next_major_at = live + self.config.gc_threshold.max(live);
+    }
+
+    /// Records that `owner` now references `value`: call after storing a
+    /// reference into an object. Cheap when there is nothing to record (the
+    /// owner is young, or the value is not).
+    ///
+    /// # Safety
+    /// `owner` is a live object of this heap.
+    #[inline]
+    pub unsafe fn write_barrier(&mut self, owner: ObjectRef, value: ObjectRef) {
+        if self.nursery.contains(value.addr()) && !self.nursery.contains(owner.addr()) {
+            // SAFETY: forwarded caller contract.
+            unsafe { self.remember(owner) };
+        }
+    }
+
+    /// Adds an old or large object to the remembered set (once).
+    ///
+    /// # Safety
+    /// `owner` is a live old or large object of this heap.
+    #[cold]
+    pub(crate) unsafe fn remember(&self, owner: ObjectRef) {
+        // SAFETY: caller contract.
+        let mut header = unsafe { owner.header() };
+        if !header.flags().contains(HeaderFlags::REMEMBERED) {
+            header.insert_flags(HeaderFlags::REMEMBERED);
+            // SAFETY: caller contract; headers are written through raw
+            // pointers only, never through a Rust reference someone holds.
+            unsafe { owner.set_header(header) };
+            self.remembered.borrow_mut().push(owner);
+        }
+    }
+
+    /// The object whose memory holds `addr`, if it is an old or large object
+    /// (the nursery is checked with [`is_young_addr`](Self::is_young_addr)).
+    pub(crate) fn tenured_owner_of(&self, addr: usize) -> Option<ObjectRef> {
+        self.old
+            .owner_of(addr)
+            .or_else(|| self.large.owner_of(addr))
+    }
+
+    /// Whether `addr` is in the nursery.
+    #[inline(always)]
+    pub(crate) fn is_young_addr(&self, addr: usize) -> bool {
+        self.nursery.contains(addr)
+    }
+
+    /// Whether `obj` is young (in the nursery).
+    pub fn is_young(&self, obj: ObjectRef) -> bool {
+        self.nursery.contains(obj.addr())
+    }
+
+    /// The header of a live object.
+    ///
+    /// # Safety
+    /// `obj` is a live object of this heap.
+    pub unsafe fn header(&self, obj: ObjectRef) -> ObjectHeader {
+        // SAFETY: caller contract.
+        unsafe { obj.header() }
+    }
+
+    /// Payload size of a live object (including large objects past 16 MiB).
+    ///
+    /// # Safety
+    /// `obj` is a live object of this heap.
+    pub unsafe fn payload_size(&self, obj: ObjectRef) -> usize {
+        // SAFETY: caller contract.
+        let header = unsafe { obj.header() };
+        if header.generation().is_large() {
+            self.large
+                .payload_size(obj)
+                .unwrap_or(header.payload_size())
+        } else {
+            header.payload_size()
+        }
+    }
+
+    /// Sizes of the heap's spaces.
+    pub fn usage(&self) -> HeapUsage {
+        HeapUsage {
+            nursery_reserved: self.nursery.reserved(),
+            nursery_used: self.nursery.used(),
+            old_reserved: self.old.reserved(),
+            old_used: self.old.used(),
+            old_objects: self.old.objects(),
+            large_reserved: self.large.reserved(),
+            large_objects: self.large.len(),
+        }
+    }
+
+    /// Collections run so far.
+    pub fn collections(&self) -> u64 {
+        self.collections
+    }
+
+    /// The metrics recorder (allocations, collections, pauses).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A statistics snapshot, space figures included.
+    pub fn stats(&self) -> MorphMemStats {
+        let mut stats = self.metrics.snapshot(self.registry());
+        self.report_into(&mut stats);
+        stats
+    }
+
+    /// Time since the heap was created.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl StatsSource for RawHeap {
+    fn report_into(&self, stats: &mut MorphMemStats) {
+        let usage = self.usage();
+        let heap = &mut stats.heap;
+        heap.heap_bytes += usage.reserved() as u64;
+        heap.nursery_bytes += usage.nursery_reserved as u64;
+        heap.old_bytes += usage.old_reserved as u64;
+        heap.large_bytes += usage.large_reserved as u64;
+        heap.large_count += usage.large_objects as u64;
+    }
+}
+
+/// Whether a live object was marked by the current major collection.
+///
+/// # Safety
+/// `obj` is a live object of the heap whose spaces these are, outside a
+/// minor collection.
+pub(crate) unsafe fn is_marked(
+    nursery: &Nursery,
+    old: &OldSpace,
+    large: &LargeSpace,
+    obj: ObjectRef,
+) -> bool {
+    if nursery.contains(obj.addr()) {
+        // SAFETY: caller contract.
+        return unsafe { obj.header() }.is_marked();
+    }
+    // SAFETY: caller contract.
+    let generation = unsafe { obj.header() }.generation();
+    if generation.is_large() {
+        large.is_marked(obj)
+    } else {
+        old.is_marked(obj)
+    }
+}

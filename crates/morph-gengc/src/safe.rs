@@ -1,0 +1,673 @@
+//! The safe API: [`Heap`], [`Mutator`], [`Root`], [`Gc`], [`Member`], [`WeakRoot`].
+//!
+//! The model (written out in `docs/SAFETY.md`):
+//!
+//! * **A collection can happen at any allocation.** [`Mutator::alloc`] takes
+//!   `&mut self`, everything that points into the heap *without* being a
+//!   root borrows the mutator shared, so the borrow checker rules out holding
+//!   such a pointer across an allocation.
+//! * **Roots are handles.** A [`Root`] is an index into the heap's root
+//!   table; the collector updates the table when it moves objects, so a root
+//!   stays valid across any number of collections. Roots are branded with the
+//!   lifetime `'gc` of one [`Heap::enter`] call (invariant, chosen by the
+//!   callee), so they cannot leave it or be used with another heap.
+//! * **[`Gc<'a, T>`] is a short-lived pointer**, valid while the mutator is
+//!   borrowed for `'a`: dereference it freely, but re-root what you need
+//!   after the next allocation.
+//! * **[`Member<T>`] is a reference stored inside a managed object.** It is
+//!   read through a borrow of the mutator, written with a write barrier, and
+//!   only ever non-null inside the managed heap: `set` checks that the field
+//!   lies in a managed object, and `Trace` only accepts members stored inline
+//!   in an object, so the collector finds and updates every non-null member.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::NonNull;
+
+use morph_header::{SlotVisitor, TypeDescriptor, TypeId};
+use morph_metrics::MorphMemStats;
+
+use crate::heap::{AllocFlags, Collection, HeapUsage, RawHeap, RootSet};
+use crate::object::ObjectRef;
+use crate::trace::{Trace, Tracer};
+use crate::verify::VerifyError;
+use crate::{GcConfig, GcError};
+
+/// Invariant lifetime marker.
+type Brand<'gc> = PhantomData<fn(&'gc ()) -> &'gc ()>;
+
+/// Slots with a free list: the storage of roots and weak roots.
+#[derive(Debug, Default)]
+struct Slots {
+    slots: Vec<*mut u8>,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn insert(&mut self, target: *mut u8) -> u32 {
+        match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = target;
+                index
+            }
+            None => {
+                self.slots.push(target);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, index: u32) {
+        self.slots[index as usize] = std::ptr::null_mut();
+        self.free.push(index);
+    }
+
+    fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+}
+
+/// The roots and weak roots of a [`Heap`], shared by the handles.
+#[derive(Debug, Default)]
+struct RootTable {
+    strong: RefCell<Slots>,
+    weak: RefCell<Slots>,
+}
+
+/// Hands the root table to the collector.
+struct TableRoots<'r>(&'r RootTable);
+
+impl RootSet for TableRoots<'_> {
+    fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
+        let mut strong = self.0.strong.borrow_mut();
+        for slot in &mut strong.slots {
+            if !slot.is_null() {
+                visitor.visit_slot(NonNull::from(slot));
+            }
+        }
+    }
+
+    fn visit_weak(&mut self, update: &mut dyn FnMut(ObjectRef) -> Option<ObjectRef>) {
+        let mut weak = self.0.weak.borrow_mut();
+        for slot in &mut weak.slots {
+            if let Some(target) = NonNull::new(*slot) {
+                // SAFETY: non-null weak slots hold payload addresses of objects
+                // that were live before this collection.
+                let target = unsafe { ObjectRef::from_payload(target) };
+                *slot = update(target).map_or(std::ptr::null_mut(), |o| o.as_ptr().as_ptr());
+            }
+        }
+    }
+}
+
+/// A garbage-collected heap with a safe API.
+///
+/// All work with managed objects happens inside [`enter`](Self::enter),
+/// which lends a [`Mutator`].
+///
+/// ```
+/// use morph_gengc::{Heap, Member, Trace};
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     value: u64,
+///     next: Member<Node>,
+/// }
+///
+/// let mut heap = Heap::new(Default::default())?;
+/// let sum = heap.enter(|m| {
+///     // Build a list 0..1000 from the back; collections may run meanwhile.
+///     let mut head = m.alloc(Node { value: 0, next: Member::null() });
+///     for value in 1..1000 {
+///         let node = m.alloc(Node { value, next: Member::null() });
+///         node.get(m).next.set(m, Some(head.get(m)));
+///         head = node;
+///     }
+///     let mut sum = 0;
+///     let mut cursor = Some(head.get(m));
+///     while let Some(node) = cursor {
+///         sum += node.value;
+///         cursor = node.next.get(m);
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, (0..1000u64).sum::<u64>());
+/// # Ok::<(), morph_gengc::GcError>(())
+/// ```
+pub struct Heap {
+    raw: RawHeap,
+    roots: RootTable,
+    types: TypeMap,
+}
+
+impl fmt::Debug for Heap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heap")
+            .field("raw", &self.raw)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Heap {
+    /// A heap with the given configuration.
+    pub fn new(config: GcConfig) -> Result<Self, GcError> {
+        Ok(Heap {
+            raw: RawHeap::new(config)?,
+            roots: RootTable::default(),
+            types: TypeMap::default(),
+        })
+    }
+
+    /// Runs `f` with the heap's mutator. Roots made inside cannot leave:
+    /// return plain data.
+    pub fn enter<R>(&mut self, f: impl for<'gc> FnOnce(&mut Mutator<'gc>) -> R) -> R {
+        let mut mutator = Mutator {
+            raw: &mut self.raw,
+            roots: &self.roots,
+            types: &mut self.types,
+            _brand: PhantomData,
+        };
+        f(&mut mutator)
+    }
+
+    /// Sizes of the heap's spaces.
+    pub fn usage(&self) -> HeapUsage {
+        self.raw.usage()
+    }
+
+    /// A statistics snapshot (allocations, collections, pauses, spaces).
+    pub fn stats(&self) -> MorphMemStats {
+        self.raw.stats()
+    }
+
+    /// The raw heap underneath (read-only).
+    pub fn raw(&self) -> &RawHeap {
+        &self.raw
+    }
+}
+
+/// Maps Rust types to registered type ids, with a one-entry cache in front.
+#[derive(Debug, Default)]
+struct TypeMap {
+    last: Option<(std::any::TypeId, TypeId)>,
+    map: std::collections::HashMap<std::any::TypeId, TypeId>,
+}
+
+impl TypeMap {
+    #[inline]
+    fn id_of<T: Trace>(&mut self) -> Result<TypeId, GcError> {
+        let key = std::any::TypeId::of::<T>();
+        if let Some((last, id)) = self.last
+            && last == key
+        {
+            return Ok(id);
+        }
+        let id = match self.map.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = registered_id::<T>()?;
+                self.map.insert(key, id);
+                id
+            }
+        };
+        self.last = Some((key, id));
+        Ok(id)
+    }
+}
+
+/// The process-wide id of `T`, registering it on first use.
+fn registered_id<T: Trace>() -> Result<TypeId, GcError> {
+    use std::sync::{Mutex, OnceLock};
+    static IDS: OnceLock<Mutex<std::collections::HashMap<std::any::TypeId, TypeId>>> =
+        OnceLock::new();
+    let mut ids = IDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let key = std::any::TypeId::of::<T>();
+    if let Some(&id) = ids.get(&key) {
+        return Ok(id);
+    }
+    let mut descriptor =
+        TypeDescriptor::new(short_type_name::<T>(), std::alloc::Layout::new::<T>());
+    if T::HAS_REFERENCES {
+        descriptor = descriptor.with_trace(trace_erased::<T>);
+    }
+    if std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE {
+        descriptor = descriptor.with_drop(drop_erased::<T>);
+    }
+    let id = morph_header::TypeRegistry::global()
+        .register(descriptor)
+        .map_err(|e| GcError::InvalidConfig {
+            reason: format!("registering a managed type: {e}"),
+        })?;
+    ids.insert(key, id);
+    Ok(id)
+}
+
+/// `a::b::Node<c::D>` → `Node<D>`: what reports show.
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let mut out = String::with_capacity(full.len());
+    let mut segment_start = 0;
+    for (i, c) in full.char_indices() {
+        if matches!(c, '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | ';' | '&') {
+            out.push_str(last_path_segment(&full[segment_start..i]));
+            out.push(c);
+            segment_start = i + c.len_utf8();
+        }
+    }
+    out.push_str(last_path_segment(&full[segment_start..]));
+    out
+}
+
+fn last_path_segment(path: &str) -> &str {
+    path.rsplit("::").next().unwrap_or(path)
+}
+
+/// # Safety
+/// As `TraceFn`: `object` is a live, initialised `T`.
+unsafe fn trace_erased<T: Trace>(object: NonNull<u8>, visitor: &mut dyn SlotVisitor) {
+    // SAFETY: caller contract; the collector never holds a `&mut T` to it.
+    let value = unsafe { object.cast::<T>().as_ref() };
+    value.trace(&mut Tracer::new(visitor));
+}
+
+/// # Safety
+/// As `DropFn`: `object` is a live, initialised, unreachable `T`.
+unsafe fn drop_erased<T: Trace>(object: NonNull<u8>) {
+    if T::NEEDS_FINALIZE {
+        // SAFETY: caller contract.
+        unsafe { object.cast::<T>().as_ref() }.finalize();
+    }
+    // SAFETY: caller contract: dropped once, never used again.
+    unsafe { object.cast::<T>().drop_in_place() }
+}
+
+/// Access to a [`Heap`] during [`Heap::enter`]: allocation, roots,
+/// collection. `'gc` brands everything made through it.
+pub struct Mutator<'gc> {
+    raw: &'gc mut RawHeap,
+    roots: &'gc RootTable,
+    types: &'gc mut TypeMap,
+    _brand: Brand<'gc>,
+}
+
+impl fmt::Debug for Mutator<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutator")
+            .field("usage", &self.raw.usage())
+            .finish()
+    }
+}
+
+impl<'gc> Mutator<'gc> {
+    /// Allocates `value` in the heap and returns a root to it. May collect.
+    ///
+    /// # Panics
+    /// If the heap bound is reached even after a full collection, or `T` is
+    /// aligned to more than 8 bytes. Use [`try_alloc`](Self::try_alloc) to
+    /// handle those as errors.
+    #[inline]
+    pub fn alloc<T: Trace>(&mut self, value: T) -> Root<'gc, T> {
+        match self.alloc_with_flags(value, AllocFlags::DEFAULT) {
+            Ok(root) => root,
+            Err(error) => alloc_failed(error),
+        }
+    }
+
+    /// Allocates `value`, or returns why not (the value is dropped; nothing
+    /// already in the heap is lost).
+    pub fn try_alloc<T: Trace>(&mut self, value: T) -> Result<Root<'gc, T>, GcError> {
+        self.alloc_with_flags(value, AllocFlags::DEFAULT)
+    }
+
+    /// Allocates `value` where it will never move, so its address may be
+    /// handed out ([`Gc::as_ptr`]) for as long as it is rooted.
+    pub fn alloc_pinned<T: Trace>(&mut self, value: T) -> Result<Root<'gc, T>, GcError> {
+        self.alloc_with_flags(value, AllocFlags::PINNED)
+    }
+
+    #[inline]
+    fn alloc_with_flags<T: Trace>(
+        &mut self,
+        value: T,
+        flags: AllocFlags,
+    ) -> Result<Root<'gc, T>, GcError> {
+        if align_of::<T>() > 8 {
+            return Err(GcError::UnsupportedAlignment {
+                align: align_of::<T>(),
+            });
+        }
+        let type_id = self.types.id_of::<T>()?;
+        let obj =
+            self.raw
+                .try_alloc(size_of::<T>(), type_id, flags, &mut TableRoots(self.roots))?;
+        // SAFETY: the payload is size_of::<T>() bytes, 8-aligned (checked
+        // above), freshly allocated and not yet visible to anyone.
+        unsafe { obj.as_ptr().cast::<T>().write(value) };
+        Ok(self.make_root(obj))
+    }
+
+    fn make_root<T>(&self, obj: ObjectRef) -> Root<'gc, T> {
+        let index = self.roots.strong.borrow_mut().insert(obj.as_ptr().as_ptr());
+        Root {
+            table: self.roots,
+            index,
+            _marker: PhantomData,
+            _brand: PhantomData,
+        }
+    }
+
+    /// Roots a pointer so it survives allocations.
+    ///
+    /// # Panics
+    /// If `gc` is an object of another heap.
+    pub fn root<T: Trace>(&self, gc: Gc<'_, T>) -> Root<'gc, T> {
+        let obj = gc.object();
+        if !self.owns(obj) {
+            foreign_value();
+        }
+        self.make_root(obj)
+    }
+
+    /// Whether `obj` is an object of this heap.
+    fn owns(&self, obj: ObjectRef) -> bool {
+        self.raw.is_young_addr(obj.addr()) || self.raw.tenured_owner_of(obj.addr()) == Some(obj)
+    }
+
+    /// A weak reference to a rooted object: it does not keep the object
+    /// alive and reads `None` once the object has been collected.
+    pub fn downgrade<T: Trace>(&self, root: &Root<'gc, T>) -> WeakRoot<'gc, T> {
+        let target = root.table.strong.borrow().slots[root.index as usize];
+        let index = self.roots.weak.borrow_mut().insert(target);
+        WeakRoot {
+            table: self.roots,
+            index,
+            _marker: PhantomData,
+            _brand: PhantomData,
+        }
+    }
+
+    /// Runs a collection now.
+    pub fn collect(&mut self, kind: Collection) {
+        self.raw.collect(kind, &mut TableRoots(self.roots));
+    }
+
+    /// Checks the heap's invariants (see [`RawHeap::verify`]).
+    pub fn verify(&mut self) -> Result<(), Vec<VerifyError>> {
+        self.raw.verify(&mut TableRoots(self.roots))
+    }
+
+    /// Roots currently held.
+    pub fn root_count(&self) -> usize {
+        self.roots.strong.borrow().live()
+    }
+
+    /// Sizes of the heap's spaces.
+    pub fn usage(&self) -> HeapUsage {
+        self.raw.usage()
+    }
+
+    /// Collections run so far.
+    pub fn collections(&self) -> u64 {
+        self.raw.collections()
+    }
+
+    /// The write barrier behind [`Member::set`]: checks that `slot` is a
+    /// field of a managed object of this heap and that `value` belongs to
+    /// this heap, then records old-to-young stores.
+    #[inline]
+    fn store(&self, slot: &Cell<*mut u8>, value: Option<ObjectRef>) {
+        let slot_addr = slot.as_ptr().addr();
+        let raw = &*self.raw;
+        if value.is_some_and(|v| !self.owns(v)) {
+            foreign_value();
+        }
+        if raw.is_young_addr(slot_addr) {
+            // A field of a young object: minor collections trace it anyway.
+            slot.set(value.map_or(std::ptr::null_mut(), |v| v.as_ptr().as_ptr()));
+            return;
+        }
+        let Some(owner) = raw.tenured_owner_of(slot_addr) else {
+            outside_heap()
+        };
+        slot.set(value.map_or(std::ptr::null_mut(), |v| v.as_ptr().as_ptr()));
+        if value.is_some_and(|v| raw.is_young_addr(v.addr())) {
+            // SAFETY: `owner` is a live old or large object of this heap (just looked up).
+            unsafe { raw.remember(owner) };
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_failed(error: GcError) -> ! {
+    panic!("managed allocation failed: {error}")
+}
+
+#[cold]
+#[inline(never)]
+fn outside_heap() -> ! {
+    panic!(
+        "Member::set on a field that is not inside a managed object: members can only be set \
+         on objects already allocated in the heap (allocate with Member::null(), then set)"
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn foreign_value() -> ! {
+    panic!(
+        "an object of another heap was stored or rooted: references may only stay within their own heap"
+    )
+}
+
+/// A handle that keeps an object alive and finds it wherever the collector
+/// moves it. Cheap to clone (a new table slot); dropping it releases the slot.
+pub struct Root<'gc, T> {
+    table: &'gc RootTable,
+    index: u32,
+    _marker: PhantomData<*const T>,
+    _brand: Brand<'gc>,
+}
+
+impl<'gc, T: Trace> Root<'gc, T> {
+    /// A pointer to the object, valid while the mutator is borrowed.
+    #[inline]
+    pub fn get<'a>(&self, _mutator: &'a Mutator<'gc>) -> Gc<'a, T> {
+        let target = self.table.strong.borrow().slots[self.index as usize];
+        // SAFETY: a live root slot holds the payload address of a live `T`
+        // (never null), kept up to date by every collection; the borrow of
+        // the mutator keeps collections out for 'a.
+        let ptr = unsafe { NonNull::new_unchecked(target) };
+        Gc {
+            ptr: ptr.cast(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for Root<'_, T> {
+    fn clone(&self) -> Self {
+        let target = self.table.strong.borrow().slots[self.index as usize];
+        let index = self.table.strong.borrow_mut().insert(target);
+        Root {
+            table: self.table,
+            index,
+            _marker: PhantomData,
+            _brand: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for Root<'_, T> {
+    fn drop(&mut self) {
+        self.table.strong.borrow_mut().release(self.index);
+    }
+}
+
+impl<T> fmt::Debug for Root<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Root(#{})", self.index)
+    }
+}
+
+/// A weak handle: does not keep its object alive.
+pub struct WeakRoot<'gc, T> {
+    table: &'gc RootTable,
+    index: u32,
+    _marker: PhantomData<*const T>,
+    _brand: Brand<'gc>,
+}
+
+impl<'gc, T: Trace> WeakRoot<'gc, T> {
+    /// The object, if it has not been collected.
+    pub fn upgrade<'a>(&self, _mutator: &'a Mutator<'gc>) -> Option<Gc<'a, T>> {
+        let target = NonNull::new(self.table.weak.borrow().slots[self.index as usize])?;
+        // SAFETY: collections clear weak slots whose target died and update
+        // the others, so a non-null slot is a live `T`; the mutator borrow
+        // keeps collections out for 'a.
+        Some(Gc {
+            ptr: target.cast(),
+            _marker: PhantomData,
+        })
+    }
+}
+
+impl<T> Drop for WeakRoot<'_, T> {
+    fn drop(&mut self) {
+        self.table.weak.borrow_mut().release(self.index);
+    }
+}
+
+impl<T> fmt::Debug for WeakRoot<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WeakRoot(#{})", self.index)
+    }
+}
+
+/// A pointer to a managed `T`, valid while the mutator is borrowed for `'a`.
+pub struct Gc<'a, T> {
+    ptr: NonNull<T>,
+    _marker: PhantomData<&'a T>,
+}
+
+impl<T> Clone for Gc<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Gc<'_, T> {}
+
+impl<'a, T> Gc<'a, T> {
+    /// The object's address. Stable for pinned and old objects; young ones
+    /// move at the next collection.
+    pub fn as_ptr(self) -> *const T {
+        self.ptr.as_ptr()
+    }
+
+    /// Whether two pointers are to the same object.
+    pub fn ptr_eq(a: Gc<'_, T>, b: Gc<'_, T>) -> bool {
+        a.ptr == b.ptr
+    }
+
+    /// The reference as the raw API sees it.
+    pub fn object(self) -> ObjectRef {
+        // SAFETY: a Gc always points at the payload of a live managed object.
+        unsafe { ObjectRef::from_payload(self.ptr.cast()) }
+    }
+
+    /// The object itself, for as long as `'a` (where `Deref` would only
+    /// lend it for the life of the `Gc` value).
+    pub fn get_ref(self) -> &'a T {
+        // SAFETY: a live, initialised T that no collection can move or free
+        // during 'a (the mutator is borrowed); managed objects are only ever
+        // accessed through shared references.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> Deref for Gc<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: as in `get_ref`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> fmt::Debug for Gc<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Gc({:p})", self.ptr)
+    }
+}
+
+/// A reference stored in a managed object: null or another managed object.
+///
+/// Build objects with `Member::null()` fields, then [`set`](Self::set) them
+/// once the object is in the heap.
+#[repr(transparent)]
+pub struct Member<T> {
+    ptr: Cell<*mut u8>,
+    _marker: PhantomData<*const T>,
+}
+
+impl<T> Member<T> {
+    /// The null reference.
+    pub const fn null() -> Self {
+        Member {
+            ptr: Cell::new(std::ptr::null_mut()),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Whether this member is null.
+    pub fn is_null(&self) -> bool {
+        self.ptr.get().is_null()
+    }
+
+    pub(crate) fn slot(&self) -> NonNull<*mut u8> {
+        NonNull::from(&self.ptr).cast()
+    }
+
+    /// The referenced object, valid while the mutator is borrowed.
+    #[inline]
+    pub fn get<'a>(&self, _mutator: &'a Mutator<'_>) -> Option<Gc<'a, T>> {
+        let ptr = NonNull::new(self.ptr.get())?;
+        // SAFETY: a non-null member lies in a managed object (`set` checks)
+        // that the collector traces and updates, and that object is live (we
+        // were handed a reference into it), so the member points at a live
+        // `T`; the mutator borrow keeps collections out for 'a, so the
+        // pointer stays valid that long even if the containing object is
+        // itself unreachable.
+        Some(Gc {
+            ptr: ptr.cast(),
+            _marker: PhantomData,
+        })
+    }
+
+    /// Stores a reference (or null), with the write barrier.
+    ///
+    /// # Panics
+    /// If this member is not a field of an object in `mutator`'s heap (for
+    /// example a value not yet allocated), or `value` belongs to another heap.
+    #[inline]
+    pub fn set(&self, mutator: &Mutator<'_>, value: Option<Gc<'_, T>>) {
+        mutator.store(&self.ptr, value.map(Gc::object));
+    }
+}
+
+impl<T> Default for Member<T> {
+    fn default() -> Self {
+        Self::null()
+    }
+}
+
+impl<T> fmt::Debug for Member<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Member({:p})", self.ptr.get())
+    }
+}

@@ -1,0 +1,212 @@
+//! The nursery: where objects are born, and where most of them die.
+//!
+//! One contiguous region holds the allocation area (eden) and two survivor
+//! spaces: `[ eden | survivor 0 | survivor 1 ]`. One contiguous range makes
+//! "is this object young?" a single range check, which is the first test of
+//! the write barrier. Objects are bump-allocated in eden; a minor collection
+//! copies the live ones into the empty survivor space (or promotes them), and
+//! then eden and the old survivor space are empty again.
+//!
+//! Invariants:
+//! * the region is allocated zeroed and eden is re-zeroed after every minor
+//!   collection, so a freshly allocated payload reads as zeroes (null
+//!   references) without a store on the allocation fast path;
+//! * objects in eden `[0, eden_top)` and in the current survivor space
+//!   `[0, survivor_top)` lie back to back, so the space can be walked by
+//!   reading each header's size.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+use crate::GcError;
+use crate::object::{self, ObjectRef};
+
+/// Alignment of the nursery region (objects need 8).
+const REGION_ALIGN: usize = 16;
+
+/// An owned, zero-initialised block of memory from the system allocator.
+#[derive(Debug)]
+pub(crate) struct Region {
+    base: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Region {
+    pub(crate) fn new_zeroed(size: usize) -> Result<Self, GcError> {
+        let layout = Layout::from_size_align(size.max(REGION_ALIGN), REGION_ALIGN)
+            .map_err(|_| GcError::ObjectTooLarge { size })?;
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(base).ok_or(GcError::OutOfMemory {
+            bytes: layout.size(),
+        })?;
+        Ok(Region { base, layout })
+    }
+
+    pub(crate) fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// Pointer `offset` bytes into the region.
+    ///
+    /// # Safety
+    /// `offset <= self.size()`.
+    #[inline]
+    pub(crate) unsafe fn at(&self, offset: usize) -> NonNull<u8> {
+        debug_assert!(offset <= self.size());
+        // SAFETY: in bounds by the caller's contract; derived from `base`.
+        unsafe { self.base.add(offset) }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `base` was allocated with exactly this layout and is freed once.
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) }
+    }
+}
+
+/// Eden plus two survivor spaces in one region.
+#[derive(Debug)]
+pub(crate) struct Nursery {
+    region: Region,
+    eden_size: usize,
+    survivor_size: usize,
+    /// Bytes used in eden.
+    eden_top: usize,
+    /// Which survivor space holds the current survivors (0 or 1).
+    from: usize,
+    /// Bytes used in the current survivor space.
+    survivor_top: usize,
+    /// Bytes used in the other survivor space during a collection.
+    to_top: usize,
+}
+
+impl Nursery {
+    pub(crate) fn new(eden_size: usize, survivor_size: usize) -> Result<Self, GcError> {
+        let region = Region::new_zeroed(eden_size + 2 * survivor_size)?;
+        Ok(Nursery {
+            region,
+            eden_size,
+            survivor_size,
+            eden_top: 0,
+            from: 0,
+            survivor_top: 0,
+            to_top: 0,
+        })
+    }
+
+    /// Bytes the nursery reserves.
+    pub(crate) fn reserved(&self) -> usize {
+        self.region.size()
+    }
+
+    /// Bytes in use by young objects (eden and the current survivors).
+    pub(crate) fn used(&self) -> usize {
+        self.eden_top + self.survivor_top
+    }
+
+    /// Whether `addr` lies in the nursery (eden or either survivor space).
+    #[inline(always)]
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.region.base().addr().get()) < self.region.size()
+    }
+
+    fn survivor_offset(&self, index: usize) -> usize {
+        self.eden_size + index * self.survivor_size
+    }
+
+    /// Whether `addr` is in the part a minor collection evacuates: eden or
+    /// the current survivor space (not the space being copied into).
+    #[inline]
+    pub(crate) fn in_from_space(&self, addr: usize) -> bool {
+        let offset = addr.wrapping_sub(self.region.base().addr().get());
+        offset < self.eden_size
+            || offset.wrapping_sub(self.survivor_offset(self.from)) < self.survivor_size
+    }
+
+    /// Bump-allocates `size` bytes (a multiple of 8, at least
+    /// [`object::MIN_OBJECT_SIZE`]) in eden; zeroed. `None` when eden is full.
+    #[inline(always)]
+    pub(crate) fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        let top = self.eden_top;
+        if size > self.eden_size - top {
+            return None;
+        }
+        self.eden_top = top + size;
+        // SAFETY: top + size <= eden_size <= region size.
+        Some(unsafe { self.region.at(top) })
+    }
+
+    /// Bump-allocates `size` bytes in the survivor space being copied into.
+    pub(crate) fn alloc_to_space(&mut self, size: usize) -> Option<NonNull<u8>> {
+        let top = self.to_top;
+        if size > self.survivor_size - top {
+            return None;
+        }
+        self.to_top = top + size;
+        let offset = self.survivor_offset(1 - self.from) + top;
+        // SAFETY: offset + size <= the end of the to-space, inside the region.
+        Some(unsafe { self.region.at(offset) })
+    }
+
+    /// Start of the to-space and how many bytes are in it so far (for the
+    /// Cheney scan).
+    pub(crate) fn to_space(&self) -> (NonNull<u8>, usize) {
+        // SAFETY: the survivor offset is inside the region.
+        (
+            unsafe { self.region.at(self.survivor_offset(1 - self.from)) },
+            self.to_top,
+        )
+    }
+
+    /// Ends a minor collection: the to-space becomes the survivor space, eden
+    /// and the old survivor space are zeroed and empty.
+    pub(crate) fn flip(&mut self) {
+        // SAFETY: both ranges are inside the region; nothing in them is live
+        // any more (every survivor was copied out and forwarded).
+        unsafe {
+            object::zero(self.region.base(), self.eden_top);
+        }
+        let old_from = self.survivor_offset(self.from);
+        // SAFETY: the survivor space starts inside the region.
+        let from_start = unsafe { self.region.at(old_from) };
+        // SAFETY: as above: dead memory inside the region.
+        unsafe { object::zero(from_start, self.survivor_top) };
+        self.eden_top = 0;
+        self.from = 1 - self.from;
+        self.survivor_top = self.to_top;
+        self.to_top = 0;
+    }
+
+    /// Calls `f` on every object of eden and the current survivor space, in
+    /// address order.
+    ///
+    /// # Safety
+    /// Must not run during a minor collection (forwarded objects would not
+    /// parse) and `f` must not allocate in the nursery.
+    pub(crate) unsafe fn for_each_object(&self, mut f: impl FnMut(ObjectRef)) {
+        let spaces = [
+            (0, self.eden_top),
+            (self.survivor_offset(self.from), self.survivor_top),
+        ];
+        for (start, used) in spaces {
+            let mut offset = 0;
+            while offset < used {
+                // SAFETY: `start + offset` is inside the used part of a space.
+                let at = unsafe { self.region.at(start + offset) };
+                // SAFETY: objects lie back to back from `start` (module invariant),
+                // so `at` is an object start.
+                let obj = unsafe { ObjectRef::from_start(at) };
+                // SAFETY: `obj` is a live, non-forwarded object (caller contract).
+                let size = object::object_size(unsafe { obj.header() }.payload_size());
+                f(obj);
+                offset += size;
+            }
+        }
+    }
+}

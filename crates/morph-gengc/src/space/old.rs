@@ -1,0 +1,203 @@
+//! The old generation: mark-sweep over size-class blocks.
+//!
+//! Built on `morph_pool::RawPool`: one pool per size class, each a list of
+//! aligned blocks with a free bitmap and a side mark bitmap. Objects never
+//! move here. Marking sets a bit in the side bitmap; sweeping frees every
+//! unmarked slot a bitmap word (64 slots) at a time, so dead objects are not
+//! visited one by one — only those with finalizers, which the collector keeps
+//! on a list of their own.
+//!
+//! Invariants:
+//! * an old object's block is a slot of the pool whose class is the smallest
+//!   that fits `object_size(payload)`, so the header alone tells which pool
+//!   owns an object;
+//! * `block_class` maps the base address of every block of every pool to its
+//!   class (refreshed whenever a pool's block count changes), so an interior
+//!   address can be checked and resolved to its object without trusting it.
+
+use std::collections::HashMap;
+use std::ptr::NonNull;
+
+use morph_pool::{PoolConfig, PoolError, RawPool};
+
+use crate::GcError;
+use crate::object::{self, ObjectRef};
+
+/// Slot sizes (object size, header included) of the old generation.
+const CLASSES: [usize; 32] = [
+    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+    1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+];
+
+/// Largest object (header included) the old generation stores in a slot;
+/// larger ones go to the large-object space.
+pub(crate) const MAX_OLD_OBJECT: usize = CLASSES[CLASSES.len() - 1];
+
+/// Block size of the old generation's pools: small enough that touching a
+/// new class costs little, large enough that the block header is noise.
+pub(crate) const OLD_BLOCK_SIZE: usize = 64 << 10;
+
+/// Worst-case bytes promotion may add beyond the objects' own sizes: one
+/// fresh block per class.
+pub(crate) const PROMOTION_SLACK: usize = CLASSES.len() * OLD_BLOCK_SIZE;
+
+#[derive(Debug)]
+pub(crate) struct OldSpace {
+    pools: Vec<RawPool>,
+    /// `class_of[(size + 15) / 16]` is the class index for an object size.
+    class_of: Vec<u8>,
+    block_class: HashMap<usize, u8>,
+    block_counts: Vec<usize>,
+}
+
+impl OldSpace {
+    pub(crate) fn new() -> Result<Self, GcError> {
+        let config = PoolConfig {
+            block_size: OLD_BLOCK_SIZE,
+            retain_empty_blocks: 2,
+        };
+        let pools = CLASSES
+            .iter()
+            .map(|&size| RawPool::new(size, config))
+            .collect::<Result<Vec<_>, PoolError>>()
+            .map_err(|e| GcError::InvalidConfig {
+                reason: format!("old-space pools: {e}"),
+            })?;
+        let mut class_of = vec![0u8; MAX_OLD_OBJECT / 16 + 1];
+        let mut class = 0;
+        for (granules, slot) in class_of.iter_mut().enumerate() {
+            while CLASSES[class] < granules * 16 {
+                class += 1;
+            }
+            *slot = class as u8;
+        }
+        Ok(OldSpace {
+            pools,
+            class_of,
+            block_class: HashMap::new(),
+            block_counts: vec![0; CLASSES.len()],
+        })
+    }
+
+    #[inline]
+    fn class(&self, size: usize) -> usize {
+        debug_assert!(size <= MAX_OLD_OBJECT);
+        self.class_of[size.div_ceil(16)] as usize
+    }
+
+    /// Bytes reserved from the system (whole blocks).
+    pub(crate) fn reserved(&self) -> usize {
+        self.pools
+            .iter()
+            .map(|p| p.block_count() * p.block_size())
+            .sum()
+    }
+
+    /// Bytes in allocated slots.
+    pub(crate) fn used(&self) -> usize {
+        self.pools
+            .iter()
+            .map(|p| p.live_slots() * p.slot_size())
+            .sum()
+    }
+
+    /// Objects allocated.
+    pub(crate) fn objects(&self) -> usize {
+        self.pools.iter().map(RawPool::live_slots).sum()
+    }
+
+    /// Bytes a new object of `size` would add to [`reserved`](Self::reserved)
+    /// at most (a block, if its class has no free slot).
+    pub(crate) fn growth_for(&self, size: usize) -> usize {
+        let pool = &self.pools[self.class(size)];
+        if pool.live_slots() < pool.block_count() * pool.slots_per_block() {
+            0
+        } else {
+            OLD_BLOCK_SIZE
+        }
+    }
+
+    /// Allocates a block for an object of `size` bytes (header included,
+    /// at most [`MAX_OLD_OBJECT`]); its contents are unspecified.
+    pub(crate) fn alloc(&mut self, size: usize) -> Result<NonNull<u8>, GcError> {
+        let class = self.class(size);
+        let pool = &mut self.pools[class];
+        let slot = pool.alloc().map_err(|_| GcError::OutOfMemory {
+            bytes: OLD_BLOCK_SIZE,
+        })?;
+        if pool.block_count() != self.block_counts[class] {
+            self.refresh_blocks(class);
+        }
+        Ok(slot)
+    }
+
+    fn refresh_blocks(&mut self, class: usize) {
+        self.block_class.retain(|_, c| *c as usize != class);
+        for block in self.pools[class].blocks() {
+            self.block_class
+                .insert(block.base().addr().get(), class as u8);
+        }
+        self.block_counts[class] = self.pools[class].block_count();
+    }
+
+    /// The old object whose block contains `addr`, if any.
+    pub(crate) fn owner_of(&self, addr: usize) -> Option<ObjectRef> {
+        let class = *self.block_class.get(&(addr & !(OLD_BLOCK_SIZE - 1)))?;
+        let start = self.pools[class as usize].slot_containing(addr)?;
+        // SAFETY: `start` is an allocated slot of the old space, at least 16 bytes.
+        Some(unsafe { ObjectRef::from_start(start) })
+    }
+
+    /// Sets the mark bit of a live old object; `true` if it was not set.
+    ///
+    /// # Safety
+    /// `obj` is a live object of this space.
+    #[inline]
+    pub(crate) unsafe fn mark(&mut self, obj: ObjectRef) -> bool {
+        // SAFETY: caller contract: a live object, so its header is readable.
+        let size = object::object_size(unsafe { obj.header() }.payload_size());
+        let class = self.class(size);
+        // SAFETY: the object's block is an allocated slot of pool `class` (module invariant).
+        unsafe { self.pools[class].mark_unchecked(obj.start()) }
+    }
+
+    /// Whether a live old object is marked.
+    pub(crate) fn is_marked(&self, obj: ObjectRef) -> bool {
+        self.owner_pool(obj)
+            .is_some_and(|pool| pool.is_marked(obj.start()) == Ok(true))
+    }
+
+    fn owner_pool(&self, obj: ObjectRef) -> Option<&RawPool> {
+        let class = *self
+            .block_class
+            .get(&(obj.start().addr().get() & !(OLD_BLOCK_SIZE - 1)))?;
+        Some(&self.pools[class as usize])
+    }
+
+    /// Frees every unmarked object and clears the marks; returns (objects,
+    /// bytes) freed. Finalizers must have run before.
+    pub(crate) fn sweep(&mut self) -> (usize, usize) {
+        let mut freed = (0, 0);
+        for (class, slot_size) in CLASSES.iter().enumerate() {
+            let outcome = self.pools[class].sweep();
+            freed.0 += outcome.freed_slots;
+            freed.1 += outcome.freed_slots * slot_size;
+            if self.pools[class].block_count() != self.block_counts[class] {
+                self.refresh_blocks(class);
+            }
+        }
+        freed
+    }
+
+    /// Calls `f` on every allocated object.
+    pub(crate) fn for_each_object(&self, mut f: impl FnMut(ObjectRef)) {
+        for pool in &self.pools {
+            for block in pool.blocks() {
+                for start in block.allocated_slots() {
+                    // SAFETY: allocated slots of the old space are object blocks.
+                    f(unsafe { ObjectRef::from_start(start) });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! `Trace`: how the collector finds the references inside a user type.
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+
+use morph_header::SlotVisitor;
+
+use crate::Member;
+
+/// Types that can live in the managed heap.
+///
+/// `trace` reports every [`Member`] stored *inline* in the value (in its
+/// fields, in arrays, tuples and `Option`s of them) to the tracer. Use
+/// `#[derive(Trace)]` rather than writing it by hand: the derive traces
+/// every field and also refuses a `Drop` impl on the type (put clean-up code
+/// in [`Trace::finalize`] instead, which cannot reach other managed objects).
+///
+/// References may only live inline: containers that put their elements
+/// elsewhere (`Vec`, `Box`, `HashMap`, …) implement `Trace` only for
+/// [`Leaf`] element types, so a `Vec<Member<T>>` does not compile.
+///
+/// # Safety
+/// An implementation must report every `Member` reachable inline from
+/// `self`, each exactly once, and nothing else; `finalize` must not move a
+/// `Member` out of `self`. A missed member is a dangling reference after the
+/// next collection.
+///
+/// ```
+/// use morph_gengc::{Member, Trace, Tracer};
+///
+/// struct Pair {
+///     left: Member<Pair>,
+///     right: Member<Pair>,
+///     weight: u32,
+/// }
+///
+/// // SAFETY: both members are reported; `weight` holds no reference.
+/// unsafe impl Trace for Pair {
+///     fn trace(&self, tracer: &mut Tracer<'_>) {
+///         self.left.trace(tracer);
+///         self.right.trace(tracer);
+///     }
+/// }
+/// ```
+pub unsafe trait Trace: 'static {
+    /// Whether values of this type can hold references at all; `false` lets
+    /// the collector skip tracing them.
+    const HAS_REFERENCES: bool = true;
+
+    /// Whether [`finalize`](Self::finalize) must run when a value dies.
+    const NEEDS_FINALIZE: bool = false;
+
+    /// Reports every inline `Member` to `tracer`.
+    fn trace(&self, tracer: &mut Tracer<'_>);
+
+    /// Runs once, just before an unreachable value is dropped. It cannot
+    /// reach other managed objects (that needs a mutator, which a collection
+    /// does not lend), so it cannot resurrect anything.
+    fn finalize(&self) {}
+}
+
+/// Receives the references of a value being traced.
+pub struct Tracer<'t> {
+    visitor: &'t mut dyn SlotVisitor,
+}
+
+impl std::fmt::Debug for Tracer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tracer")
+    }
+}
+
+impl<'t> Tracer<'t> {
+    pub(crate) fn new(visitor: &'t mut dyn SlotVisitor) -> Self {
+        Tracer { visitor }
+    }
+
+    /// Reports one member's slot.
+    #[inline]
+    pub(crate) fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+        self.visitor.visit_slot(slot);
+    }
+}
+
+/// Types that hold no managed references anywhere, so they may sit behind
+/// indirections (`Vec`, `Box`, …) inside managed objects.
+///
+/// # Safety
+/// The type must not contain a [`Member`], directly or indirectly.
+pub unsafe trait Leaf: 'static {}
+
+macro_rules! leaf {
+    ($($ty:ty),* $(,)?) => {$(
+        // SAFETY: a primitive or std type that cannot contain a Member.
+        unsafe impl Leaf for $ty {}
+        // SAFETY: holds no Member, so there is nothing to report.
+        unsafe impl Trace for $ty {
+            const HAS_REFERENCES: bool = false;
+            #[inline]
+            fn trace(&self, _tracer: &mut Tracer<'_>) {}
+        }
+    )*};
+}
+
+leaf!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    Box<str>,
+    std::time::Duration,
+    std::time::Instant,
+);
+
+// SAFETY: str holds no Member.
+unsafe impl Leaf for str {}
+
+// SAFETY: leaf elements hold no Member.
+unsafe impl<T: Leaf> Leaf for Vec<T> {}
+// SAFETY: the elements are heap-allocated elsewhere and are leaves: no Member.
+unsafe impl<T: Leaf> Trace for Vec<T> {
+    const HAS_REFERENCES: bool = false;
+    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+}
+
+// SAFETY: a leaf behind a box holds no Member.
+unsafe impl<T: Leaf> Leaf for Box<T> {}
+// SAFETY: as above.
+unsafe impl<T: Leaf> Trace for Box<T> {
+    const HAS_REFERENCES: bool = false;
+    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+}
+
+// SAFETY: a shared leaf holds no Member.
+unsafe impl<T: Leaf + ?Sized> Leaf for std::rc::Rc<T> {}
+// SAFETY: as above: nothing to report.
+unsafe impl<T: Leaf + ?Sized> Trace for std::rc::Rc<T> {
+    const HAS_REFERENCES: bool = false;
+    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+}
+
+// SAFETY: a shared leaf holds no Member.
+unsafe impl<T: Leaf + ?Sized> Leaf for std::sync::Arc<T> {}
+// SAFETY: as above: nothing to report.
+unsafe impl<T: Leaf + ?Sized> Trace for std::sync::Arc<T> {
+    const HAS_REFERENCES: bool = false;
+    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+}
+
+// SAFETY: a Copy leaf in a cell holds no Member.
+unsafe impl<T: Leaf + Copy> Leaf for Cell<T> {}
+// SAFETY: as above; `Cell<T: Copy>` cannot hand out a Member (there is none).
+unsafe impl<T: Leaf + Copy> Trace for Cell<T> {
+    const HAS_REFERENCES: bool = false;
+    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+}
+
+// SAFETY: a leaf in a RefCell holds no Member.
+unsafe impl<T: Leaf> Leaf for std::cell::RefCell<T> {}
+// SAFETY: as above. (Members are never put in a RefCell: they are mutable on
+// their own through `Member::set`, and a RefCell could move one out.)
+unsafe impl<T: Leaf> Trace for std::cell::RefCell<T> {
+    const HAS_REFERENCES: bool = false;
+    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+}
+
+// SAFETY: the member is inline; it is reported once. (No `T: Trace` bound:
+// the referent is traced through its own type id, and recursive types would
+// otherwise need `T: Trace` to prove `T: Trace`.)
+unsafe impl<T: 'static> Trace for Member<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if !self.is_null() {
+            tracer.visit_slot(self.slot());
+        }
+    }
+}
+
+// SAFETY: the value is inline; its members are its own.
+unsafe impl<T: Trace> Trace for Option<T> {
+    const HAS_REFERENCES: bool = T::HAS_REFERENCES;
+    const NEEDS_FINALIZE: bool = T::NEEDS_FINALIZE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if let Some(value) = self {
+            value.trace(tracer);
+        }
+    }
+    fn finalize(&self) {
+        if let Some(value) = self {
+            value.finalize();
+        }
+    }
+}
+// SAFETY: leaf inside, leaf outside.
+unsafe impl<T: Leaf> Leaf for Option<T> {}
+
+// SAFETY: array elements are inline; each is traced once.
+unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
+    const HAS_REFERENCES: bool = T::HAS_REFERENCES;
+    const NEEDS_FINALIZE: bool = T::NEEDS_FINALIZE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        for value in self {
+            value.trace(tracer);
+        }
+    }
+    fn finalize(&self) {
+        for value in self {
+            value.finalize();
+        }
+    }
+}
+// SAFETY: leaves inside.
+unsafe impl<T: Leaf, const N: usize> Leaf for [T; N] {}
+
+macro_rules! tuple {
+    ($($name:ident),+) => {
+        // SAFETY: tuple fields are inline; each is traced once.
+        unsafe impl<$($name: Trace),+> Trace for ($($name,)+) {
+            const HAS_REFERENCES: bool = $($name::HAS_REFERENCES)||+;
+            const NEEDS_FINALIZE: bool = $($name::NEEDS_FINALIZE)||+;
+            #[allow(non_snake_case)]
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                let ($($name,)+) = self;
+                $($name.trace(tracer);)+
+            }
+            #[allow(non_snake_case)]
+            fn finalize(&self) {
+                let ($($name,)+) = self;
+                $($name.finalize();)+
+            }
+        }
+        // SAFETY: leaves inside.
+        unsafe impl<$($name: Leaf),+> Leaf for ($($name,)+) {}
+    };
+}
+tuple!(A);
+tuple!(A, B);
+tuple!(A, B, C);
+tuple!(A, B, C, D);
+tuple!(A, B, C, D, E);
+tuple!(A, B, C, D, E, F);

@@ -1,0 +1,262 @@
+//! The heap verifier: checks the invariants a collection relies on.
+//!
+//! It walks everything reachable from the roots, without moving or marking
+//! anything, and reports each broken invariant:
+//! * every reference (root, field, weak) is to the payload of an object that
+//!   a space of this heap holds;
+//! * no reachable object is forwarded;
+//! * every reachable object's type is known to the heap;
+//! * an object's generation matches the space it lives in;
+//! * every old or large object that references a young object is in the
+//!   remembered set.
+//!
+//! Unreachable objects are not checked: the collector never looks at them
+//! again (they may legitimately point at objects already freed).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ptr::NonNull;
+
+use morph_header::{HeaderFlags, SlotVisitor};
+
+use crate::heap::{RawHeap, RootSet};
+use crate::object::ObjectRef;
+
+/// One broken heap invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A reference points at something that is not an object of the heap.
+    DanglingReference {
+        /// Where the reference is: `"root"`, `"weak root"`, or the owner's address.
+        from: String,
+        /// The address it holds.
+        target: usize,
+    },
+    /// A reachable object has been forwarded (a collection left a stale reference).
+    ForwardedReachable {
+        /// The object.
+        object: usize,
+    },
+    /// A reachable object's type is not known to the heap.
+    UnknownType {
+        /// The object.
+        object: usize,
+        /// Its type id.
+        type_id: u32,
+    },
+    /// An object's generation does not match its space.
+    WrongGeneration {
+        /// The object.
+        object: usize,
+        /// What was found.
+        detail: String,
+    },
+    /// An old or large object references a young one but is not remembered.
+    NotRemembered {
+        /// The old object.
+        owner: usize,
+        /// The young object it references.
+        target: usize,
+    },
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::DanglingReference { from, target } => {
+                write!(
+                    f,
+                    "reference from {from} to {target:#x}, which is not an object of this heap"
+                )
+            }
+            VerifyError::ForwardedReachable { object } => {
+                write!(
+                    f,
+                    "reachable object {object:#x} is forwarded (stale reference)"
+                )
+            }
+            VerifyError::UnknownType { object, type_id } => {
+                write!(
+                    f,
+                    "object {object:#x} has type id {type_id}, unknown to the heap"
+                )
+            }
+            VerifyError::WrongGeneration { object, detail } => {
+                write!(f, "object {object:#x}: {detail}")
+            }
+            VerifyError::NotRemembered { owner, target } => write!(
+                f,
+                "old object {owner:#x} references young object {target:#x} but is not in the remembered set"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+struct Checker<'h> {
+    heap: &'h RawHeap,
+    objects: HashSet<usize>,
+    remembered: HashSet<usize>,
+    visited: HashSet<usize>,
+    stack: Vec<ObjectRef>,
+    errors: Vec<VerifyError>,
+    /// Owner of the slots being visited; `None` for roots.
+    owner: Option<ObjectRef>,
+}
+
+impl Checker<'_> {
+    fn check_target(&mut self, from: &dyn Fn() -> String, target: usize) -> Option<ObjectRef> {
+        if !self.objects.contains(&target) {
+            self.errors.push(VerifyError::DanglingReference {
+                from: from(),
+                target,
+            });
+            return None;
+        }
+        // SAFETY: `target` is the payload address of an object the heap holds.
+        Some(unsafe { ObjectRef::from_payload(NonNull::new(target as *mut u8)?) })
+    }
+}
+
+impl SlotVisitor for Checker<'_> {
+    fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+        // SAFETY: slots handed to a visitor are valid reference fields or root slots.
+        let target = unsafe { slot.read() };
+        let Some(target_ptr) = NonNull::new(target) else {
+            return;
+        };
+        let owner = self.owner;
+        let from = move || owner.map_or_else(|| "root".to_owned(), |o| format!("{:#x}", o.addr()));
+        // Rebuild the reference from the slot's own pointer (keeps provenance).
+        let Some(_) = self.check_target(&from, target_ptr.addr().get()) else {
+            return;
+        };
+        // SAFETY: checked above: the payload of an object of the heap.
+        let obj = unsafe { ObjectRef::from_payload(target_ptr) };
+        if let Some(owner) = owner {
+            let owner_young = self.heap.is_young(owner);
+            if !owner_young && self.heap.is_young(obj) && !self.remembered.contains(&owner.addr()) {
+                self.errors.push(VerifyError::NotRemembered {
+                    owner: owner.addr(),
+                    target: obj.addr(),
+                });
+            }
+        }
+        if self.visited.insert(obj.addr()) {
+            self.stack.push(obj);
+        }
+    }
+}
+
+impl RawHeap {
+    /// Checks the heap's invariants over everything reachable from `roots`
+    /// (see the [`verify`](crate::verify) module docs). Returns every broken
+    /// invariant found; an empty heap or a healthy one gives `Ok(())`.
+    ///
+    /// ```
+    /// use morph_gengc::{AllocFlags, GcConfig, RawHeap};
+    /// use morph_header::{TypeDescriptor, TypeRegistry};
+    ///
+    /// static TYPES: TypeRegistry = TypeRegistry::new();
+    /// let leaf = TYPES.register(TypeDescriptor::of::<u64>("Leaf"))?;
+    /// let mut heap = RawHeap::with_registry(GcConfig::default(), &TYPES)?;
+    /// heap.try_alloc(8, leaf, AllocFlags::DEFAULT, &mut ())?;
+    /// assert_eq!(heap.verify(&mut ()), Ok(()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify(&self, roots: &mut dyn RootSet) -> Result<(), Vec<VerifyError>> {
+        let mut objects = HashSet::new();
+        let mut errors = Vec::new();
+        // SAFETY: not inside a collection; the closure does not allocate.
+        unsafe {
+            self.nursery.for_each_object(|o| {
+                objects.insert(o.addr());
+            });
+        }
+        self.old.for_each_object(|o| {
+            objects.insert(o.addr());
+        });
+        self.large.for_each_object(|o| {
+            objects.insert(o.addr());
+        });
+        let remembered = self.remembered.borrow().iter().map(|o| o.addr()).collect();
+        let mut checker = Checker {
+            heap: self,
+            objects,
+            remembered,
+            visited: HashSet::new(),
+            stack: Vec::new(),
+            errors: Vec::new(),
+            owner: None,
+        };
+        roots.visit_roots(&mut checker);
+        let mut weak_targets = Vec::new();
+        roots.visit_weak(&mut |o| {
+            weak_targets.push(o);
+            Some(o)
+        });
+        for target in weak_targets {
+            if !checker.objects.contains(&target.addr()) {
+                checker.errors.push(VerifyError::DanglingReference {
+                    from: "weak root".into(),
+                    target: target.addr(),
+                });
+            }
+        }
+        while let Some(obj) = checker.stack.pop() {
+            // SAFETY: only objects the heap holds are pushed.
+            let header = unsafe { obj.header() };
+            if header.is_forwarded() {
+                checker
+                    .errors
+                    .push(VerifyError::ForwardedReachable { object: obj.addr() });
+                continue;
+            }
+            let young = self.is_young(obj);
+            let generation = header.generation();
+            let consistent = if young {
+                generation.is_young()
+            } else if self.large.contains_object(obj) {
+                generation.is_large()
+            } else {
+                generation.is_old()
+            };
+            if !consistent {
+                checker.errors.push(VerifyError::WrongGeneration {
+                    object: obj.addr(),
+                    detail: format!(
+                        "generation {generation:?} in the {} space",
+                        if young { "young" } else { "old/large" }
+                    ),
+                });
+            }
+            if young && header.flags().contains(HeaderFlags::REMEMBERED) {
+                checker.errors.push(VerifyError::WrongGeneration {
+                    object: obj.addr(),
+                    detail: "a young object carries the REMEMBERED flag".into(),
+                });
+            }
+            let Some(entry) = self.types.get(header.type_id()) else {
+                checker.errors.push(VerifyError::UnknownType {
+                    object: obj.addr(),
+                    type_id: header.type_id().get(),
+                });
+                continue;
+            };
+            if let Some(trace) = entry.trace {
+                checker.owner = Some(obj);
+                // SAFETY: a live, non-forwarded object of a cached type.
+                unsafe { trace(obj.as_ptr(), &mut checker) };
+                checker.owner = None;
+            }
+        }
+        errors.append(&mut checker.errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}

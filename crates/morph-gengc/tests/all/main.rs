@@ -1,0 +1,24 @@
+//! Behaviour of the collector, as one test binary (one link on small machines).
+
+mod model;
+mod raw_api;
+mod safe_api;
+mod ui;
+
+use morph_gengc::GcConfig;
+
+/// A small heap so tests collect often, smaller still under Miri.
+pub fn small_config() -> GcConfig {
+    GcConfig {
+        nursery_size: if cfg!(miri) { 8 << 10 } else { 64 << 10 },
+        survivor_size: if cfg!(miri) { 4 << 10 } else { 16 << 10 },
+        gc_threshold: if cfg!(miri) { 64 << 10 } else { 1 << 20 },
+        trace: false,
+        ..GcConfig::default()
+    }
+}
+
+/// Scales an iteration count down under Miri.
+pub fn scaled(n: usize) -> usize {
+    if cfg!(miri) { (n / 50).max(2) } else { n }
+}

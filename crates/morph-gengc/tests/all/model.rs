@@ -1,0 +1,188 @@
+//! Random graph mutations against a plain model of the graph, under stress
+//! mode. Reproduce a failure with `MORPH_GC_SEED=<seed>`.
+
+use std::collections::{HashMap, HashSet};
+
+use morph_gengc::{Collection, GcConfig, Heap, Member, Mutator, Root, Trace};
+
+use crate::{scaled, small_config};
+
+#[derive(Trace)]
+struct Vertex {
+    id: u64,
+    edges: [Member<Vertex>; 2],
+    payload: Vec<u64>,
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64: good enough spread for choosing operations.
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[derive(Default)]
+struct Model {
+    edges: HashMap<u64, [Option<u64>; 2]>,
+    roots: Vec<u64>,
+}
+
+impl Model {
+    fn reachable(&self) -> HashSet<u64> {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<u64> = self.roots.clone();
+        while let Some(id) = stack.pop() {
+            if seen.insert(id) {
+                stack.extend(self.edges[&id].iter().flatten());
+            }
+        }
+        seen
+    }
+}
+
+fn check_reachable_graph<'gc>(m: &Mutator<'gc>, roots: &[Root<'gc, Vertex>], model: &Model) {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<_> = roots.iter().map(|r| r.get(m)).collect();
+    for (root, &id) in roots.iter().zip(&model.roots) {
+        assert_eq!(root.get(m).id, id, "root points at the wrong vertex");
+    }
+    while let Some(vertex) = stack.pop() {
+        if !seen.insert(vertex.id) {
+            continue;
+        }
+        let expected = model.edges[&vertex.id];
+        assert_eq!(
+            vertex.payload,
+            [vertex.id, vertex.id * 3],
+            "payload of {}",
+            vertex.id
+        );
+        for (edge, want) in vertex.edges.iter().zip(expected) {
+            let got = edge.get(m);
+            assert_eq!(got.map(|v| v.id), want, "edge of vertex {}", vertex.id);
+            stack.extend(got);
+        }
+    }
+    assert_eq!(seen, model.reachable(), "reachable sets differ");
+}
+
+fn run(seed: u64, steps: usize, config: GcConfig) {
+    eprintln!("gc model test: MORPH_GC_SEED={seed}");
+    let mut rng = Rng(seed);
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        let mut model = Model::default();
+        let mut roots: Vec<Root<'_, Vertex>> = Vec::new();
+        let mut next_id = 0u64;
+        for step in 0..steps {
+            match rng.below(100) {
+                // Allocate a new rooted vertex.
+                0..=34 => {
+                    let id = next_id;
+                    next_id += 1;
+                    let root = m.alloc(Vertex {
+                        id,
+                        edges: [Member::null(), Member::null()],
+                        payload: vec![id, id * 3],
+                    });
+                    model.edges.insert(id, [None, None]);
+                    model.roots.push(id);
+                    roots.push(root);
+                }
+                // Drop a root.
+                35..=54 if !roots.is_empty() => {
+                    let i = rng.below(roots.len());
+                    roots.swap_remove(i);
+                    model.roots.swap_remove(i);
+                }
+                // Store root j (or null) into an edge of root i.
+                55..=79 if !roots.is_empty() => {
+                    let i = rng.below(roots.len());
+                    let edge = rng.below(2);
+                    let target = (rng.below(5) != 0).then(|| rng.below(roots.len()));
+                    let value = target.map(|j| roots[j].get(m));
+                    roots[i].get(m).edges[edge].set(m, value);
+                    let from = model.roots[i];
+                    model.edges.get_mut(&from).unwrap()[edge] = target.map(|j| model.roots[j]);
+                }
+                // Follow an edge of root i and root what it finds.
+                80..=91 if !roots.is_empty() => {
+                    let i = rng.below(roots.len());
+                    let edge = rng.below(2);
+                    if let Some(target) = roots[i].get(m).edges[edge].get(m) {
+                        let id = target.id;
+                        let root = m.root(target);
+                        roots.push(root);
+                        model.roots.push(id);
+                    }
+                }
+                92..=95 => m.collect(Collection::Minor),
+                96..=97 => m.collect(Collection::Major),
+                _ => {
+                    m.verify()
+                        .unwrap_or_else(|e| panic!("seed {seed}, step {step}: {e:?}"));
+                    check_reachable_graph(m, &roots, &model);
+                }
+            }
+            // Garbage nobody roots.
+            if step % 3 == 0 {
+                m.alloc(Vertex {
+                    id: u64::MAX,
+                    edges: [Member::null(), Member::null()],
+                    payload: vec![],
+                });
+            }
+        }
+        check_reachable_graph(m, &roots, &model);
+        m.verify().unwrap();
+        // Everything unreachable is reclaimed: age all survivors into the old
+        // generation, then collect it.
+        for _ in 0..4 {
+            m.collect(Collection::Minor);
+        }
+        m.collect(Collection::Major);
+        assert_eq!(
+            m.usage().old_objects,
+            model.reachable().len(),
+            "seed {seed}"
+        );
+    });
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("MORPH_GC_SEED") {
+        Ok(seed) => vec![seed.parse().expect("MORPH_GC_SEED is a u64")],
+        Err(_) => {
+            let time = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            vec![1, 2, 0xdead_beef, time]
+        }
+    }
+}
+
+#[test]
+fn random_graph_mutations_match_the_model() {
+    for seed in seeds() {
+        run(seed, scaled(6_000), small_config());
+    }
+}
+
+#[test]
+fn random_graph_mutations_match_the_model_under_stress() {
+    let config = GcConfig {
+        stress_every: std::num::NonZeroU32::new(7),
+        ..small_config()
+    };
+    for seed in seeds() {
+        run(seed ^ 0x5eed, scaled(3_000), config.clone());
+    }
+}

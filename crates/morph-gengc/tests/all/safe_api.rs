@@ -1,0 +1,462 @@
+use std::cell::Cell;
+use std::rc::Rc;
+
+use morph_gengc::{Collection, Finalize, Gc, GcError, Heap, Member, Mutator, Trace};
+
+use crate::{scaled, small_config};
+
+#[derive(Trace)]
+struct Node {
+    value: u64,
+    left: Member<Node>,
+    right: Member<Node>,
+}
+
+impl Node {
+    fn leaf(value: u64) -> Node {
+        Node {
+            value,
+            left: Member::null(),
+            right: Member::null(),
+        }
+    }
+}
+
+fn sum(node: Option<Gc<'_, Node>>, m: &Mutator<'_>) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![node];
+    while let Some(next) = stack.pop() {
+        if let Some(n) = next {
+            total += n.value;
+            stack.push(n.left.get(m));
+            stack.push(n.right.get(m));
+        }
+    }
+    total
+}
+
+fn churn(m: &mut Mutator<'_>, count: usize) {
+    for i in 0..count {
+        m.alloc(Node::leaf(i as u64));
+    }
+}
+
+#[test]
+fn a_long_list_keeps_its_contents_across_many_collections() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    let n = scaled(20_000) as u64;
+    heap.enter(|m| {
+        let head = m.alloc(Node::leaf(0));
+        let mut tail = head.clone();
+        for value in 1..n {
+            let node = m.alloc(Node::leaf(value));
+            tail.get(m).right.set(m, Some(node.get(m)));
+            tail = node;
+        }
+        assert!(m.collections() > 0, "the list is larger than the nursery");
+        m.collect(Collection::Major);
+        m.collect(Collection::Minor);
+        assert_eq!(sum(Some(head.get(m)), m), n * (n - 1) / 2);
+        // Walk it in order too: values are intact and in place.
+        let mut cursor = Some(head.get(m));
+        let mut expected = 0;
+        while let Some(node) = cursor {
+            assert_eq!(node.value, expected);
+            expected += 1;
+            cursor = node.right.get(m);
+        }
+        assert_eq!(expected, n);
+        m.verify().unwrap();
+    });
+}
+
+#[test]
+fn cycles_survive_and_are_reclaimed_when_unreachable() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let a = m.alloc(Node::leaf(1));
+        let b = m.alloc(Node::leaf(2));
+        a.get(m).left.set(m, Some(b.get(m)));
+        b.get(m).left.set(m, Some(a.get(m)));
+        a.get(m).right.set(m, Some(a.get(m)));
+        churn(m, scaled(10_000));
+        m.collect(Collection::Major);
+        let a_ref = a.get(m);
+        let b_ref = a_ref.left.get(m).unwrap();
+        assert_eq!((a_ref.value, b_ref.value), (1, 2));
+        assert!(Gc::ptr_eq(b_ref.left.get(m).unwrap(), a_ref));
+        assert!(Gc::ptr_eq(a_ref.right.get(m).unwrap(), a_ref));
+        m.verify().unwrap();
+        drop((a, b));
+        m.collect(Collection::Minor);
+        m.collect(Collection::Major);
+        assert_eq!(m.usage().old_objects, 0, "the cycle was reclaimed");
+    });
+}
+
+#[test]
+fn old_to_young_store_survives_minor_gc() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let old = m.alloc(Node::leaf(7));
+        // Age it into the old generation.
+        for _ in 0..4 {
+            m.collect(Collection::Minor);
+        }
+        assert!(
+            m.usage().old_objects >= 1,
+            "promoted after surviving minor collections"
+        );
+        let young = m.alloc(Node::leaf(99));
+        old.get(m).left.set(m, Some(young.get(m)));
+        drop(young); // only the old object keeps it alive now
+        m.verify().unwrap();
+        m.collect(Collection::Minor);
+        m.verify().unwrap();
+        churn(m, scaled(5_000));
+        m.collect(Collection::Minor);
+        let kept = old.get(m).left.get(m).expect("the young object survived");
+        assert_eq!(kept.value, 99);
+        m.verify().unwrap();
+    });
+}
+
+#[test]
+fn unreachable_objects_are_reclaimed_and_memory_returns_to_its_level() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        m.collect(Collection::Major);
+        let baseline = m.usage();
+        for round in 0..3 {
+            let keep = m.alloc(Node::leaf(round));
+            for i in 0..scaled(2_000) {
+                let node = m.alloc(Node::leaf(i as u64));
+                // Chain through an old-ish object so promotion happens.
+                node.get(m).left.set(m, keep.get(m).left.get(m));
+                keep.get(m).left.set(m, Some(node.get(m)));
+            }
+            drop(keep);
+            m.collect(Collection::Minor);
+            m.collect(Collection::Major);
+            let now = m.usage();
+            assert_eq!(now.old_objects, baseline.old_objects, "round {round}");
+            assert_eq!(now.nursery_used, 0);
+            assert!(
+                now.old_reserved <= baseline.old_reserved + 2 * 64 * 1024 * 8,
+                "{now:?}"
+            );
+        }
+    });
+}
+
+#[derive(Trace)]
+#[trace(finalize)]
+struct Counted {
+    drops: Rc<Cell<u32>>,
+    next: Member<Counted>,
+}
+
+impl Finalize for Counted {
+    fn finalize(&self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+#[test]
+fn finalizers_run_exactly_once_and_never_while_reachable() {
+    let drops = Rc::new(Cell::new(0));
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let keep = m.alloc(Counted {
+            drops: drops.clone(),
+            next: Member::null(),
+        });
+        for _ in 0..scaled(1_000) {
+            m.alloc(Counted {
+                drops: drops.clone(),
+                next: Member::null(),
+            });
+        }
+        m.collect(Collection::Minor);
+        m.collect(Collection::Major);
+        let dead_so_far = drops.get();
+        assert_eq!(
+            dead_so_far as usize,
+            scaled(1_000),
+            "every unreachable one finalized once"
+        );
+        // Promote `keep`, then let it die in the old generation.
+        for _ in 0..4 {
+            m.collect(Collection::Minor);
+        }
+        assert_eq!(
+            drops.get(),
+            dead_so_far,
+            "a rooted object is never finalized"
+        );
+        drop(keep);
+        m.collect(Collection::Major);
+        m.collect(Collection::Major);
+        assert_eq!(drops.get(), dead_so_far + 1);
+    });
+    assert_eq!(
+        Rc::strong_count(&drops),
+        1,
+        "every Rc clone inside the heap was dropped"
+    );
+}
+
+#[derive(Trace)]
+struct Named {
+    name: String,
+    tags: Vec<u32>,
+}
+
+#[test]
+fn managed_strings_and_vectors_are_dropped_with_their_objects() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let keep = m.alloc(Named {
+            name: "kept".repeat(10),
+            tags: vec![1, 2, 3],
+        });
+        for i in 0..scaled(3_000) {
+            m.alloc(Named {
+                name: format!("garbage {i}"),
+                tags: vec![i as u32; 8],
+            });
+        }
+        m.collect(Collection::Major);
+        assert_eq!(keep.get(m).name, "kept".repeat(10));
+        assert_eq!(keep.get(m).tags, [1, 2, 3]);
+    });
+    // Leaks of the Strings/Vecs would show under Miri.
+}
+
+#[test]
+fn weak_roots_clear_when_their_target_dies() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let strong = m.alloc(Node::leaf(5));
+        let weak = m.downgrade(&strong);
+        churn(m, scaled(5_000));
+        assert_eq!(weak.upgrade(m).map(|n| n.value), Some(5));
+        let other = m.alloc(Node::leaf(6));
+        let weak_other = m.downgrade(&other);
+        assert_eq!(weak_other.upgrade(m).map(|n| n.value), Some(6));
+        drop(other);
+        m.collect(Collection::Minor);
+        assert!(weak_other.upgrade(m).is_none(), "young target died");
+        for _ in 0..4 {
+            m.collect(Collection::Minor);
+        }
+        assert_eq!(
+            weak.upgrade(m).map(|n| n.value),
+            Some(5),
+            "moved targets are followed"
+        );
+        drop(strong);
+        m.collect(Collection::Major);
+        assert!(weak.upgrade(m).is_none(), "old target died");
+    });
+}
+
+#[test]
+fn pinned_objects_never_move() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let pinned = m.alloc_pinned(Node::leaf(3)).unwrap();
+        let address = pinned.get(m).as_ptr();
+        let young = m.alloc(Node::leaf(4));
+        pinned.get(m).left.set(m, Some(young.get(m)));
+        drop(young);
+        for i in 0..scaled(10_000) {
+            m.alloc(Node::leaf(i as u64));
+        }
+        m.collect(Collection::Major);
+        assert_eq!(pinned.get(m).as_ptr(), address);
+        assert_eq!(pinned.get(m).left.get(m).unwrap().value, 4);
+        m.verify().unwrap();
+    });
+}
+
+#[derive(Trace)]
+struct Big {
+    data: [u64; 4096],
+    link: Member<Node>,
+}
+
+#[test]
+fn large_objects_do_not_move_and_are_freed_when_dead() {
+    let config = morph_gengc::GcConfig {
+        large_object_threshold: 16 << 10,
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        let big = m.alloc(Big {
+            data: [7; 4096],
+            link: Member::null(),
+        });
+        let address = big.get(m).as_ptr();
+        assert_eq!(m.usage().large_objects, 1);
+        let node = m.alloc(Node::leaf(11));
+        big.get(m).link.set(m, Some(node.get(m)));
+        drop(node);
+        churn(m, scaled(5_000));
+        m.collect(Collection::Minor);
+        assert_eq!(big.get(m).as_ptr(), address);
+        assert_eq!(big.get(m).link.get(m).unwrap().value, 11);
+        assert!(big.get(m).data.iter().all(|&x| x == 7));
+        m.verify().unwrap();
+        drop(big);
+        m.collect(Collection::Major);
+        assert_eq!(m.usage().large_objects, 0);
+        assert_eq!(m.usage().large_reserved, 0);
+    });
+}
+
+#[test]
+fn the_heap_bound_is_an_error_and_loses_nothing_reachable() {
+    let limit = 8 << 20;
+    let config = morph_gengc::GcConfig {
+        heap_limit: Some(limit),
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        let head = m.alloc(Node::leaf(0));
+        let mut tail = head.clone();
+        let mut count = 1u64;
+        let error = loop {
+            match m.try_alloc(Node::leaf(count)) {
+                Ok(node) => {
+                    tail.get(m).right.set(m, Some(node.get(m)));
+                    tail = node;
+                    count += 1;
+                }
+                Err(error) => break error,
+            }
+            assert!(count < 10_000_000, "the bound never stopped allocation");
+        };
+        assert!(matches!(error, GcError::HeapExhausted { .. }), "{error}");
+        assert!(m.usage().reserved() <= limit, "{:?}", m.usage());
+        // Everything reachable is intact.
+        assert_eq!(sum(Some(head.get(m)), m), count * (count - 1) / 2);
+        m.verify().unwrap();
+        // Dropping the list frees room again.
+        drop((head, tail));
+        m.collect(Collection::Major);
+        assert!(m.try_alloc(Node::leaf(1)).is_ok());
+    });
+}
+
+#[test]
+fn stress_mode_collects_constantly_and_loses_nothing() {
+    let config = morph_gengc::GcConfig {
+        stress_every: std::num::NonZeroU32::new(3),
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        let root = m.alloc(Node::leaf(1));
+        for i in 0..scaled(2_000) as u64 {
+            let node = m.alloc(Node::leaf(i));
+            node.get(m).left.set(m, root.get(m).left.get(m));
+            root.get(m).left.set(m, Some(node.get(m)));
+        }
+        assert!(m.collections() as usize >= scaled(2_000) / 3);
+        let n = scaled(2_000) as u64;
+        assert_eq!(sum(Some(root.get(m)), m), 1 + n * (n - 1) / 2);
+        m.verify().unwrap();
+    });
+}
+
+#[test]
+#[should_panic(expected = "not inside a managed object")]
+fn setting_a_member_of_an_unallocated_value_panics() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let target = m.alloc(Node::leaf(1));
+        let loose = Node::leaf(2);
+        loose.left.set(m, Some(target.get(m)));
+    });
+}
+
+#[test]
+#[should_panic(expected = "another heap")]
+fn storing_an_object_of_another_heap_panics() {
+    let mut one = Heap::new(small_config()).unwrap();
+    let mut two = Heap::new(small_config()).unwrap();
+    one.enter(|m1| {
+        let a = m1.alloc(Node::leaf(1));
+        two.enter(|m2| {
+            let b = m2.alloc(Node::leaf(2));
+            a.get(m1).left.set(m1, Some(b.get(m2)));
+        });
+    });
+}
+
+#[test]
+fn over_aligned_types_are_refused() {
+    #[derive(Trace)]
+    #[repr(align(64))]
+    struct Wide {
+        x: u8,
+    }
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        assert_eq!(
+            m.try_alloc(Wide { x: 1 }).unwrap_err(),
+            GcError::UnsupportedAlignment { align: 64 }
+        );
+    });
+}
+
+#[derive(Trace)]
+enum Value {
+    Int(i64),
+    Pair(Member<Value>, Member<Value>),
+    Text { text: String },
+}
+
+#[test]
+fn enums_trace_the_fields_of_their_variant() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let pair = m.alloc(Value::Pair(Member::null(), Member::null()));
+        let one = m.alloc(Value::Int(1));
+        let text = m.alloc(Value::Text { text: "two".into() });
+        if let Value::Pair(a, b) = &*pair.get(m) {
+            a.set(m, Some(one.get(m)));
+            b.set(m, Some(text.get(m)));
+        }
+        drop((one, text));
+        churn(m, scaled(5_000));
+        m.collect(Collection::Major);
+        let Value::Pair(a, b) = &*pair.get(m) else {
+            panic!("variant changed")
+        };
+        assert!(matches!(*a.get(m).unwrap(), Value::Int(1)));
+        assert!(matches!(&*b.get(m).unwrap(), Value::Text { text } if text == "two"));
+    });
+}
+
+#[test]
+fn stats_report_collections_and_pauses() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let keep = m.alloc(Node::leaf(0));
+        churn(m, scaled(20_000));
+        m.collect(Collection::Major);
+        drop(keep);
+    });
+    let stats = heap.stats();
+    assert!(stats.gc.gc_count >= 2);
+    assert!(stats.generational.young_gc_count >= 1 && stats.generational.old_gc_count >= 1);
+    assert!(stats.allocation.total_allocated_objects >= scaled(20_000) as u64);
+    assert!(stats.objects.by_type.iter().any(|t| t.name == "Node"));
+    assert!(stats.heap.nursery_bytes > 0);
+    let report = stats.report();
+    assert!(report.contains("Collections:"), "{report}");
+}
