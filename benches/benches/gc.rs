@@ -31,8 +31,8 @@
 //! one explicit collection at the end of the iteration to return everything.
 //!
 //! Each implementation is one module with the same three functions, listed
-//! in [`IMPLEMENTATIONS`]. morph-gengc joins as one more module and row (see
-//! the marked place below) once its safe API lands.
+//! in [`IMPLEMENTATIONS`]; morph-gengc's row is first, the reference the
+//! report's ratios are taken against.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -909,17 +909,156 @@ mod dumpster_peer {
     }
 }
 
-// ---------------------------------------------------------------------------
-// morph-gengc goes here.
-//
-// Once the collector's safe API lands (roughly `Heap::new(GcConfig)` and
-// `heap.enter(|cx| cx.alloc(Node { left: Member::null(), right: Member::null() }))`),
-// add `mod morph_gengc { pub fn binary_trees(..) pub fn gcbench(..) pub fn
-// alloc_churn(..) }` with the same work as the peers above, and one row named
-// "morph-gengc" at the top of `IMPLEMENTATIONS`. The name must start with
-// "morph" so `cargo xtask bench` reports every peer as a ratio to it. Each
-// iteration starts from a new `Heap` and drops it at the end, like the peers.
-// ---------------------------------------------------------------------------
+/// morph-gengc through its safe API: a moving generational collector, so
+/// every pointer held across an allocation is a `Root`, and references
+/// inside objects are `Member`s set after allocation (with the write
+/// barrier). Each iteration runs in a fresh `Heap` with the default
+/// configuration (2 MiB nursery) and drops it at the end.
+mod morph_gengc_impl {
+    use morph_gengc::{Gc, Heap, Member, Mutator, Root, Trace};
+
+    use super::*;
+
+    #[derive(Trace)]
+    struct Node {
+        left: Member<Node>,
+        right: Member<Node>,
+    }
+
+    fn leaf() -> Node {
+        Node {
+            left: Member::null(),
+            right: Member::null(),
+        }
+    }
+
+    fn heap() -> Heap {
+        Heap::new(Default::default()).expect("the default configuration is valid")
+    }
+
+    /// Children first, then the parent: the parent is the youngest object,
+    /// so setting its fields needs no remembered-set entry.
+    fn bottom_up<'gc>(m: &mut Mutator<'gc>, depth: u32) -> Root<'gc, Node> {
+        if depth == 0 {
+            return m.alloc(leaf());
+        }
+        let left = bottom_up(m, depth - 1);
+        let right = bottom_up(m, depth - 1);
+        let node = m.alloc(leaf());
+        let parent = node.get(m);
+        parent.left.set(m, Some(left.get(m)));
+        parent.right.set(m, Some(right.get(m)));
+        node
+    }
+
+    /// GCBench's top-down build: the parent exists before its children.
+    fn populate<'gc>(m: &mut Mutator<'gc>, depth: u32, node: &Root<'gc, Node>) {
+        if depth == 0 {
+            return;
+        }
+        let left = m.alloc(leaf());
+        let right = m.alloc(leaf());
+        let parent = node.get(m);
+        parent.left.set(m, Some(left.get(m)));
+        parent.right.set(m, Some(right.get(m)));
+        populate(m, depth - 1, &left);
+        populate(m, depth - 1, &right);
+    }
+
+    fn count(node: Gc<'_, Node>, m: &Mutator<'_>) -> u64 {
+        1 + node.left.get(m).map_or(0, |n| count(n, m))
+            + node.right.get(m).map_or(0, |n| count(n, m))
+    }
+
+    pub fn binary_trees(max_depth: u32) -> u64 {
+        heap().enter(|m| {
+            let stretch = bottom_up(m, max_depth + 1);
+            let mut checksum = count(black_box(stretch.get(m)), m);
+            drop(stretch);
+            let long_lived = bottom_up(m, max_depth);
+            for (depth, iterations) in binary_trees_plan(max_depth) {
+                for _ in 0..iterations {
+                    let tree = bottom_up(m, depth);
+                    checksum += count(black_box(tree.get(m)), m);
+                }
+            }
+            checksum + count(black_box(long_lived.get(m)), m)
+        })
+    }
+
+    #[derive(Trace)]
+    struct Doubles {
+        values: Box<[f64]>,
+    }
+
+    pub fn gcbench(shape: &GcBenchShape) -> u64 {
+        heap().enter(|m| {
+            let stretch = bottom_up(m, shape.stretch_depth);
+            let mut checksum = count(black_box(stretch.get(m)), m);
+            drop(stretch);
+            let long_lived = m.alloc(leaf());
+            populate(m, shape.long_lived_depth, &long_lived);
+            let mut values = vec![0.0; shape.array_len].into_boxed_slice();
+            workload::fill_array(&mut values);
+            let array = m.alloc(Doubles { values });
+            for (depth, iterations) in shape.plan() {
+                for _ in 0..iterations {
+                    let tree = m.alloc(leaf());
+                    populate(m, depth, &tree);
+                    checksum += count(black_box(tree.get(m)), m);
+                }
+                for _ in 0..iterations {
+                    let tree = bottom_up(m, depth);
+                    checksum += count(black_box(tree.get(m)), m);
+                }
+            }
+            checksum
+                + count(black_box(long_lived.get(m)), m)
+                + workload::array_digest(black_box(&array.get(m).values))
+        })
+    }
+
+    #[derive(Trace)]
+    struct ChurnNode {
+        value: u64,
+        peer: Member<ChurnNode>,
+    }
+
+    fn churn_digest(node: Gc<'_, ChurnNode>, m: &Mutator<'_>) -> u64 {
+        node.value + node.peer.get(m).map_or(0, |peer| peer.value)
+    }
+
+    pub fn alloc_churn(allocations: u64) -> u64 {
+        heap().enter(|m| {
+            let mut ring: Vec<Option<Root<'_, ChurnNode>>> =
+                (0..CHURN_RING).map(|_| None).collect();
+            let mut previous: Option<Root<'_, ChurnNode>> = None;
+            let mut checksum = 0;
+            for i in 0..allocations {
+                let keep = churn_keeps(i);
+                let node = m.alloc(ChurnNode {
+                    value: i,
+                    peer: Member::null(),
+                });
+                if keep && let Some(peer) = previous.take() {
+                    node.get(m).peer.set(m, Some(peer.get(m)));
+                }
+                checksum += churn_digest(black_box(node.get(m)), m);
+                if keep {
+                    ring[churn_slot(i)] = Some(node);
+                } else {
+                    previous = Some(node);
+                }
+            }
+            checksum
+                + ring
+                    .iter()
+                    .flatten()
+                    .map(|node| churn_digest(node.get(m), m))
+                    .sum::<u64>()
+        })
+    }
+}
 
 /// One implementation of all three workloads.
 struct Implementation {
@@ -932,7 +1071,12 @@ struct Implementation {
 
 /// Every implementation measured, in report order.
 const IMPLEMENTATIONS: &[Implementation] = &[
-    // morph-gengc: its row goes first, here.
+    Implementation {
+        name: "morph-gengc",
+        binary_trees: morph_gengc_impl::binary_trees,
+        gcbench: morph_gengc_impl::gcbench,
+        alloc_churn: morph_gengc_impl::alloc_churn,
+    },
     Implementation {
         name: "box-glibc",
         binary_trees: box_glibc::binary_trees,

@@ -121,13 +121,15 @@ leaf!(
     f32,
     f64,
     String,
-    Box<str>,
+
     std::time::Duration,
     std::time::Instant,
 );
 
 // SAFETY: str holds no Member.
 unsafe impl Leaf for str {}
+// SAFETY: a slice of leaves holds no Member.
+unsafe impl<T: Leaf> Leaf for [T] {}
 
 // SAFETY: leaf elements hold no Member.
 unsafe impl<T: Leaf> Leaf for Vec<T> {}
@@ -138,9 +140,9 @@ unsafe impl<T: Leaf> Trace for Vec<T> {
 }
 
 // SAFETY: a leaf behind a box holds no Member.
-unsafe impl<T: Leaf> Leaf for Box<T> {}
+unsafe impl<T: Leaf + ?Sized> Leaf for Box<T> {}
 // SAFETY: as above.
-unsafe impl<T: Leaf> Trace for Box<T> {
+unsafe impl<T: Leaf + ?Sized> Trace for Box<T> {
     const HAS_REFERENCES: bool = false;
     fn trace(&self, _tracer: &mut Tracer<'_>) {}
 }

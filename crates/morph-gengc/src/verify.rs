@@ -106,20 +106,6 @@ struct Checker<'h> {
     owner: Option<ObjectRef>,
 }
 
-impl Checker<'_> {
-    fn check_target(&mut self, from: &dyn Fn() -> String, target: usize) -> Option<ObjectRef> {
-        if !self.objects.contains(&target) {
-            self.errors.push(VerifyError::DanglingReference {
-                from: from(),
-                target,
-            });
-            return None;
-        }
-        // SAFETY: `target` is the payload address of an object the heap holds.
-        Some(unsafe { ObjectRef::from_payload(NonNull::new(target as *mut u8)?) })
-    }
-}
-
 impl SlotVisitor for Checker<'_> {
     fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
         // SAFETY: slots handed to a visitor are valid reference fields or root slots.
@@ -128,12 +114,16 @@ impl SlotVisitor for Checker<'_> {
             return;
         };
         let owner = self.owner;
-        let from = move || owner.map_or_else(|| "root".to_owned(), |o| format!("{:#x}", o.addr()));
-        // Rebuild the reference from the slot's own pointer (keeps provenance).
-        let Some(_) = self.check_target(&from, target_ptr.addr().get()) else {
+        if !self.objects.contains(&target_ptr.addr().get()) {
+            let from = owner.map_or_else(|| "root".to_owned(), |o| format!("{:#x}", o.addr()));
+            self.errors.push(VerifyError::DanglingReference {
+                from,
+                target: target_ptr.addr().get(),
+            });
             return;
-        };
-        // SAFETY: checked above: the payload of an object of the heap.
+        }
+        // SAFETY: checked above: the payload address of an object of the heap;
+        // built from the slot's own pointer, so it keeps its provenance.
         let obj = unsafe { ObjectRef::from_payload(target_ptr) };
         if let Some(owner) = owner {
             let owner_young = self.heap.is_young(owner);
