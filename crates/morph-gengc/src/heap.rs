@@ -173,8 +173,14 @@ pub struct RawHeap {
     /// the large-object threshold, and small enough (a quarter of eden) that
     /// one object cannot force a collection on its own.
     max_young_payload: usize,
-    /// Young objects (for the live count; exact after each minor collection).
+    /// Survivors of the last minor collection (for the live count).
     young_objects: usize,
+    /// Bytes of eden already counted into the metrics: allocation in the
+    /// nursery records nothing on the fast path; the objects are counted by
+    /// walking eden before each collection and when stats are read.
+    eden_counted: usize,
+    /// Eden objects counted since the last minor collection.
+    eden_objects: usize,
     next_major_at: usize,
     until_stress: u32,
     stress_rounds: u32,
@@ -220,6 +226,8 @@ impl RawHeap {
             finalizable_young: Vec::new(),
             finalizable_old: Vec::new(),
             young_objects: 0,
+            eden_counted: 0,
+            eden_objects: 0,
             metrics: Metrics::with_mode("RUNTIME"),
             collections: 0,
             started: Instant::now(),
@@ -279,8 +287,6 @@ impl RawHeap {
                 }
                 // SAFETY: as above; the header is the block's first word.
                 unsafe { obj.set_header(header) };
-                self.young_objects += 1;
-                self.metrics.record_alloc(type_id, size);
                 return Ok(obj);
             }
         }
@@ -335,7 +341,6 @@ impl RawHeap {
             HeaderFlags::EMPTY,
             size,
         );
-        self.young_objects += 1;
         Some(obj)
     }
 
@@ -368,7 +373,10 @@ impl RawHeap {
         header.insert_flags(flags);
         // SAFETY: `obj` is a fresh block of this heap (callers).
         unsafe { obj.set_header(header) };
-        self.metrics.record_alloc(type_id, size);
+        if !generation.is_young() {
+            // Young objects are counted by the eden walk.
+            self.metrics.record_alloc(type_id, size);
+        }
     }
 
     fn alloc_tenured(
@@ -474,6 +482,7 @@ impl RawHeap {
     /// prefer letting [`try_alloc`](Self::try_alloc) decide when to collect.
     pub fn collect(&mut self, kind: Collection, roots: &mut dyn RootSet) {
         let started = Instant::now();
+        self.count_new_young();
         let before = self.usage();
         let (kind, promoted) = match kind {
             Collection::Minor => (CollectionKind::Minor, self.minor(roots)),
@@ -502,7 +511,8 @@ impl RawHeap {
         };
         self.metrics.record_collection(&event);
         self.metrics.record_live(
-            (self.young_objects + after.old_objects + after.large_objects) as u64,
+            (self.young_objects + self.eden_objects + after.old_objects + after.large_objects)
+                as u64,
             (after.nursery_used + after.old_used + after.large_reserved) as u64,
         );
         if self.config.trace {
@@ -555,6 +565,8 @@ impl RawHeap {
         let outcome = evacuator.finish();
         *self.remembered.get_mut() = outcome.remembered;
         self.young_objects = outcome.survivor_objects;
+        self.eden_counted = 0;
+        self.eden_objects = 0;
 
         // Weak references: follow moved targets, clear dead young ones.
         let nursery = &self.nursery;
@@ -746,9 +758,29 @@ impl RawHeap {
 
     /// A statistics snapshot, space figures included.
     pub fn stats(&self) -> MorphMemStats {
-        let mut stats = self.metrics.snapshot(self.registry());
+        let mut metrics = self.metrics.clone();
+        let mut tally = EdenTally::new(&mut metrics);
+        // SAFETY: not inside a collection; the closure does not allocate.
+        unsafe {
+            self.nursery
+                .for_each_eden_object_from(self.eden_counted, |obj| tally.add(obj))
+        };
+        tally.finish();
+        let mut stats = metrics.snapshot(self.registry());
         self.report_into(&mut stats);
         stats
+    }
+
+    /// Counts the eden objects allocated since the last count into the metrics.
+    fn count_new_young(&mut self) {
+        let mut tally = EdenTally::new(&mut self.metrics);
+        // SAFETY: called outside a minor collection (at its start); the closure
+        // does not allocate.
+        self.eden_counted = unsafe {
+            self.nursery
+                .for_each_eden_object_from(self.eden_counted, |obj| tally.add(obj))
+        };
+        self.eden_objects += tally.finish();
     }
 
     /// Time since the heap was created.
@@ -766,6 +798,54 @@ impl StatsSource for RawHeap {
         heap.old_bytes += usage.old_reserved as u64;
         heap.large_bytes += usage.large_reserved as u64;
         heap.large_count += usage.large_objects as u64;
+    }
+}
+
+/// Counts a walk over eden into the metrics, one call per run of objects of
+/// the same type (allocation sites tend to allocate runs of one type).
+struct EdenTally<'m> {
+    metrics: &'m mut Metrics,
+    run: Option<(TypeId, u64, u64)>,
+    objects: usize,
+}
+
+impl<'m> EdenTally<'m> {
+    fn new(metrics: &'m mut Metrics) -> Self {
+        EdenTally {
+            metrics,
+            run: None,
+            objects: 0,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, obj: ObjectRef) {
+        // SAFETY: the eden walk yields live, non-forwarded objects.
+        let header = unsafe { obj.header() };
+        let (type_id, bytes) = (
+            header.type_id(),
+            object::object_size(header.payload_size()) as u64,
+        );
+        self.objects += 1;
+        match &mut self.run {
+            Some((run_type, count, total)) if *run_type == type_id => {
+                *count += 1;
+                *total += bytes;
+            }
+            run => {
+                if let Some((run_type, count, total)) = run.replace((type_id, 1, bytes)) {
+                    self.metrics.record_allocs(run_type, count, total);
+                }
+            }
+        }
+    }
+
+    /// Flushes the last run; returns how many objects were counted.
+    fn finish(mut self) -> usize {
+        if let Some((run_type, count, total)) = self.run.take() {
+            self.metrics.record_allocs(run_type, count, total);
+        }
+        self.objects
     }
 }
 

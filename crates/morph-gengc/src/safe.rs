@@ -46,6 +46,7 @@ struct Slots {
 }
 
 impl Slots {
+    #[inline]
     fn insert(&mut self, target: *mut u8) -> u32 {
         match self.free.pop() {
             Some(index) => {
@@ -59,6 +60,7 @@ impl Slots {
         }
     }
 
+    #[inline]
     fn release(&mut self, index: u32) {
         self.slots[index as usize] = std::ptr::null_mut();
         self.free.push(index);

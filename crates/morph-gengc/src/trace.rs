@@ -121,7 +121,6 @@ leaf!(
     f32,
     f64,
     String,
-
     std::time::Duration,
     std::time::Instant,
 );

@@ -252,6 +252,29 @@ impl Metrics {
         self.per_type.resize(index + 1, TypeCounter::default());
     }
 
+    /// Records `objects` allocations of one type totalling `bytes` at once,
+    /// as a collector does when it counts a region after the fact.
+    ///
+    /// ```
+    /// use morph_metrics::Metrics;
+    /// use morph_header::TypeId;
+    ///
+    /// let mut m = Metrics::new();
+    /// m.record_allocs(TypeId::new(3).unwrap(), 10, 320);
+    /// assert_eq!((m.live_objects(), m.live_bytes()), (10, 320));
+    /// ```
+    pub fn record_allocs(&mut self, type_id: TypeId, objects: u64, bytes: u64) {
+        self.allocated_objects += objects;
+        self.allocated_bytes += bytes;
+        self.live_objects += objects;
+        self.live_bytes += bytes;
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+        self.peak_live_objects = self.peak_live_objects.max(self.live_objects);
+        let counter = self.counter(type_id);
+        counter.objects += objects;
+        counter.bytes += bytes;
+    }
+
     /// Sets the live figures from a census (a collector knows them exactly
     /// after a collection, without a free event per dead object). Frees are
     /// derived: everything allocated and no longer live was freed. Per-type

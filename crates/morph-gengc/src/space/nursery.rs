@@ -190,23 +190,53 @@ impl Nursery {
     /// Must not run during a minor collection (forwarded objects would not
     /// parse) and `f` must not allocate in the nursery.
     pub(crate) unsafe fn for_each_object(&self, mut f: impl FnMut(ObjectRef)) {
-        let spaces = [
-            (0, self.eden_top),
-            (self.survivor_offset(self.from), self.survivor_top),
-        ];
-        for (start, used) in spaces {
-            let mut offset = 0;
-            while offset < used {
-                // SAFETY: `start + offset` is inside the used part of a space.
-                let at = unsafe { self.region.at(start + offset) };
-                // SAFETY: objects lie back to back from `start` (module invariant),
-                // so `at` is an object start.
-                let obj = unsafe { ObjectRef::from_start(at) };
-                // SAFETY: `obj` is a live, non-forwarded object (caller contract).
-                let size = object::object_size(unsafe { obj.header() }.payload_size());
-                f(obj);
-                offset += size;
-            }
+        // SAFETY: forwarded caller contract.
+        unsafe {
+            self.walk(
+                self.survivor_offset(self.from),
+                0,
+                self.survivor_top,
+                &mut f,
+            )
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { self.walk(0, 0, self.eden_top, &mut f) };
+    }
+
+    /// Calls `f` on the eden objects allocated at or after byte `from`, and
+    /// returns where eden ends now (the `from` of the next call).
+    ///
+    /// # Safety
+    /// As [`for_each_object`](Self::for_each_object); `from` is 0 or a value
+    /// this function returned since the last minor collection.
+    pub(crate) unsafe fn for_each_eden_object_from(
+        &self,
+        from: usize,
+        mut f: impl FnMut(ObjectRef),
+    ) -> usize {
+        // SAFETY: forwarded caller contract: `from` is an object boundary.
+        unsafe { self.walk(0, from, self.eden_top, &mut f) };
+        self.eden_top
+    }
+
+    /// Walks the objects of the space starting at region offset `start`,
+    /// from byte `from` of it up to byte `used`.
+    ///
+    /// # Safety
+    /// As [`for_each_object`](Self::for_each_object); `from` is an object
+    /// boundary of that space and `used` its end.
+    unsafe fn walk(&self, start: usize, from: usize, used: usize, f: &mut impl FnMut(ObjectRef)) {
+        let mut offset = from;
+        while offset < used {
+            // SAFETY: `start + offset` is inside the used part of a space.
+            let at = unsafe { self.region.at(start + offset) };
+            // SAFETY: objects lie back to back from `start` (module invariant),
+            // so `at` is an object start.
+            let obj = unsafe { ObjectRef::from_start(at) };
+            // SAFETY: `obj` is a live, non-forwarded object (caller contract).
+            let size = object::object_size(unsafe { obj.header() }.payload_size());
+            f(obj);
+            offset += size;
         }
     }
 }

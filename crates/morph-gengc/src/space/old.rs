@@ -35,7 +35,8 @@ pub(crate) const MAX_OLD_OBJECT: usize = CLASSES[CLASSES.len() - 1];
 
 /// Block size of the old generation's pools: small enough that touching a
 /// new class costs little, large enough that the block header is noise.
-pub(crate) const OLD_BLOCK_SIZE: usize = 64 << 10;
+/// (Smaller under Miri, whose tests run on tiny heaps.)
+pub(crate) const OLD_BLOCK_SIZE: usize = if cfg!(miri) { 16 << 10 } else { 64 << 10 };
 
 /// Worst-case bytes promotion may add beyond the objects' own sizes: one
 /// fresh block per class.

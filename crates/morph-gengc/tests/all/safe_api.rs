@@ -318,7 +318,7 @@ fn large_objects_do_not_move_and_are_freed_when_dead() {
 
 #[test]
 fn the_heap_bound_is_an_error_and_loses_nothing_reachable() {
-    let limit = 8 << 20;
+    let limit = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
     let config = morph_gengc::GcConfig {
         heap_limit: Some(limit),
         ..small_config()
