@@ -35,15 +35,26 @@ impl MorphMemStats {
 
         let a = &self.allocation;
         writeln!(out, "\nAllocations:")?;
-        for (label, objects, bytes) in [
-            ("Total:", a.total_allocated_objects, a.total_allocated),
-            ("Live:", a.current_live_objects, a.current_live),
-            ("Peak:", a.peak_live_objects, a.peak_live),
-        ] {
+        let rows = [
+            (
+                "Total:",
+                thousands(a.total_allocated_objects),
+                a.total_allocated,
+            ),
+            ("Live:", thousands(a.current_live_objects), a.current_live),
+            ("Peak:", thousands(a.peak_live_objects), a.peak_live),
+        ];
+        // Counts right-aligned in a column at least 7 wide, as in the design's layout.
+        let width = rows
+            .iter()
+            .map(|(_, count, _)| count.len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        for (label, count, bytes) in rows {
             writeln!(
                 out,
-                "  {label:<6}{:>8} objects ({})",
-                thousands(objects),
+                "  {label:<6} {count:>width$} objects ({})",
                 bytes_human(bytes)
             )?;
         }
@@ -517,6 +528,16 @@ fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_counts_keep_a_space_after_the_label_and_stay_aligned() {
+        let mut stats = MorphMemStats::default();
+        stats.allocation.total_allocated_objects = 29_971_806;
+        stats.allocation.current_live_objects = 5;
+        let report = stats.report();
+        assert!(report.contains("  Total: 29,971,806 objects"), "{report}");
+        assert!(report.contains("  Live:           5 objects"), "{report}");
+    }
 
     #[test]
     fn thousands_groups_digits_from_the_right() {
