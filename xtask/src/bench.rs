@@ -53,7 +53,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if measurements.is_empty() {
         return Err("bench: no results were written by this run".into());
     }
-    let table = table(&measurements);
+    let mut table = table(&measurements);
+    if let Some(pauses) = pause_summary(&root().join("target/morph-bench/gc_pauses.json"), started)
+    {
+        table.push_str(&pauses);
+    }
     println!("\n{table}");
 
     let out_dir = root().join("target/morph-bench");
@@ -188,6 +192,29 @@ fn table(measurements: &[Measurement]) -> String {
         }
     }
     out
+}
+
+/// The collector's pause percentiles from the `gc_pauses` workload, if this
+/// run wrote them.
+fn pause_summary(path: &Path, since: SystemTime) -> Option<String> {
+    let fresh = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since);
+    if !fresh {
+        return None;
+    }
+    let stats: Value = serde_json::from_str(&fs::read_to_string(path).ok()?).ok()?;
+    let gc = &stats["gc"];
+    let share = 100.0 * gc["gc_time_us"].as_f64()? / stats["uptime_us"].as_f64()?.max(1.0);
+    Some(format!(
+        "\ngc_pauses (minor+major, default 2 MiB nursery): {} collections, p50 {} µs, p90 {} µs, \
+         p99 {} µs, max {} µs; GC {share:.2}% of run time\n",
+        gc["gc_count"],
+        gc["gc_pause_p50_us"],
+        gc["gc_pause_p90_us"],
+        gc["gc_pause_p99_us"],
+        gc["gc_pause_max_us"]
+    ))
 }
 
 fn to_json(measurements: &[Measurement]) -> Value {

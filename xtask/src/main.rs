@@ -81,8 +81,13 @@ pub(crate) fn step(name: &str, mut command: Command) -> Result<(), String> {
 }
 
 /// Crates whose `unsafe` code Miri checks.
-const MIRI_CRATES: [&str; 5] =
-    ["morph-header", "morph-metrics", "morph-arena", "morph-pool", "morph-gengc"];
+const MIRI_CRATES: [&str; 5] = [
+    "morph-header",
+    "morph-metrics",
+    "morph-arena",
+    "morph-pool",
+    "morph-gengc",
+];
 
 /// Crates with loom model tests (`cfg(loom)`, tests named `loom`).
 const LOOM_CRATES: [&str; 2] = ["morph-header", "morph-pool"];
