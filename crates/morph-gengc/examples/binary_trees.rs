@@ -6,7 +6,7 @@
 //! MORPH_GC_TRACE=1 cargo run --release -p morph-gengc --example binary_trees -- 16
 //! ```
 
-use morph_gengc::{Gc, Heap, Member, Mutator, Root, Trace};
+use morph_gengc::{Gc, GcConfig, Heap, Member, Mutator, Root, Trace};
 
 #[derive(Trace)]
 struct Node {
@@ -41,7 +41,11 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(16)
         .max(6);
-    let mut heap = Heap::new(Default::default()).expect("default configuration");
+    let config = GcConfig {
+        type_stats: true,
+        ..GcConfig::default()
+    };
+    let mut heap = Heap::new(config).expect("valid configuration");
     heap.enter(|m| {
         let stretch = bottom_up(m, max_depth + 1);
         println!(

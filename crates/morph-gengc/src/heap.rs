@@ -170,17 +170,19 @@ pub struct RawHeap {
     pub(crate) finalizable_old: Vec<ObjectRef>,
     metrics: Metrics,
     /// Largest payload the allocation fast path puts in the nursery: below
-    /// the large-object threshold, and small enough (a quarter of eden) that
-    /// one object cannot force a collection on its own.
+    /// the large-object threshold, small enough (a quarter of eden) that one
+    /// object cannot force a collection on its own, and promotable into an
+    /// old-generation size class.
     max_young_payload: usize,
     /// Survivors of the last minor collection (for the live count).
     young_objects: usize,
-    /// Bytes of eden already counted into the metrics: allocation in the
-    /// nursery records nothing on the fast path; the objects are counted by
-    /// walking eden before each collection and when stats are read.
-    eden_counted: usize,
-    /// Eden objects counted since the last minor collection.
+    /// Objects allocated in eden since the last minor collection (the one
+    /// metric the allocation fast path keeps).
     eden_objects: usize,
+    /// Bytes and objects of eden already recorded into the metrics: eden
+    /// allocations are recorded in bulk before each collection (walking eden
+    /// for per-type counts if `type_stats` is on) and when stats are read.
+    eden_recorded: (usize, usize),
     next_major_at: usize,
     until_stress: u32,
     stress_rounds: u32,
@@ -210,9 +212,12 @@ impl RawHeap {
     ) -> Result<Self, GcError> {
         config.validate()?;
         let nursery = Nursery::new(config.nursery_size, config.survivor_size)?;
+        // Young objects must fit an old-generation size class, since
+        // promotion copies them there; bigger ones start in the large-object
+        // space.
         let max_young_payload = (config.large_object_threshold - 1)
             .min(config.nursery_size / 4 - object::HEADER_SIZE)
-            .min(MAX_PAYLOAD_SIZE);
+            .min(MAX_OLD_OBJECT - object::HEADER_SIZE);
         Ok(RawHeap {
             max_young_payload,
             next_major_at: config.gc_threshold,
@@ -226,8 +231,8 @@ impl RawHeap {
             finalizable_young: Vec::new(),
             finalizable_old: Vec::new(),
             young_objects: 0,
-            eden_counted: 0,
             eden_objects: 0,
+            eden_recorded: (0, 0),
             metrics: Metrics::with_mode("RUNTIME"),
             collections: 0,
             started: Instant::now(),
@@ -287,6 +292,7 @@ impl RawHeap {
                 }
                 // SAFETY: as above; the header is the block's first word.
                 unsafe { obj.set_header(header) };
+                self.eden_objects += 1;
                 return Ok(obj);
             }
         }
@@ -341,6 +347,7 @@ impl RawHeap {
             HeaderFlags::EMPTY,
             size,
         );
+        self.eden_objects += 1;
         Some(obj)
     }
 
@@ -565,8 +572,8 @@ impl RawHeap {
         let outcome = evacuator.finish();
         *self.remembered.get_mut() = outcome.remembered;
         self.young_objects = outcome.survivor_objects;
-        self.eden_counted = 0;
         self.eden_objects = 0;
+        self.eden_recorded = (0, 0);
 
         // Weak references: follow moved targets, clear dead young ones.
         let nursery = &self.nursery;
@@ -759,28 +766,25 @@ impl RawHeap {
     /// A statistics snapshot, space figures included.
     pub fn stats(&self) -> MorphMemStats {
         let mut metrics = self.metrics.clone();
-        let mut tally = EdenTally::new(&mut metrics);
-        // SAFETY: not inside a collection; the closure does not allocate.
-        unsafe {
-            self.nursery
-                .for_each_eden_object_from(self.eden_counted, |obj| tally.add(obj))
-        };
-        tally.finish();
+        record_eden(
+            &self.nursery,
+            self.config.type_stats,
+            (self.eden_objects, self.eden_recorded),
+            &mut metrics,
+        );
         let mut stats = metrics.snapshot(self.registry());
         self.report_into(&mut stats);
         stats
     }
 
-    /// Counts the eden objects allocated since the last count into the metrics.
+    /// Records the eden allocations since the last count into the metrics.
     fn count_new_young(&mut self) {
-        let mut tally = EdenTally::new(&mut self.metrics);
-        // SAFETY: called outside a minor collection (at its start); the closure
-        // does not allocate.
-        self.eden_counted = unsafe {
-            self.nursery
-                .for_each_eden_object_from(self.eden_counted, |obj| tally.add(obj))
-        };
-        self.eden_objects += tally.finish();
+        self.eden_recorded = record_eden(
+            &self.nursery,
+            self.config.type_stats,
+            (self.eden_objects, self.eden_recorded),
+            &mut self.metrics,
+        );
     }
 
     /// Time since the heap was created.
@@ -801,21 +805,41 @@ impl StatsSource for RawHeap {
     }
 }
 
+/// Records into `metrics` the eden allocations not yet recorded, given how
+/// many objects eden holds and how far it was recorded (bytes, objects);
+/// returns how far it is recorded now.
+fn record_eden(
+    nursery: &Nursery,
+    type_stats: bool,
+    (eden_objects, (bytes_done, objects_done)): (usize, (usize, usize)),
+    metrics: &mut Metrics,
+) -> (usize, usize) {
+    let eden_bytes = nursery.eden_used();
+    if type_stats {
+        let mut tally = EdenTally::new(metrics);
+        // SAFETY: not inside a collection; `bytes_done` is where the last walk
+        // stopped (an object boundary); the closure does not allocate.
+        unsafe { nursery.for_each_eden_object_from(bytes_done, |obj| tally.add(obj)) };
+        tally.finish();
+    } else {
+        metrics.record_untyped_allocs(
+            (eden_objects - objects_done) as u64,
+            (eden_bytes - bytes_done) as u64,
+        );
+    }
+    (eden_bytes, eden_objects)
+}
+
 /// Counts a walk over eden into the metrics, one call per run of objects of
 /// the same type (allocation sites tend to allocate runs of one type).
 struct EdenTally<'m> {
     metrics: &'m mut Metrics,
     run: Option<(TypeId, u64, u64)>,
-    objects: usize,
 }
 
 impl<'m> EdenTally<'m> {
     fn new(metrics: &'m mut Metrics) -> Self {
-        EdenTally {
-            metrics,
-            run: None,
-            objects: 0,
-        }
+        EdenTally { metrics, run: None }
     }
 
     #[inline]
@@ -826,7 +850,6 @@ impl<'m> EdenTally<'m> {
             header.type_id(),
             object::object_size(header.payload_size()) as u64,
         );
-        self.objects += 1;
         match &mut self.run {
             Some((run_type, count, total)) if *run_type == type_id => {
                 *count += 1;
@@ -840,12 +863,11 @@ impl<'m> EdenTally<'m> {
         }
     }
 
-    /// Flushes the last run; returns how many objects were counted.
-    fn finish(mut self) -> usize {
+    /// Flushes the last run.
+    fn finish(mut self) {
         if let Some((run_type, count, total)) = self.run.take() {
             self.metrics.record_allocs(run_type, count, total);
         }
-        self.objects
     }
 }
 

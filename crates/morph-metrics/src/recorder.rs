@@ -275,6 +275,26 @@ impl Metrics {
         counter.bytes += bytes;
     }
 
+    /// Records `objects` allocations totalling `bytes` whose types were not
+    /// tracked (a collector counting its nursery by its fill level): they
+    /// count in the totals but in no type's row.
+    ///
+    /// ```
+    /// use morph_metrics::Metrics;
+    ///
+    /// let mut m = Metrics::new();
+    /// m.record_untyped_allocs(100, 3200);
+    /// assert_eq!(m.live_bytes(), 3200);
+    /// ```
+    pub fn record_untyped_allocs(&mut self, objects: u64, bytes: u64) {
+        self.allocated_objects += objects;
+        self.allocated_bytes += bytes;
+        self.live_objects += objects;
+        self.live_bytes += bytes;
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+        self.peak_live_objects = self.peak_live_objects.max(self.live_objects);
+    }
+
     /// Sets the live figures from a census (a collector knows them exactly
     /// after a collection, without a free event per dead object). Frees are
     /// derived: everything allocated and no longer live was freed. Per-type

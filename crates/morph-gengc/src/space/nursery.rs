@@ -110,6 +110,11 @@ impl Nursery {
         self.eden_top + self.survivor_top
     }
 
+    /// Bytes allocated in eden since the last minor collection.
+    pub(crate) fn eden_used(&self) -> usize {
+        self.eden_top
+    }
+
     /// Whether `addr` lies in the nursery (eden or either survivor space).
     #[inline(always)]
     pub(crate) fn contains(&self, addr: usize) -> bool {

@@ -316,9 +316,34 @@ fn large_objects_do_not_move_and_are_freed_when_dead() {
     });
 }
 
+#[derive(Trace)]
+struct Medium {
+    links: [Member<Node>; 1500],
+}
+
+#[test]
+fn objects_past_the_largest_size_class_survive_collections() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let medium = m.alloc(Medium {
+            links: std::array::from_fn(|_| Member::null()),
+        });
+        for i in 0..1500 {
+            let node = m.alloc(Node::leaf(i));
+            medium.get(m).links[i as usize].set(m, Some(node.get(m)));
+        }
+        churn(m, scaled(5_000));
+        m.collect(Collection::Major);
+        for i in 0..1500 {
+            assert_eq!(medium.get(m).links[i].get(m).unwrap().value, i as u64);
+        }
+        m.verify().unwrap();
+    });
+}
+
 #[test]
 fn the_heap_bound_is_an_error_and_loses_nothing_reachable() {
-    let limit = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
+    let limit = if cfg!(miri) { 640 << 10 } else { 8 << 20 };
     let config = morph_gengc::GcConfig {
         heap_limit: Some(limit),
         ..small_config()
@@ -444,19 +469,43 @@ fn enums_trace_the_fields_of_their_variant() {
 
 #[test]
 fn stats_report_collections_and_pauses() {
-    let mut heap = Heap::new(small_config()).unwrap();
-    heap.enter(|m| {
-        let keep = m.alloc(Node::leaf(0));
-        churn(m, scaled(20_000));
-        m.collect(Collection::Major);
-        drop(keep);
-    });
-    let stats = heap.stats();
-    assert!(stats.gc.gc_count >= 2);
-    assert!(stats.generational.young_gc_count >= 1 && stats.generational.old_gc_count >= 1);
-    assert!(stats.allocation.total_allocated_objects >= scaled(20_000) as u64);
-    assert!(stats.objects.by_type.iter().any(|t| t.name == "Node"));
-    assert!(stats.heap.nursery_bytes > 0);
-    let report = stats.report();
-    assert!(report.contains("Collections:"), "{report}");
+    for type_stats in [false, true] {
+        let mut heap = Heap::new(morph_gengc::GcConfig {
+            type_stats,
+            ..small_config()
+        })
+        .unwrap();
+        heap.enter(|m| {
+            let keep = m.alloc(Node::leaf(0));
+            churn(m, scaled(20_000));
+            m.collect(Collection::Major);
+            drop(keep);
+            // Some allocated after the last collection: counted when read.
+            churn(m, 10);
+        });
+        let stats = heap.stats();
+        assert!(stats.gc.gc_count >= 2);
+        assert!(stats.generational.young_gc_count >= 1 && stats.generational.old_gc_count >= 1);
+        assert_eq!(
+            stats.allocation.total_allocated_objects,
+            scaled(20_000) as u64 + 11
+        );
+        let node_size = morph_gengc::object_size(size_of::<Node>()) as u64;
+        assert_eq!(
+            stats.allocation.total_allocated,
+            (scaled(20_000) as u64 + 11) * node_size
+        );
+        let nodes = stats.objects.by_type.iter().find(|t| t.name == "Node");
+        if type_stats {
+            assert_eq!(nodes.map(|t| t.objects), Some(scaled(20_000) as u64 + 11));
+        } else {
+            assert!(
+                nodes.is_none(),
+                "young objects are not typed without type_stats"
+            );
+        }
+        assert!(stats.heap.nursery_bytes > 0);
+        let report = stats.report();
+        assert!(report.contains("Collections:"), "{report}");
+    }
 }
