@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use morph_header::{
@@ -276,25 +277,9 @@ impl RawHeap {
         if flags == AllocFlags::DEFAULT
             && self.until_stress != 0
             && payload <= self.max_young_payload
-            && let size = object::object_size(payload)
-            && let Some(start) = self.nursery.alloc(size)
+            && let Some(start) = self.nursery.alloc(object::object_size(payload))
         {
-            {
-                let mut header = ObjectHeader::from_bits(0);
-                // Infallible: payload <= MAX_PAYLOAD_SIZE was checked above.
-                let _ = header.set_payload_size(payload);
-                header.set_type_id(type_id);
-                // SAFETY: `start` is a fresh, zeroed nursery block of `size` bytes.
-                let obj = unsafe { ObjectRef::from_start(start) };
-                if ty.drop.is_some() {
-                    header.insert_flags(HeaderFlags::FINALIZABLE);
-                    self.finalizable_young.push(obj);
-                }
-                // SAFETY: as above; the header is the block's first word.
-                unsafe { obj.set_header(header) };
-                self.eden_objects += 1;
-                return Ok(obj);
-            }
+            return Ok(self.init_young(start, payload, type_id, ty.drop.is_some()));
         }
         self.alloc_slow(payload, type_id, flags, roots)
     }
@@ -337,21 +322,39 @@ impl RawHeap {
 
     fn try_young(&mut self, size: usize, payload: usize, type_id: TypeId) -> Option<ObjectRef> {
         let start = self.nursery.alloc(size)?;
-        // SAFETY: a fresh, zeroed nursery block of `size` bytes.
-        let obj = unsafe { ObjectRef::from_start(start) };
-        self.init_object(
-            obj,
-            payload,
-            type_id,
-            Generation::NURSERY,
-            HeaderFlags::EMPTY,
-            size,
-        );
-        self.eden_objects += 1;
-        Some(obj)
+        let finalizable = self.types.get(type_id).is_some_and(|t| t.drop.is_some());
+        Some(self.init_young(start, payload, type_id, finalizable))
     }
 
-    fn init_object(
+    /// Writes the header of a fresh nursery object (payload at most
+    /// `max_young_payload`) and registers it for finalization if needed.
+    #[inline(always)]
+    fn init_young(
+        &mut self,
+        start: NonNull<u8>,
+        payload: usize,
+        type_id: TypeId,
+        finalizable: bool,
+    ) -> ObjectRef {
+        let mut header = ObjectHeader::from_bits(0);
+        // Infallible: young payloads are far below MAX_PAYLOAD_SIZE.
+        let _ = header.set_payload_size(payload);
+        header.set_type_id(type_id);
+        // SAFETY: `start` is a fresh, zeroed nursery block for this payload.
+        let obj = unsafe { ObjectRef::from_start(start) };
+        if finalizable {
+            header.insert_flags(HeaderFlags::FINALIZABLE);
+            self.finalizable_young.push(obj);
+        }
+        // SAFETY: as above; the header is the block's first word.
+        unsafe { obj.set_header(header) };
+        self.eden_objects += 1;
+        obj
+    }
+
+    /// Writes the header of a fresh old or large object and registers it
+    /// for finalization if needed.
+    fn init_tenured(
         &mut self,
         obj: ObjectRef,
         payload: usize,
@@ -371,19 +374,12 @@ impl RawHeap {
         header.set_generation(generation);
         if self.types.get(type_id).is_some_and(|t| t.drop.is_some()) {
             flags |= HeaderFlags::FINALIZABLE;
-            if generation.is_young() {
-                self.finalizable_young.push(obj);
-            } else {
-                self.finalizable_old.push(obj);
-            }
+            self.finalizable_old.push(obj);
         }
         header.insert_flags(flags);
         // SAFETY: `obj` is a fresh block of this heap (callers).
         unsafe { obj.set_header(header) };
-        if !generation.is_young() {
-            // Young objects are counted by the eden walk.
-            self.metrics.record_alloc(type_id, size);
-        }
+        self.metrics.record_alloc(type_id, size);
     }
 
     fn alloc_tenured(
@@ -424,7 +420,7 @@ impl RawHeap {
         } else {
             HeaderFlags::EMPTY
         };
-        self.init_object(obj, payload, type_id, generation, header_flags, size);
+        self.init_tenured(obj, payload, type_id, generation, header_flags, size);
         Ok(obj)
     }
 

@@ -263,13 +263,9 @@ impl Metrics {
     /// m.record_allocs(TypeId::new(3).unwrap(), 10, 320);
     /// assert_eq!((m.live_objects(), m.live_bytes()), (10, 320));
     /// ```
+    #[inline]
     pub fn record_allocs(&mut self, type_id: TypeId, objects: u64, bytes: u64) {
-        self.allocated_objects += objects;
-        self.allocated_bytes += bytes;
-        self.live_objects += objects;
-        self.live_bytes += bytes;
-        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
-        self.peak_live_objects = self.peak_live_objects.max(self.live_objects);
+        self.record_untyped_allocs(objects, bytes);
         let counter = self.counter(type_id);
         counter.objects += objects;
         counter.bytes += bytes;
@@ -286,6 +282,7 @@ impl Metrics {
     /// m.record_untyped_allocs(100, 3200);
     /// assert_eq!(m.live_bytes(), 3200);
     /// ```
+    #[inline]
     pub fn record_untyped_allocs(&mut self, objects: u64, bytes: u64) {
         self.allocated_objects += objects;
         self.allocated_bytes += bytes;
@@ -428,17 +425,7 @@ impl Recorder for Metrics {
 
     #[inline]
     fn record_alloc(&mut self, type_id: TypeId, bytes: usize) {
-        let bytes = bytes as u64;
-        self.allocated_objects += 1;
-        self.allocated_bytes += bytes;
-        self.live_objects += 1;
-        self.live_bytes += bytes;
-        // Peaks move only on allocation, so this is the one place to update them.
-        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
-        self.peak_live_objects = self.peak_live_objects.max(self.live_objects);
-        let counter = self.counter(type_id);
-        counter.objects += 1;
-        counter.bytes += bytes;
+        self.record_allocs(type_id, 1, bytes as u64);
     }
 
     #[inline]
