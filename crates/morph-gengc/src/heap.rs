@@ -789,6 +789,22 @@ impl RawHeap {
     }
 }
 
+impl Drop for RawHeap {
+    /// Every object dies with the heap: destructors still owed run now
+    /// (young ones first), exactly once, before the spaces are freed.
+    fn drop(&mut self) {
+        for obj in std::mem::take(&mut self.finalizable_young) {
+            // SAFETY: outside a collection, listed young objects are live,
+            // unforwarded nursery objects; nothing can reach them any more.
+            unsafe { self.finalize(obj) };
+        }
+        for obj in std::mem::take(&mut self.finalizable_old) {
+            // SAFETY: listed old and large objects are live; as above.
+            unsafe { self.finalize(obj) };
+        }
+    }
+}
+
 impl StatsSource for RawHeap {
     fn report_into(&self, stats: &mut MorphMemStats) {
         let usage = self.usage();

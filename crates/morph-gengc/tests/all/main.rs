@@ -20,5 +20,5 @@ pub fn small_config() -> GcConfig {
 
 /// Scales an iteration count down under Miri.
 pub fn scaled(n: usize) -> usize {
-    if cfg!(miri) { (n / 50).max(2) } else { n }
+    if cfg!(miri) { (n / 100).max(2) } else { n }
 }

@@ -206,6 +206,31 @@ fn finalizers_run_exactly_once_and_never_while_reachable() {
     );
 }
 
+#[test]
+fn dropping_the_heap_drops_every_object_still_alive() {
+    let drops = Rc::new(Cell::new(0));
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let old = m.alloc(Counted {
+            drops: drops.clone(),
+            next: Member::null(),
+        });
+        for _ in 0..4 {
+            m.collect(Collection::Minor);
+        }
+        let young = m.alloc(Counted {
+            drops: drops.clone(),
+            next: Member::null(),
+        });
+        young.get(m).next.set(m, Some(old.get(m)));
+        assert_eq!(drops.get(), 0);
+    });
+    assert_eq!(drops.get(), 0, "rooted objects live until the heap goes");
+    drop(heap);
+    assert_eq!(drops.get(), 2, "each finalized once at heap drop");
+    assert_eq!(Rc::strong_count(&drops), 1);
+}
+
 #[derive(Trace)]
 struct Named {
     name: String,
