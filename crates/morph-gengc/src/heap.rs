@@ -139,7 +139,11 @@ impl HeapUsage {
     }
 }
 
-/// The generational heap, raw API. See the [module docs](self).
+/// The generational heap, raw API: allocate by (payload size, type id,
+/// flags), report roots through [`RootSet`] whenever it may collect, and
+/// call [`write_barrier`](Self::write_barrier) after storing a reference
+/// into an object. Collections happen only inside
+/// [`try_alloc`](Self::try_alloc) and [`collect`](Self::collect).
 ///
 /// ```
 /// use morph_gengc::{AllocFlags, Collection, GcConfig, RawHeap};
