@@ -10,8 +10,8 @@ use morph_gengc::GcConfig;
 /// A small heap so tests collect often, smaller still under Miri.
 pub fn small_config() -> GcConfig {
     GcConfig {
-        nursery_size: if cfg!(miri) { 8 << 10 } else { 64 << 10 },
-        survivor_size: if cfg!(miri) { 4 << 10 } else { 16 << 10 },
+        nursery_size: if cfg!(miri) { 4 << 10 } else { 64 << 10 },
+        survivor_size: if cfg!(miri) { 2 << 10 } else { 16 << 10 },
         gc_threshold: if cfg!(miri) { 64 << 10 } else { 1 << 20 },
         trace: false,
         ..GcConfig::default()
