@@ -126,7 +126,14 @@ impl OldSpace {
         let slot = pool.alloc().map_err(|_| GcError::OutOfMemory {
             bytes: OLD_BLOCK_SIZE,
         })?;
-        if pool.block_count() != self.block_counts[class] {
+        let blocks = pool.block_count();
+        if blocks == self.block_counts[class] + 1 {
+            // A pool takes a new block only when it has no free slot, and
+            // serves the request from it: the slot names the new block.
+            let base = slot.addr().get() & !(OLD_BLOCK_SIZE - 1);
+            self.block_class.insert(base, class as u8);
+            self.block_counts[class] = blocks;
+        } else if blocks != self.block_counts[class] {
             self.refresh_blocks(class);
         }
         Ok(slot)
