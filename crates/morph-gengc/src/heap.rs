@@ -288,6 +288,35 @@ impl RawHeap {
         self.alloc_slow(payload, type_id, flags, roots)
     }
 
+    /// The allocation fast path for callers that know the type statically
+    /// (the safe API): a young object in eden, or `None` when the slow path
+    /// must run ([`try_alloc`](Self::try_alloc) then does). `type_id` must
+    /// have been loaded with [`load_type`](Self::load_type) on this heap.
+    #[inline(always)]
+    pub(crate) fn alloc_young_fast(
+        &mut self,
+        payload: usize,
+        type_id: TypeId,
+        finalizable: bool,
+    ) -> Option<ObjectRef> {
+        debug_assert!(
+            self.types.get(type_id).is_some(),
+            "type {type_id} not loaded"
+        );
+        if self.until_stress <= 1 || payload > self.max_young_payload {
+            return None;
+        }
+        let start = self.nursery.alloc(object::object_size(payload))?;
+        self.until_stress -= 1;
+        Some(self.init_young(start, payload, type_id, finalizable))
+    }
+
+    /// Loads a type's descriptor into the heap's cache (done by
+    /// [`try_alloc`](Self::try_alloc) on its own).
+    pub(crate) fn load_type(&mut self, type_id: TypeId) -> Result<(), GcError> {
+        self.types.load(type_id).map(|_| ())
+    }
+
     #[cold]
     #[inline(never)]
     fn alloc_slow(

@@ -199,7 +199,7 @@ struct TypeMap {
 
 impl TypeMap {
     #[inline]
-    fn id_of<T: Trace>(&mut self) -> Result<TypeId, GcError> {
+    fn id_of<T: Trace>(&mut self, raw: &mut RawHeap) -> Result<TypeId, GcError> {
         let key = std::any::TypeId::of::<T>();
         if let Some((last, id)) = self.last
             && last == key
@@ -210,6 +210,7 @@ impl TypeMap {
             Some(&id) => id,
             None => {
                 let id = registered_id::<T>()?;
+                raw.load_type(id)?;
                 self.map.insert(key, id);
                 id
             }
@@ -343,10 +344,21 @@ impl<'gc> Mutator<'gc> {
                 align: align_of::<T>(),
             });
         }
-        let type_id = self.types.id_of::<T>()?;
-        let obj =
+        let type_id = self.types.id_of::<T>(self.raw)?;
+        let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
+        let fast = if flags == AllocFlags::DEFAULT {
             self.raw
-                .try_alloc(size_of::<T>(), type_id, flags, &mut TableRoots(self.roots))?;
+                .alloc_young_fast(size_of::<T>(), type_id, finalizable)
+        } else {
+            None
+        };
+        let obj = match fast {
+            Some(obj) => obj,
+            None => {
+                self.raw
+                    .try_alloc(size_of::<T>(), type_id, flags, &mut TableRoots(self.roots))?
+            }
+        };
         // SAFETY: the payload is size_of::<T>() bytes, 8-aligned (checked
         // above), freshly allocated and not yet visible to anyone.
         unsafe { obj.as_ptr().cast::<T>().write(value) };

@@ -475,8 +475,14 @@ impl RawPool {
         let header = unsafe { block::header(block) };
         // `slot < slot_count <= 64 * WORDS`; the modulo only spares the bounds check.
         let word = (slot / 64) % block::WORDS;
-        header.free_words[word] |= 1u64 << (slot % 64);
-        header.free_summary |= 1u64 << word;
+        let old_bits = header.free_words[word];
+        header.free_words[word] = old_bits | 1u64 << (slot % 64);
+        // Only a word that had no free slot changes the summary: skipping the
+        // store otherwise keeps consecutive frees from queueing on one
+        // read-modify-write of the summary word.
+        if old_bits == 0 {
+            header.free_summary |= 1u64 << word;
+        }
         header.free_count += 1;
         let free_count = header.free_count;
         self.total_frees += 1;
