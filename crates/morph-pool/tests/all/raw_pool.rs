@@ -224,3 +224,30 @@ fn iteration_lists_exactly_the_allocated_slots_in_address_order() {
     let per_block_live: usize = pool.blocks().map(|b| b.live_slots()).sum();
     assert_eq!(per_block_live, 100);
 }
+
+/// Frees into a bitmap word that already has a free slot skip the summary
+/// update (a fast-path choice); allocation must still find every free slot of
+/// a full block, word by word, before it takes a new block.
+#[test]
+fn slots_freed_into_partly_free_words_are_all_found_again() {
+    let mut pool = RawPool::new(32, small_config()).unwrap();
+    let per_block = pool.slots_per_block();
+    let slots: Vec<_> = (0..per_block).map(|_| pool.alloc().unwrap()).collect();
+    assert_eq!(pool.block_count(), 1);
+    // Several frees per word, in both directions, typed and checked paths.
+    let mut freed: Vec<_> = slots.iter().copied().step_by(3).collect();
+    freed.reverse();
+    for (i, &slot) in freed.iter().enumerate() {
+        if i % 2 == 0 {
+            pool.free(slot).unwrap();
+        } else {
+            // SAFETY: `slot` is an allocated slot of `pool`, freed once.
+            unsafe { pool.free_unchecked(slot) };
+        }
+    }
+    let mut again: Vec<_> = (0..freed.len()).map(|_| pool.alloc().unwrap()).collect();
+    assert_eq!(pool.block_count(), 1, "a free slot was missed");
+    again.sort();
+    freed.sort();
+    assert_eq!(again, freed);
+}
