@@ -365,6 +365,7 @@ impl<'gc> Mutator<'gc> {
         Ok(self.make_root(obj))
     }
 
+    #[inline]
     fn make_root<T>(&self, obj: ObjectRef) -> Root<'gc, T> {
         let index = self.roots.strong.borrow_mut().insert(obj.as_ptr().as_ptr());
         Root {
@@ -388,6 +389,7 @@ impl<'gc> Mutator<'gc> {
     }
 
     /// Whether `obj` is an object of this heap.
+    #[inline]
     fn owns(&self, obj: ObjectRef) -> bool {
         self.raw.is_young_addr(obj.addr()) || self.raw.tenured_owner_of(obj.addr()) == Some(obj)
     }
