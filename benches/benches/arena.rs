@@ -102,71 +102,49 @@ fn slice_len(i: u64) -> usize {
 // The workloads, once per implementation.
 // ---------------------------------------------------------------------------
 
-mod morph {
-    use super::*;
-    use morph_arena::Arena;
+/// The same workload code for every bump arena with the same method names
+/// (`alloc`, `alloc_str`, `alloc_slice_copy`, `reset`), so both do the
+/// identical work by construction.
+macro_rules! bump_workloads {
+    ($module:ident, $arena:ty) => {
+        mod $module {
+            use super::*;
 
-    pub fn small(arena: &mut Arena, count: u64) -> u64 {
-        let mut sum = 0_u64;
-        for i in 0..count {
-            let node = black_box(arena.alloc(Node::new(i)));
-            sum = sum.wrapping_add(node.digest());
-        }
-        arena.reset();
-        sum
-    }
-
-    pub fn mixed(arena: &mut Arena, count: u64) -> u64 {
-        let mut sum = 0_u64;
-        for i in 0..count {
-            sum = sum.wrapping_add(match item(i) {
-                Item::Node => black_box(arena.alloc(Node::new(i))).digest(),
-                Item::Ident => black_box(arena.alloc_str(IDENTS[(i % 8) as usize])).len() as u64,
-                Item::Word => *black_box(arena.alloc(i)),
-                Item::Record => black_box(arena.alloc([i; 8]))[7],
-                Item::Slice => {
-                    let s = black_box(arena.alloc_slice_copy(&SLICE[..slice_len(i)]));
-                    s.len() as u64
+            pub fn small(arena: &mut $arena, count: u64) -> u64 {
+                let mut sum = 0_u64;
+                for i in 0..count {
+                    let node = black_box(arena.alloc(Node::new(i)));
+                    sum = sum.wrapping_add(node.digest());
                 }
-            });
+                arena.reset();
+                sum
+            }
+
+            pub fn mixed(arena: &mut $arena, count: u64) -> u64 {
+                let mut sum = 0_u64;
+                for i in 0..count {
+                    sum = sum.wrapping_add(match item(i) {
+                        Item::Node => black_box(arena.alloc(Node::new(i))).digest(),
+                        Item::Ident => {
+                            black_box(arena.alloc_str(IDENTS[(i % 8) as usize])).len() as u64
+                        }
+                        Item::Word => *black_box(arena.alloc(i)),
+                        Item::Record => black_box(arena.alloc([i; 8]))[7],
+                        Item::Slice => {
+                            let s = black_box(arena.alloc_slice_copy(&SLICE[..slice_len(i)]));
+                            s.len() as u64
+                        }
+                    });
+                }
+                arena.reset();
+                sum
+            }
         }
-        arena.reset();
-        sum
-    }
+    };
 }
 
-mod bump {
-    use super::*;
-    use bumpalo::Bump;
-
-    pub fn small(arena: &mut Bump, count: u64) -> u64 {
-        let mut sum = 0_u64;
-        for i in 0..count {
-            let node = black_box(arena.alloc(Node::new(i)));
-            sum = sum.wrapping_add(node.digest());
-        }
-        arena.reset();
-        sum
-    }
-
-    pub fn mixed(arena: &mut Bump, count: u64) -> u64 {
-        let mut sum = 0_u64;
-        for i in 0..count {
-            sum = sum.wrapping_add(match item(i) {
-                Item::Node => black_box(arena.alloc(Node::new(i))).digest(),
-                Item::Ident => black_box(arena.alloc_str(IDENTS[(i % 8) as usize])).len() as u64,
-                Item::Word => *black_box(arena.alloc(i)),
-                Item::Record => black_box(arena.alloc([i; 8]))[7],
-                Item::Slice => {
-                    let s = black_box(arena.alloc_slice_copy(&SLICE[..slice_len(i)]));
-                    s.len() as u64
-                }
-            });
-        }
-        arena.reset();
-        sum
-    }
-}
+bump_workloads!(morph, morph_arena::Arena);
+bump_workloads!(bump, bumpalo::Bump);
 
 mod typed {
     use super::*;
