@@ -367,13 +367,7 @@ impl<'gc> Mutator<'gc> {
 
     #[inline]
     fn make_root<T>(&self, obj: ObjectRef) -> Root<'gc, T> {
-        let index = self.roots.strong.borrow_mut().insert(obj.as_ptr().as_ptr());
-        Root {
-            table: self.roots,
-            index,
-            _marker: PhantomData,
-            _brand: PhantomData,
-        }
+        Root::new(self.roots, obj.as_ptr().as_ptr())
     }
 
     /// Roots a pointer so it survives allocations.
@@ -397,7 +391,7 @@ impl<'gc> Mutator<'gc> {
     /// A weak reference to a rooted object: it does not keep the object
     /// alive and reads `None` once the object has been collected.
     pub fn downgrade<T: Trace>(&self, root: &Root<'gc, T>) -> WeakRoot<'gc, T> {
-        let target = root.table.strong.borrow().slots[root.index as usize];
+        let target = root.target();
         let index = self.roots.weak.borrow_mut().insert(target);
         WeakRoot {
             table: self.roots,
@@ -490,11 +484,31 @@ pub struct Root<'gc, T> {
     _brand: Brand<'gc>,
 }
 
+impl<'gc, T> Root<'gc, T> {
+    /// A new root slot in `table` holding `target`.
+    #[inline]
+    fn new(table: &'gc RootTable, target: *mut u8) -> Self {
+        let index = table.strong.borrow_mut().insert(target);
+        Root {
+            table,
+            index,
+            _marker: PhantomData,
+            _brand: PhantomData,
+        }
+    }
+
+    /// What the root's slot holds now (the collector keeps it current).
+    #[inline]
+    fn target(&self) -> *mut u8 {
+        self.table.strong.borrow().slots[self.index as usize]
+    }
+}
+
 impl<'gc, T: Trace> Root<'gc, T> {
     /// A pointer to the object, valid while the mutator is borrowed.
     #[inline]
     pub fn get<'a>(&self, _mutator: &'a Mutator<'gc>) -> Gc<'a, T> {
-        let target = self.table.strong.borrow().slots[self.index as usize];
+        let target = self.target();
         // SAFETY: a live root slot holds the payload address of a live `T`
         // (never null), kept up to date by every collection; the borrow of
         // the mutator keeps collections out for 'a.
@@ -508,14 +522,7 @@ impl<'gc, T: Trace> Root<'gc, T> {
 
 impl<T> Clone for Root<'_, T> {
     fn clone(&self) -> Self {
-        let target = self.table.strong.borrow().slots[self.index as usize];
-        let index = self.table.strong.borrow_mut().insert(target);
-        Root {
-            table: self.table,
-            index,
-            _marker: PhantomData,
-            _brand: PhantomData,
-        }
+        Root::new(self.table, self.target())
     }
 }
 
