@@ -1,6 +1,7 @@
 //! Collector configuration and its validation.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use morph_header::Generation;
 
@@ -58,6 +59,19 @@ pub struct GcConfig {
     /// Print one line per collection to standard error. Defaults to whether
     /// the environment variable `MORPH_GC_TRACE` is `1`.
     pub trace: bool,
+    /// Adaptive sizing: when set, eden is resized after every minor
+    /// collection so the next one is expected to pause for at most half this
+    /// target (from the observed survival rate and copying cost), between
+    /// half of `nursery_size` and [`max_nursery_size`](Self::max_nursery_size);
+    /// and the old-generation growth that triggers a major collection
+    /// follows how much each major collection reclaims (doubling when it
+    /// frees little, halving back towards `gc_threshold / 4` when it frees
+    /// most). `None` keeps both fixed.
+    pub pause_target: Option<Duration>,
+    /// The largest eden the adaptive policy may grow to (reserved up front,
+    /// touched only as it is used); `None` means 4 × `nursery_size`. Ignored
+    /// without [`pause_target`](Self::pause_target).
+    pub max_nursery_size: Option<usize>,
 }
 
 impl Default for GcConfig {
@@ -72,6 +86,8 @@ impl Default for GcConfig {
             stress_every: None,
             type_stats: false,
             trace: std::env::var_os("MORPH_GC_TRACE").is_some_and(|v| v == "1"),
+            pause_target: None,
+            max_nursery_size: None,
         }
     }
 }
@@ -80,9 +96,29 @@ impl Default for GcConfig {
 pub const MIN_NURSERY_SIZE: usize = 4 << 10;
 
 impl GcConfig {
-    /// Bytes the nursery reserves: eden plus both survivor spaces.
+    /// Bytes the nursery reserves: eden (at its adaptive maximum) plus both
+    /// survivor spaces.
     pub fn nursery_reservation(&self) -> usize {
-        self.nursery_size + 2 * self.survivor_size
+        self.eden_capacity() + 2 * self.survivor_size
+    }
+
+    /// Bytes reserved for eden: `nursery_size`, or the adaptive maximum.
+    pub fn eden_capacity(&self) -> usize {
+        match self.pause_target {
+            Some(_) => self
+                .max_nursery_size
+                .unwrap_or(self.nursery_size.saturating_mul(4))
+                .max(self.nursery_size),
+            None => self.nursery_size,
+        }
+    }
+
+    /// The smallest eden the adaptive policy may shrink to.
+    pub fn eden_floor(&self) -> usize {
+        match self.pause_target {
+            Some(_) => (self.nursery_size / 2 / 8 * 8).max(MIN_NURSERY_SIZE),
+            None => self.nursery_size,
+        }
     }
 
     /// Checks every field; the error names the field and what to change.
@@ -109,6 +145,17 @@ impl GcConfig {
         }
         if self.large_object_threshold == 0 {
             return invalid("large_object_threshold must be positive".into());
+        }
+        if let Some(max) = self.max_nursery_size
+            && (max < self.nursery_size || !max.is_multiple_of(8))
+        {
+            return invalid(format!(
+                "max_nursery_size {max} must be a multiple of 8 and at least nursery_size {}",
+                self.nursery_size
+            ));
+        }
+        if self.pause_target.is_some_and(|t| t.is_zero()) {
+            return invalid("pause_target must be positive (or None for fixed sizing)".into());
         }
         if self.gc_threshold == 0 {
             return invalid("gc_threshold must be positive (it is the old-generation growth that triggers a major collection)".into());

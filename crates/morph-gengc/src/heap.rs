@@ -21,6 +21,7 @@ use morph_metrics::{
     CollectionEvent, CollectionKind, Metrics, MorphMemStats, Recorder, StatsSource,
 };
 
+use crate::adaptive::{self, EdenPolicy};
 use crate::collect::{Evacuator, Marker};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
@@ -28,6 +29,10 @@ use crate::space::nursery::Nursery;
 use crate::space::old::{MAX_OLD_OBJECT, OldSpace, PROMOTION_SLACK};
 use crate::types::TypeCache;
 use crate::{GcConfig, GcError};
+
+/// A callback run after every collection with the collection's event and
+/// the heap's usage afterwards: see [`RawHeap::set_collection_observer`].
+pub type CollectionObserver = Box<dyn FnMut(&CollectionEvent, &HeapUsage)>;
 
 /// How an object is to be allocated.
 ///
@@ -189,6 +194,13 @@ pub struct RawHeap {
     /// for per-type counts if `type_stats` is on) and when stats are read.
     eden_recorded: (usize, usize),
     next_major_at: usize,
+    /// Old-generation growth that triggers the next major collection
+    /// (`gc_threshold`, or adapted to what major collections reclaim).
+    major_threshold: usize,
+    /// The adaptive eden policy, when `pause_target` is set.
+    eden_policy: Option<EdenPolicy>,
+    /// Called after every collection (the facade's pressure callbacks).
+    observer: Option<CollectionObserver>,
     until_stress: u32,
     stress_rounds: u32,
     collections: u64,
@@ -216,16 +228,22 @@ impl RawHeap {
         registry: &'static TypeRegistry,
     ) -> Result<Self, GcError> {
         config.validate()?;
-        let nursery = Nursery::new(config.nursery_size, config.survivor_size)?;
+        let mut nursery = Nursery::new(config.eden_capacity(), config.survivor_size)?;
+        nursery.set_eden_limit(config.nursery_size, config.eden_floor());
         // Young objects must fit an old-generation size class, since
         // promotion copies them there; bigger ones start in the large-object
         // space.
         let max_young_payload = (config.large_object_threshold - 1)
-            .min(config.nursery_size / 4 - object::HEADER_SIZE)
+            .min(config.eden_floor() / 4 - object::HEADER_SIZE)
             .min(MAX_OLD_OBJECT - object::HEADER_SIZE);
         Ok(RawHeap {
             max_young_payload,
             next_major_at: config.gc_threshold,
+            major_threshold: config.gc_threshold,
+            eden_policy: config
+                .pause_target
+                .map(|t| EdenPolicy::new(t, config.eden_floor(), config.eden_capacity())),
+            observer: None,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
             stress_rounds: 0,
             nursery,
@@ -551,9 +569,55 @@ impl RawHeap {
                 as u64,
             (after.nursery_used + after.old_used + after.large_reserved) as u64,
         );
+        if let Some(policy) = &mut self.eden_policy
+            && kind == CollectionKind::Minor
+        {
+            let eden = policy.observe(
+                self.nursery.eden_limit(),
+                before.nursery_used,
+                after.nursery_used + promoted.1,
+                pause,
+            );
+            self.nursery.set_eden_limit(eden, self.config.eden_floor());
+        }
         if self.config.trace {
             eprintln!("{}", self.trace_line(&event, &after));
         }
+        if let Some(observer) = &mut self.observer {
+            observer(&event, &after);
+        }
+    }
+
+    /// Calls `observer` after every collection with what it did and the
+    /// heap's usage afterwards (replacing any previous observer; `None`
+    /// removes it). It runs inside the collector: it must not panic, and it
+    /// cannot reach the heap.
+    ///
+    /// ```
+    /// use morph_gengc::{Collection, GcConfig, RawHeap};
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let mut heap = RawHeap::new(GcConfig::default())?;
+    /// let seen = Rc::new(Cell::new(0));
+    /// let counter = Rc::clone(&seen);
+    /// heap.set_collection_observer(Some(Box::new(move |_event, _usage| counter.set(counter.get() + 1))));
+    /// heap.collect(Collection::Minor, &mut ());
+    /// assert_eq!(seen.get(), 1);
+    /// # Ok::<(), morph_gengc::GcError>(())
+    /// ```
+    pub fn set_collection_observer(&mut self, observer: Option<CollectionObserver>) {
+        self.observer = observer;
+    }
+
+    /// Bytes of eden currently used as the allocation area (the adaptive
+    /// policy moves it between its floor and `eden_capacity`).
+    pub fn eden_size(&self) -> usize {
+        self.nursery.eden_limit()
+    }
+
+    /// Old-generation growth that will trigger the next major collection.
+    pub fn major_threshold(&self) -> usize {
+        self.major_threshold
     }
 
     /// One line per collection, like Go's `GODEBUG=gctrace=1`.
@@ -687,11 +751,20 @@ impl RawHeap {
         };
         // SAFETY: not inside a minor collection; the closure does not allocate.
         unsafe { self.nursery.for_each_object(unmark) };
+        let live_before = self.tenured_bytes();
         let (old_objects, _) = self.old.sweep();
         let (large_objects, _) = self.large.sweep();
         let _ = (old_objects, large_objects);
         let live = self.tenured_bytes();
-        self.next_major_at = live + self.config.gc_threshold.max(live);
+        if self.eden_policy.is_some() {
+            self.major_threshold = adaptive::next_major_threshold(
+                self.major_threshold,
+                self.config.gc_threshold,
+                live_before,
+                live,
+            );
+        }
+        self.next_major_at = live + self.major_threshold.max(live);
     }
 
     /// Records that `owner` now references `value`: call after storing a
@@ -794,6 +867,15 @@ impl RawHeap {
 
     /// A statistics snapshot, space figures included.
     pub fn stats(&self) -> MorphMemStats {
+        let mut stats = self.current_metrics().snapshot(self.registry());
+        self.report_into(&mut stats);
+        stats
+    }
+
+    /// The heap's metrics brought up to date (eden allocations since the
+    /// last collection counted in), for merging with other layers' before a
+    /// snapshot. [`metrics`](Self::metrics) is the raw record.
+    pub fn current_metrics(&self) -> Metrics {
         let mut metrics = self.metrics.clone();
         record_eden(
             &self.nursery,
@@ -801,9 +883,7 @@ impl RawHeap {
             (self.eden_objects, self.eden_recorded),
             &mut metrics,
         );
-        let mut stats = metrics.snapshot(self.registry());
-        self.report_into(&mut stats);
-        stats
+        metrics
     }
 
     /// Records the eden allocations since the last count into the metrics.

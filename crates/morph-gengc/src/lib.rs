@@ -70,6 +70,7 @@
 //! [`RawHeap::verify`] checks the heap's invariants, for tests.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod adaptive;
 mod collect;
 mod config;
 mod error;
@@ -83,7 +84,7 @@ pub mod verify;
 
 pub use config::{GcConfig, MIN_NURSERY_SIZE};
 pub use error::GcError;
-pub use heap::{AllocFlags, Collection, HeapUsage, RawHeap, RootSet};
+pub use heap::{AllocFlags, Collection, CollectionObserver, HeapUsage, RawHeap, RootSet};
 pub use object::{HEADER_SIZE, MIN_OBJECT_SIZE, ObjectRef, object_size};
 pub use safe::{Gc, Heap, Member, Mutator, Root, WeakRoot};
 pub use trace::{Leaf, Trace, Tracer};

@@ -104,6 +104,22 @@ impl RootSet for TableRoots<'_> {
     }
 }
 
+/// The root table followed by a caller's roots: how raw allocations through
+/// a [`Heap`] keep both the safe API's roots and the caller's alive.
+struct ChainedRoots<'r>(TableRoots<'r>, &'r mut dyn RootSet);
+
+impl RootSet for ChainedRoots<'_> {
+    fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
+        self.0.visit_roots(visitor);
+        self.1.visit_roots(visitor);
+    }
+
+    fn visit_weak(&mut self, update: &mut dyn FnMut(ObjectRef) -> Option<ObjectRef>) {
+        self.0.visit_weak(update);
+        self.1.visit_weak(update);
+    }
+}
+
 /// A garbage-collected heap with a safe API.
 ///
 /// All work with managed objects happens inside [`enter`](Self::enter),
@@ -187,6 +203,56 @@ impl Heap {
     /// The raw heap underneath (read-only).
     pub fn raw(&self) -> &RawHeap {
         &self.raw
+    }
+
+    /// See [`RawHeap::set_collection_observer`].
+    pub fn set_collection_observer(&mut self, observer: Option<crate::CollectionObserver>) {
+        self.raw.set_collection_observer(observer);
+    }
+
+    /// Raw allocation in this heap, for VM code that manages some objects
+    /// itself next to the safe API: as [`RawHeap::try_alloc`], with the
+    /// collector seeing both the safe API's roots and `roots`. The result is
+    /// an [`ObjectRef`]; reading or writing it is the caller's (unsafe)
+    /// business, and it stays alive only while `roots` reports it at every
+    /// later collection.
+    ///
+    /// ```
+    /// use morph_gengc::{AllocFlags, GcConfig, Heap};
+    /// use morph_header::{TypeDescriptor, TypeRegistry};
+    ///
+    /// let bytes = TypeRegistry::global().register(TypeDescriptor::new("Bytes", std::alloc::Layout::new::<[u8; 32]>()))?;
+    /// let mut heap = Heap::new(GcConfig::default())?;
+    /// let obj = heap.try_alloc_raw(32, bytes, AllocFlags::DEFAULT, &mut ())?;
+    /// assert!(heap.raw().is_young(obj));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_alloc_raw(
+        &mut self,
+        payload: usize,
+        type_id: TypeId,
+        flags: AllocFlags,
+        roots: &mut dyn RootSet,
+    ) -> Result<ObjectRef, GcError> {
+        let mut chained = ChainedRoots(TableRoots(&self.roots), roots);
+        self.raw.try_alloc(payload, type_id, flags, &mut chained)
+    }
+
+    /// Runs a collection with the safe API's roots and `roots`.
+    pub fn collect_raw(&mut self, kind: Collection, roots: &mut dyn RootSet) {
+        let mut chained = ChainedRoots(TableRoots(&self.roots), roots);
+        self.raw.collect(kind, &mut chained);
+    }
+
+    /// [`RawHeap::write_barrier`] for objects allocated with
+    /// [`try_alloc_raw`](Self::try_alloc_raw).
+    ///
+    /// # Safety
+    /// `owner` is a live object of this heap.
+    #[inline]
+    pub unsafe fn write_barrier(&mut self, owner: ObjectRef, value: ObjectRef) {
+        // SAFETY: forwarded caller contract.
+        unsafe { self.raw.write_barrier(owner, value) }
     }
 }
 

@@ -74,7 +74,11 @@ impl Drop for Region {
 #[derive(Debug)]
 pub(crate) struct Nursery {
     region: Region,
+    /// Bytes reserved for eden (the most the adaptive policy may use).
     eden_size: usize,
+    /// Bytes of eden in use as the allocation area: `eden_size` unless an
+    /// adaptive policy shrank it. Always a multiple of 8, at most `eden_size`.
+    eden_limit: usize,
     survivor_size: usize,
     /// Bytes used in eden.
     eden_top: usize,
@@ -92,6 +96,7 @@ impl Nursery {
         Ok(Nursery {
             region,
             eden_size,
+            eden_limit: eden_size,
             survivor_size,
             eden_top: 0,
             from: 0,
@@ -108,6 +113,20 @@ impl Nursery {
     /// Bytes in use by young objects (eden and the current survivors).
     pub(crate) fn used(&self) -> usize {
         self.eden_top + self.survivor_top
+    }
+
+    /// Bytes of eden used as the allocation area.
+    pub(crate) fn eden_limit(&self) -> usize {
+        self.eden_limit
+    }
+
+    /// Resizes the allocation area to `limit` bytes (rounded down to 8,
+    /// clamped to what is reserved, at least `floor`). Only between
+    /// collections and only while eden is empty or the new limit is above
+    /// what is used, so no object falls outside it.
+    pub(crate) fn set_eden_limit(&mut self, limit: usize, floor: usize) {
+        let limit = (limit / 8 * 8).clamp(floor.min(self.eden_size), self.eden_size);
+        self.eden_limit = limit.max(self.eden_top);
     }
 
     /// Bytes allocated in eden since the last minor collection.
@@ -139,7 +158,7 @@ impl Nursery {
     #[inline(always)]
     pub(crate) fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         let top = self.eden_top;
-        if size > self.eden_size - top {
+        if size > self.eden_limit - top {
             return None;
         }
         self.eden_top = top + size;

@@ -1,0 +1,187 @@
+//! Adaptive sizing: eden follows the survival rate and the pause target, the
+//! major-collection trigger follows what major collections reclaim.
+//!
+//! A minor collection costs about `fixed + cost × copied`, and what it copies
+//! is about `survival × eden`. So with the survival rate and the per-byte
+//! copying cost measured (smoothed over recent collections), the largest
+//! eden whose next pause stays within the budget is
+//! `(budget − fixed) / (cost × survival)`. A bigger eden means fewer
+//! collections and more time for young objects to die, so the policy takes
+//! the largest eden the budget allows, within the configured range. This is
+//! the shape of HotSpot's ergonomics and V8's dynamic semi-space sizing,
+//! kept deliberately small: growth is at most 2× per collection (a single
+//! unusually clean collection should not swing it), shrinking is immediate
+//! (a pause over budget should not repeat).
+
+use std::time::Duration;
+
+/// Smoothing weight of the newest observation.
+const ALPHA: f64 = 0.3;
+/// The part of the pause target a minor collection is sized for; the rest
+/// is headroom for the tail (the target is a p99, the model predicts a mean).
+const BUDGET_FRACTION: f64 = 0.5;
+
+/// The eden-sizing policy's state.
+#[derive(Clone, Debug)]
+pub(crate) struct EdenPolicy {
+    budget_ns: f64,
+    floor: usize,
+    ceiling: usize,
+    survival: Option<f64>,
+    cost_ns_per_byte: Option<f64>,
+    fixed_ns: f64,
+}
+
+impl EdenPolicy {
+    pub(crate) fn new(pause_target: Duration, floor: usize, ceiling: usize) -> Self {
+        EdenPolicy {
+            budget_ns: pause_target.as_nanos() as f64 * BUDGET_FRACTION,
+            floor,
+            ceiling: ceiling.max(floor),
+            survival: None,
+            cost_ns_per_byte: None,
+            fixed_ns: 0.0,
+        }
+    }
+
+    /// Records one minor collection (`scanned` bytes of young objects before
+    /// it, `copied` bytes of survivors and promotions, its `pause`) and
+    /// returns the eden size for the next cycle, given the current `eden`.
+    pub(crate) fn observe(
+        &mut self,
+        eden: usize,
+        scanned: usize,
+        copied: usize,
+        pause: Duration,
+    ) -> usize {
+        if scanned == 0 {
+            return eden;
+        }
+        let pause_ns = pause.as_nanos() as f64;
+        let survival = copied as f64 / scanned as f64;
+        self.survival = Some(smooth(self.survival, survival));
+        // Collections that copied almost nothing measure the fixed cost
+        // (roots, remembered set, zeroing); the others the per-byte cost.
+        if copied < 4096 {
+            self.fixed_ns = smooth(Some(self.fixed_ns), pause_ns);
+        } else {
+            let per_byte = ((pause_ns - self.fixed_ns).max(0.0)) / copied as f64;
+            self.cost_ns_per_byte = Some(smooth(self.cost_ns_per_byte, per_byte));
+        }
+        let (Some(survival), Some(cost)) = (self.survival, self.cost_ns_per_byte) else {
+            return eden;
+        };
+        let budget = (self.budget_ns - self.fixed_ns).max(0.0);
+        let per_eden_byte = (cost * survival).max(1e-6);
+        let wanted = (budget / per_eden_byte).min(usize::MAX as f64 / 2.0) as usize;
+        let next = if wanted > eden {
+            wanted.min(eden.saturating_mul(2))
+        } else {
+            wanted
+        };
+        next.clamp(self.floor, self.ceiling) / 8 * 8
+    }
+}
+
+fn smooth(old: Option<f64>, new: f64) -> f64 {
+    match old {
+        Some(old) => old + ALPHA * (new - old),
+        None => new,
+    }
+}
+
+/// The old-generation growth that triggers the next major collection, after
+/// one that found `live_before` bytes and kept `live_after`: doubled (up to
+/// `base × 8`) when it reclaimed under a quarter, halved (down to `base / 4`)
+/// when it reclaimed over half, else unchanged.
+pub(crate) fn next_major_threshold(
+    current: usize,
+    base: usize,
+    live_before: usize,
+    live_after: usize,
+) -> usize {
+    if live_before == 0 {
+        return current;
+    }
+    let reclaimed = live_before.saturating_sub(live_after) as f64 / live_before as f64;
+    let next = if reclaimed < 0.25 {
+        current.saturating_mul(2)
+    } else if reclaimed > 0.5 {
+        current / 2
+    } else {
+        current
+    };
+    next.clamp((base / 4).max(1), base.saturating_mul(8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    fn ms(v: f64) -> Duration {
+        Duration::from_secs_f64(v / 1e3)
+    }
+
+    #[test]
+    fn low_survival_grows_eden_to_the_ceiling_in_doublings() {
+        let mut policy = EdenPolicy::new(ms(10.0), MIB, 8 * MIB);
+        let mut eden = 2 * MIB;
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            // 5% survive, copying costs 1 ns/byte: 100 KiB copied in 0.1 ms.
+            let copied = eden / 20;
+            eden = policy.observe(eden, eden, copied, ms(copied as f64 * 1e-6));
+            sizes.push(eden);
+        }
+        assert_eq!(sizes, [4 * MIB, 8 * MIB, 8 * MIB, 8 * MIB]);
+    }
+
+    #[test]
+    fn a_pause_over_budget_shrinks_eden_at_once() {
+        let mut policy = EdenPolicy::new(ms(1.0), 512 << 10, 8 * MIB);
+        // Everything survives and copying costs 2 ns/byte: a 4 MiB eden
+        // would pause ~8 ms; a 0.5 ms budget allows ~250 KiB, so the floor.
+        let eden = policy.observe(4 * MIB, 4 * MIB, 4 * MIB, ms(8.4));
+        assert_eq!(eden, 512 << 10);
+    }
+
+    #[test]
+    fn eden_settles_where_the_predicted_pause_meets_the_budget() {
+        let mut policy = EdenPolicy::new(ms(4.0), 256 << 10, 64 * MIB);
+        let mut eden = 16 * MIB;
+        for _ in 0..30 {
+            // 25% survive at 1 ns/byte, plus a 0.1 ms fixed part.
+            let copied = eden / 4;
+            let pause = ms(0.1 + copied as f64 * 1e-6);
+            eden = policy.observe(eden, eden, copied, pause);
+        }
+        // Budget 2 ms; the model converges on (2 − fixed) / (1 ns × 0.25).
+        let predicted_pause = eden as f64 / 4.0 * 1e-6;
+        assert!(
+            (1.5..=2.1).contains(&predicted_pause),
+            "eden {eden} predicts {predicted_pause} ms"
+        );
+    }
+
+    #[test]
+    fn empty_collections_change_nothing() {
+        let mut policy = EdenPolicy::new(ms(1.0), MIB, 4 * MIB);
+        assert_eq!(policy.observe(2 * MIB, 0, 0, ms(0.01)), 2 * MIB);
+    }
+
+    #[test]
+    fn major_threshold_follows_reclamation_within_bounds() {
+        let base = 64 * MIB;
+        // Reclaimed 10%: collect less often.
+        assert_eq!(next_major_threshold(base, base, 100, 90), 2 * base);
+        // Reclaimed 90%: collect sooner.
+        assert_eq!(next_major_threshold(base, base, 100, 10), base / 2);
+        // In between: unchanged.
+        assert_eq!(next_major_threshold(base, base, 100, 60), base);
+        // Clamped at both ends.
+        assert_eq!(next_major_threshold(8 * base, base, 100, 99), 8 * base);
+        assert_eq!(next_major_threshold(base / 4, base, 100, 0), base / 4);
+    }
+}
