@@ -92,6 +92,9 @@ const MIRI_CRATES: [&str; 5] = [
 /// Crates with loom model tests (`cfg(loom)`, tests named `loom`).
 const LOOM_CRATES: [&str; 2] = ["morph-header", "morph-pool"];
 
+/// The facade's features, each tested alone by `ci`.
+const FACADE_FEATURES: [&str; 4] = ["compiler", "runtime", "vm", "server"];
+
 fn ci(args: &[String]) -> Result<(), String> {
     let mut miri = true;
     let mut loom = true;
@@ -117,6 +120,20 @@ fn ci(args: &[String]) -> Result<(), String> {
         ]),
     )?;
     step("tests and doc tests", cargo(&["test", "--workspace"]))?;
+    // Each workload mode of the facade builds and passes its tests alone.
+    for feature in FACADE_FEATURES {
+        step(
+            &format!("morph-mem with only the `{feature}` feature"),
+            cargo(&[
+                "test",
+                "-p",
+                "morph-mem",
+                "--no-default-features",
+                "--features",
+                feature,
+            ]),
+        )?;
+    }
     let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     step("rustdoc (warnings denied)", doc)?;

@@ -6,6 +6,8 @@
 //! makes a `Drop` impl on the type a compile error: a destructor could move a
 //! `Member` out of a dead object. Clean-up code goes in a `Finalize` impl,
 //! enabled with `#[trace(finalize)]`; fields are still dropped normally.
+//! Through a re-export (the `morph-mem` facade), name the path:
+//! `#[trace(crate = "morph_mem::gc")]`.
 //!
 //! Use it through `morph_gengc::Trace`; this crate is an implementation detail.
 
@@ -24,19 +26,28 @@ pub fn derive_trace(input: TokenStream) -> TokenStream {
     }
 }
 
-fn wants_finalize(input: &DeriveInput) -> syn::Result<bool> {
+/// The `#[trace(...)]` options: `finalize`, and `crate = "path"` naming
+/// where the collector is when it is used through a re-export (for example
+/// `#[trace(crate = "morph_mem::gc")]`).
+fn options(input: &DeriveInput) -> syn::Result<(bool, TokenStream2)> {
     let mut finalize = false;
+    let mut krate = quote!(::morph_gengc);
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("trace")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("finalize") {
                 finalize = true;
                 Ok(())
+            } else if meta.path.is_ident("crate") {
+                let path: syn::LitStr = meta.value()?.parse()?;
+                let path: syn::Path = path.parse()?;
+                krate = quote!(#path);
+                Ok(())
             } else {
-                Err(meta.error("unknown trace option; the only one is `finalize`"))
+                Err(meta.error("unknown trace option; expected `finalize` or `crate = \"path\"`"))
             }
         })?;
     }
-    Ok(finalize)
+    Ok((finalize, krate))
 }
 
 /// Bindings for a variant's fields and the pattern that binds them.
@@ -60,8 +71,7 @@ fn bind(fields: &Fields) -> (TokenStream2, Vec<syn::Ident>) {
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let name = &input.ident;
-    let finalize = wants_finalize(input)?;
-    let krate = quote!(::morph_gengc);
+    let (finalize, krate) = options(input)?;
 
     let mut field_types = Vec::new();
     let body = match &input.data {

@@ -15,6 +15,9 @@
 
 use std::time::Duration;
 
+/// Copying cost assumed until a collection copies enough to measure it
+/// (nanoseconds per byte: a copy plus a trace of each survivor).
+const DEFAULT_COST_NS_PER_BYTE: f64 = 2.0;
 /// Smoothing weight of the newest observation.
 const ALPHA: f64 = 0.3;
 /// The part of the pause target a minor collection is sized for; the rest
@@ -68,9 +71,10 @@ impl EdenPolicy {
             let per_byte = ((pause_ns - self.fixed_ns).max(0.0)) / copied as f64;
             self.cost_ns_per_byte = Some(smooth(self.cost_ns_per_byte, per_byte));
         }
-        let (Some(survival), Some(cost)) = (self.survival, self.cost_ns_per_byte) else {
+        let Some(survival) = self.survival else {
             return eden;
         };
+        let cost = self.cost_ns_per_byte.unwrap_or(DEFAULT_COST_NS_PER_BYTE);
         let budget = (self.budget_ns - self.fixed_ns).max(0.0);
         let per_eden_byte = (cost * survival).max(1e-6);
         let wanted = (budget / per_eden_byte).min(usize::MAX as f64 / 2.0) as usize;
@@ -163,6 +167,14 @@ mod tests {
             (1.5..=2.1).contains(&predicted_pause),
             "eden {eden} predicts {predicted_pause} ms"
         );
+    }
+
+    #[test]
+    fn near_zero_survival_grows_eden_before_the_cost_is_measured() {
+        let mut policy = EdenPolicy::new(ms(10.0), MIB, 8 * MIB);
+        // 1 KiB copied per collection: too little to measure a per-byte cost.
+        let eden = policy.observe(2 * MIB, 2 * MIB, 1024, ms(0.05));
+        assert_eq!(eden, 4 * MIB);
     }
 
     #[test]

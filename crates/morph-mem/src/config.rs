@@ -122,6 +122,7 @@ const MIB: usize = 1 << 20;
 /// [`validate`](Self::validate) names the field at fault.
 ///
 /// ```
+/// # #[cfg(feature = "server")] {
 /// use morph_mem::{ConfigError, Mode, MorphMemConfig};
 ///
 /// let config = MorphMemConfig::builder(Mode::Server)
@@ -138,7 +139,8 @@ const MIB: usize = 1 << 20;
 ///     .build()
 ///     .unwrap_err();
 /// assert!(matches!(err, ConfigError::NurseryLargerThanHeap { .. }));
-/// # Ok::<(), ConfigError>(())
+/// # }
+/// # Ok::<(), morph_mem::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MorphMemConfig {
@@ -248,6 +250,7 @@ impl MorphMemConfig {
     /// Checks every rule; the error names the field and what to change.
     ///
     /// ```
+    /// # #[cfg(feature = "compiler")] {
     /// use morph_mem::{ConfigError, MorphMemConfig};
     ///
     /// let config = MorphMemConfig { gc_pause_target_ms: 5, ..MorphMemConfig::COMPILER };
@@ -255,6 +258,7 @@ impl MorphMemConfig {
     ///     config.validate(),
     ///     Err(ConfigError::CollectorSettingWithoutCollector { setting: "gc_pause_target_ms", .. })
     /// ));
+    /// # }
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.mode.is_compiled() {
@@ -374,10 +378,12 @@ fn default_mode() -> Mode {
 /// Builds a [`MorphMemConfig`] from a preset, validating at the end.
 ///
 /// ```
+/// # #[cfg(feature = "runtime")] {
 /// use morph_mem::{Mode, MorphMemConfig};
 ///
 /// let config = MorphMemConfig::builder(Mode::Runtime).enable_metrics(false).build()?;
 /// assert!(!config.enable_metrics);
+/// # }
 /// # Ok::<(), morph_mem::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -448,12 +454,14 @@ pub fn detect_config() -> MorphMemConfig {
 /// hint capped at RAM/4.
 ///
 /// ```
+/// # #[cfg(feature = "runtime")] {
 /// use morph_mem::{MorphMemConfig, detect_config_for};
 ///
 /// assert_eq!(detect_config_for(Some(16 << 30)), MorphMemConfig::RUNTIME);
 /// let small = detect_config_for(Some(256 << 20));
 /// assert_eq!((small.heap_size_hint, small.gc_threshold), (64 << 20, 32 << 20));
 /// small.validate()?;
+/// # }
 /// # Ok::<(), morph_mem::ConfigError>(())
 /// ```
 pub fn detect_config_for(available: Option<u64>) -> MorphMemConfig {
@@ -508,7 +516,8 @@ mod tests {
 
     #[test]
     fn meminfo_parsing() {
-        let modern = "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   20000000 kB\n";
+        let modern =
+            "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   20000000 kB\n";
         assert_eq!(parse_meminfo(modern), Some(20_000_000 * 1024));
         let old = "MemTotal: 100 kB\nMemFree: 10 kB\nCached: 5 kB\n";
         assert_eq!(parse_meminfo(old), Some(15 * 1024));

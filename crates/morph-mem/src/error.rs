@@ -7,6 +7,7 @@ use crate::Mode;
 /// A configuration Morph Memory refuses, and why.
 ///
 /// ```
+/// # #[cfg(feature = "runtime")] {
 /// use morph_mem::{ConfigError, MorphMemConfig};
 ///
 /// let err = MorphMemConfig { heap_size_hint: 0, ..MorphMemConfig::RUNTIME }
@@ -14,6 +15,7 @@ use crate::Mode;
 ///     .unwrap_err();
 /// assert_eq!(err, ConfigError::ZeroSize { field: "heap_size_hint" });
 /// assert!(err.to_string().contains("heap_size_hint"));
+/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -109,12 +111,14 @@ impl std::error::Error for ConfigError {}
 /// Why a facade operation failed. Nothing reachable is lost on any error.
 ///
 /// ```
+/// # #[cfg(feature = "compiler")] {
 /// use morph_mem::{MorphMem, MorphMemConfig, MorphMemError};
 ///
 /// let mut mm = MorphMem::new(MorphMemConfig::COMPILER)?;
 /// let err = mm.on_pressure(1.5, |_| {}).unwrap_err();
 /// assert!(matches!(err, MorphMemError::InvalidPressureFraction { .. }));
-/// # Ok::<(), MorphMemError>(())
+/// # }
+/// # Ok::<(), morph_mem::MorphMemError>(())
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]

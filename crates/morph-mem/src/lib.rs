@@ -50,6 +50,7 @@
 //! use morph_mem::{MorphMem, MorphMemConfig};
 //!
 //! #[derive(Trace)]
+//! #[trace(crate = "morph_mem::gc")] // the derive names the collector through the facade
 //! struct Pair { head: u64, tail: Member<Pair> }
 //!
 //! let mut mm = MorphMem::new(MorphMemConfig::RUNTIME)?;

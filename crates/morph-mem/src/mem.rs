@@ -138,11 +138,13 @@ struct Collected {
 /// add the generational heap ([`enter`](Self::enter), [`heap`](Self::heap)).
 ///
 /// ```
+/// # #[cfg(feature = "server")] {
 /// use morph_mem::{MorphMem, MorphMemConfig};
 ///
 /// let mm = MorphMem::new(MorphMemConfig::SERVER)?;
 /// assert_eq!(mm.mode(), morph_mem::Mode::Server);
 /// assert!(mm.stats().heap.heap_bytes > 0);
+/// # }
 /// # Ok::<(), morph_mem::MorphMemError>(())
 /// ```
 pub struct MorphMem {
@@ -178,7 +180,9 @@ impl MorphMem {
             config,
             started: Instant::now(),
             pools: SizeClassPool::new(SizeClassConfig::default())?,
-            pool_metrics: config.enable_metrics.then(|| Metrics::with_mode(config.mode.name())),
+            pool_metrics: config
+                .enable_metrics
+                .then(|| Metrics::with_mode(config.mode.name())),
             #[cfg(feature = "compiler")]
             arena: None,
             #[cfg(collector)]
@@ -307,6 +311,7 @@ impl MorphMem {
     /// safe API's roots are added by the heap). `&mut ()` has none.
     ///
     /// ```
+    /// # #[cfg(feature = "compiler")] {
     /// use morph_mem::{AllocFlags, MorphMem, MorphMemConfig, Space};
     ///
     /// let mut mm = MorphMem::new(MorphMemConfig::COMPILER)?;
@@ -316,6 +321,7 @@ impl MorphMem {
     /// assert_eq!((a.space, b.space), (Space::Arena, Space::Pool));
     /// mm.free_raw(b.ptr, 32, token.id())?;
     /// assert!(mm.free_raw(b.ptr, 32, token.id()).is_err()); // a double free is refused
+    /// # }
     /// # Ok::<(), morph_mem::MorphMemError>(())
     /// ```
     ///
@@ -389,6 +395,7 @@ impl MorphMem {
     /// requests) and do it after.
     ///
     /// ```
+    /// # #[cfg(feature = "server")] {
     /// use morph_mem::{MorphMem, MorphMemConfig};
     /// use std::{cell::Cell, rc::Rc};
     ///
@@ -397,6 +404,7 @@ impl MorphMem {
     /// let warned = Rc::new(Cell::new(false));
     /// let flag = Rc::clone(&warned);
     /// mm.on_pressure(0.75, move |event| flag.set(event.fraction() >= 0.75))?;
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -473,10 +481,24 @@ impl MorphMem {
     }
 }
 
+/// What a heap has committed against its bound: what it reserves, plus the
+/// room the collector holds back to promote a full nursery (half as much
+/// again, for size-class rounding). Allocation fails when this would pass
+/// the bound, so pressure measured this way reaches 1 before it does.
+#[cfg(collector)]
+fn committed(usage: &morph_gengc::HeapUsage) -> usize {
+    usage.reserved() + usage.nursery_reserved + usage.nursery_reserved / 2
+}
+
 /// The layout of a raw object: `size` bytes, 8-byte aligned.
 fn raw_layout(size: usize) -> Result<Layout, MorphMemError> {
-    Layout::from_size_align(size.max(1), 8)
-        .map_err(|_| MorphMemError::Pool(morph_pool::PoolError::TooLarge { size, align: 8, largest_class: 0 }))
+    Layout::from_size_align(size.max(1), 8).map_err(|_| {
+        MorphMemError::Pool(morph_pool::PoolError::TooLarge {
+            size,
+            align: 8,
+            largest_class: 0,
+        })
+    })
 }
 
 #[cfg(collector)]
@@ -486,7 +508,9 @@ impl Collected {
         let nursery = config.nursery_size;
         // The adaptive eden may grow to 4× the nursery, within a quarter of
         // the heap (the young generation stays under half of it).
-        let max_eden = (nursery * 4).min(config.heap_size_hint / 4 / 4096 * 4096).max(nursery);
+        let max_eden = (nursery * 4)
+            .min(config.heap_size_hint / 4 / 4096 * 4096)
+            .max(nursery);
         let gc = morph_gengc::GcConfig {
             nursery_size: nursery,
             survivor_size: config.survivor_size(),
@@ -500,11 +524,12 @@ impl Collected {
             ..morph_gengc::GcConfig::default()
         };
         let mut heap = morph_gengc::Heap::new(gc)?;
-        let pressure = std::rc::Rc::<std::cell::RefCell<crate::pressure::PressureMonitor>>::default();
+        let pressure =
+            std::rc::Rc::<std::cell::RefCell<crate::pressure::PressureMonitor>>::default();
         let monitor = std::rc::Rc::clone(&pressure);
         let bound = config.heap_size_hint;
         heap.set_collection_observer(Some(Box::new(move |_event, usage| {
-            monitor.borrow_mut().check(usage.reserved(), bound);
+            monitor.borrow_mut().check(committed(usage), bound);
         })));
         Ok(Collected { heap, pressure })
     }

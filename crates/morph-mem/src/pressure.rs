@@ -2,6 +2,8 @@
 //! passes given fractions of its bound, and sheds load (drops caches,
 //! refuses work) before allocation starts failing.
 
+#![cfg_attr(not(collector), allow(dead_code))]
+
 use std::fmt;
 
 /// What a pressure callback is told.
@@ -16,7 +18,9 @@ use std::fmt;
 pub struct PressureEvent {
     /// The fraction of the bound the callback was registered for.
     pub threshold: f64,
-    /// Bytes the heap reserves now.
+    /// Bytes the heap has committed against the bound: what it reserves,
+    /// plus the room it holds back to promote a full nursery (allocation
+    /// fails when this would pass the bound).
     pub used: usize,
     /// The heap bound (`heap_size_hint`).
     pub bound: usize,
