@@ -13,8 +13,8 @@ use std::hint::black_box;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use morph_benches::pool::{
-    BATCH, BoxedBatch, CHECKSUM, MEASUREMENT_TIME, Obj, Order, SAMPLE_SIZE, WARM_UP_TIME,
-    for_each_group,
+    BATCH, BoxedBatch, MEASUREMENT_TIME, Obj, Order, SAMPLE_SIZE, SlabBatch, WARM_UP_TIME,
+    for_each_group, morph_pool_batch,
 };
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
@@ -31,41 +31,16 @@ fn morph_pool<const W: usize>(c: &mut Criterion, group_name: &str, order: &[usiz
     let mut group = c.benchmark_group(group_name);
     configure(&mut group);
     group.bench_function("morph-pool", |b| {
-        b.iter(|| {
-            for (i, handle) in handles.iter_mut().enumerate() {
-                *handle = Some(pool.alloc(Obj::new(i as u64)));
-            }
-            let mut checksum = 0u64;
-            for &i in order {
-                let obj = handles[i].take().expect("allocated above");
-                checksum = checksum.wrapping_add(black_box(&*obj).first());
-            }
-            assert_eq!(checksum, CHECKSUM);
-            black_box(checksum)
-        });
+        b.iter(|| black_box(morph_pool_batch(&pool, &mut handles, order)));
     });
     group.finish();
 }
 
 fn slab<const W: usize>(c: &mut Criterion, group_name: &str, order: &[usize]) {
-    let mut slab = slab::Slab::<Obj<W>>::with_capacity(BATCH);
-    let mut keys = vec![0usize; BATCH];
+    let mut batch = SlabBatch::<W>::new();
     let mut group = c.benchmark_group(group_name);
     configure(&mut group);
-    group.bench_function("slab", |b| {
-        b.iter(|| {
-            for (i, key) in keys.iter_mut().enumerate() {
-                *key = slab.insert(Obj::new(i as u64));
-            }
-            let mut checksum = 0u64;
-            for &i in order {
-                let obj = slab.remove(keys[i]);
-                checksum = checksum.wrapping_add(black_box(&obj).first());
-            }
-            assert_eq!(checksum, CHECKSUM);
-            black_box(checksum)
-        });
-    });
+    group.bench_function("slab", |b| b.iter(|| black_box(batch.run(order))));
     group.finish();
 }
 
