@@ -1,246 +1,650 @@
-//! `cargo xtask bench`: run the criterion suite, then turn its estimates into
-//! one table of ratios against our implementation, measured in the same run.
+//! `cargo xtask bench`: the workload suite, one process per run.
 //!
-//! Convention (see `benches/Cargo.toml`): a criterion group is a workload, a
-//! function id is an implementation; ids starting with `morph` are ours. Only
-//! estimates written by this run are read, so a stale result never shows up.
+//! 1. Build the runners once (`cargo build --release -p morph-benches
+//!    --bins`): `morph-workload` (system allocator) and
+//!    `morph-workload-mimalloc` (the `box-mimalloc` rows).
+//! 2. Ask `morph-workload --list` for the suite (workloads, implementations,
+//!    baselines), so the list lives in one place.
+//! 3. For each workload, run every implementation in its own process,
+//!    `--runs` times, interleaved (round 1 of every implementation, then
+//!    round 2, ...) so a slow spell of a shared machine does not land on one
+//!    implementation. morph-gengc runs with `MORPH_GC_TRACE=1`: its
+//!    one-line-per-collection trace on stderr gives every pause by kind.
+//! 4. Refuse results whose checksums differ between implementations or runs.
+//! 5. Summarise (median, MAD, min–max, ratio to our implementation, peak
+//!    RSS, pauses), check the targets of SPEC.md, compare with `--baseline`,
+//!    and write `report.md`, `results.json` and SVG plots under
+//!    `target/morph-bench/`.
+//!
+//! `--criterion` also runs the criterion micro-benchmarks (`bench/criterion.rs`).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+mod criterion;
+mod machine;
+mod progress;
+mod report;
+mod stats;
+mod svg;
+
+use std::env;
 use std::fs;
-use std::path::Path;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::{cargo, root, step};
+use crate::{cargo, root};
+use progress::Progress;
+use stats::{Collection, mad, median, parse_trace_line, percentile_sorted};
 
-/// One measured (workload, implementation) pair.
-struct Measurement {
-    workload: String,
-    implementation: String,
-    /// Median time per iteration, nanoseconds.
-    median_ns: f64,
-    /// Median absolute deviation as a fraction of the median.
-    spread: f64,
-    /// Elements per iteration, when the benchmark declared a throughput.
-    elements: Option<f64>,
+/// The quantiles of the pause curves (the runner's `probe::QUANTILES`).
+const QUANTILES: [f64; 17] = [
+    0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 0.99995,
+    0.99999, 1.0,
+];
+
+/// Default regression threshold: a median more than this much slower than
+/// the baseline's (plus both runs' noise) is a regression.
+const DEFAULT_THRESHOLD: f64 = 0.10;
+
+pub(crate) const HELP: &str = "\
+usage: cargo xtask bench [options]
+
+Runs every workload once per implementation per process, several times, and
+reports medians, spreads, peak RSS and ratios to our implementation (same run).
+
+options:
+  --quick                 default sizes (3 runs each; a few minutes on 2 cores)
+  --full                  target sizes (64 MiB server live set, 1 GiB VM heap; 7 runs)
+  --runs N                runs per (workload, implementation)
+  --only NAME[,NAME]      workloads by name or prefix (binary-trees, server, pool, arena-small...)
+  --impl NAME[,NAME]      implementations (repeatable); the baseline always runs too
+  --json                  results.json on stdout (tables go to stderr)
+  --baseline FILE         compare with an earlier results.json; flag regressions
+  --threshold PCT         regression threshold in percent, beyond noise (default 10)
+  --fail-on-regression    exit non-zero when --baseline finds a regression
+  --criterion             also run the criterion micro-benchmarks
+  --list                  print the workloads and implementations, run nothing
+";
+
+/// What the command line asked for.
+#[derive(Debug)]
+struct Options {
+    full: bool,
+    runs: Option<usize>,
+    only: Vec<String>,
+    implementations: Vec<String>,
+    json: bool,
+    baseline: Option<PathBuf>,
+    threshold: f64,
+    fail_on_regression: bool,
+    criterion: bool,
+    list: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        full: false,
+        runs: None,
+        only: Vec::new(),
+        implementations: Vec::new(),
+        json: false,
+        baseline: None,
+        threshold: DEFAULT_THRESHOLD,
+        fail_on_regression: false,
+        criterion: false,
+        list: false,
+    };
+    let mut args = args.iter();
+    let list = |value: &str| -> Vec<String> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("bench: {name} needs a value\n\n{HELP}"))
+        };
+        match arg.as_str() {
+            "--quick" => options.full = false,
+            "--full" => options.full = true,
+            "--runs" => {
+                let runs: usize = value("--runs")?
+                    .parse()
+                    .map_err(|e| format!("bench: --runs: {e}"))?;
+                options.runs = Some(runs.max(1));
+            }
+            "--only" => options.only.extend(list(&value("--only")?)),
+            "--impl" => options.implementations.extend(list(&value("--impl")?)),
+            "--json" => options.json = true,
+            "--baseline" => options.baseline = Some(PathBuf::from(value("--baseline")?)),
+            "--threshold" => {
+                let percent: f64 = value("--threshold")?
+                    .parse()
+                    .map_err(|e| format!("bench: --threshold: {e}"))?;
+                options.threshold = percent / 100.0;
+            }
+            "--fail-on-regression" => options.fail_on_regression = true,
+            "--criterion" => options.criterion = true,
+            "--list" => options.list = true,
+            other => return Err(format!("bench: unknown option `{other}`\n\n{HELP}")),
+        }
+    }
+    if options.fail_on_regression && options.baseline.is_none() {
+        return Err("bench: --fail-on-regression needs --baseline FILE".into());
+    }
+    Ok(options)
+}
+
+/// Where cargo puts build output.
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root().join(p) })
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Prints a line of the human-readable output: stdout normally, stderr when
+/// stdout carries JSON.
+macro_rules! say {
+    ($json:expr, $($arg:tt)*) => {
+        if $json { eprintln!($($arg)*) } else { println!($($arg)*) }
+    };
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let mut criterion_args: Vec<String> = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => criterion_args.push("--quick".into()),
-            "--only" => {
-                let name = args.next().ok_or("bench: --only needs a workload name")?;
-                criterion_args.push(name.clone());
-            }
-            other => return Err(format!("bench: unknown option `{other}`")),
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let options = parse(args)?;
+    let started = Instant::now();
+    let load_before = machine::load_average();
+
+    // Build once; cargo's own output goes to stderr.
+    eprintln!("==> building the workload runners (release)");
+    let build_started = Instant::now();
+    let status = cargo(&["build", "--release", "-p", "morph-benches", "--bins"])
+        .status()
+        .map_err(|e| format!("bench: could not start cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "bench: building the workload runners failed ({status})"
+        ));
+    }
+    let build_seconds = build_started.elapsed().as_secs_f64();
+    eprintln!("==> built in {build_seconds:.0}s");
+
+    let bin_dir = target_dir().join("release");
+    let runner = Runner {
+        system: bin_dir.join("morph-workload"),
+        mimalloc: bin_dir.join("morph-workload-mimalloc"),
+        full: options.full,
+    };
+    let catalogue = runner.list()?;
+    if options.list {
+        for w in &catalogue {
+            say!(
+                options.json,
+                "{:<22} {}",
+                w["name"].as_str().unwrap_or("?"),
+                strings(&w["implementations"]).join(", ")
+            );
+        }
+        return Ok(());
+    }
+    let selected = select(&catalogue, &options.only)?;
+    let runs = options.runs.unwrap_or(if options.full { 7 } else { 3 });
+
+    let mut workloads = Vec::new();
+    for spec in selected {
+        workloads.push(run_workload(&runner, spec, &options, runs)?);
+    }
+
+    let out_dir = target_dir().join("morph-bench");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let mut results = json!({
+        "schema": 1,
+        "date": machine::utc_now(),
+        "machine": machine::describe(),
+        "load_average": { "before": load_before, "after": machine::load_average() },
+        "size": if options.full { "full" } else { "quick" },
+        "runs": runs,
+        "command": format!("cargo xtask bench {}", args.join(" ")).trim_end().to_owned(),
+        "build_seconds": build_seconds,
+        "workloads": workloads,
+    });
+    results["targets"] = report::targets(&results);
+    let regressions = match &options.baseline {
+        Some(path) => {
+            let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let baseline: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a results.json: {e}", path.display()))?;
+            let found = report::compare(&baseline, &results, options.threshold);
+            results["baseline"] =
+                json!({ "file": path.display().to_string(), "comparison": found });
+            Some(found)
+        }
+        None => None,
+    };
+    results["total_seconds"] = json!(started.elapsed().as_secs_f64());
+
+    let plots = svg::write_all(&results, &out_dir)?;
+    let markdown = report::markdown(&results, &plots);
+    let report_path = out_dir.join("report.md");
+    fs::write(&report_path, markdown).map_err(|e| format!("{}: {e}", report_path.display()))?;
+    let json_text = serde_json::to_string_pretty(&results).expect("plain data");
+    let json_path = out_dir.join("results.json");
+    fs::write(&json_path, &json_text).map_err(|e| format!("{}: {e}", json_path.display()))?;
+
+    say!(options.json, "\n{}", report::terminal(&results));
+    say!(
+        options.json,
+        "report:  {}\nresults: {}\nplots:   {}\ntotal:   {:.0}s (build {build_seconds:.0}s)",
+        report_path.display(),
+        json_path.display(),
+        plots.join(", "),
+        started.elapsed().as_secs_f64()
+    );
+    if options.json {
+        println!("{json_text}");
+    }
+
+    if options.criterion {
+        let mut criterion_args = Vec::new();
+        if !options.full {
+            criterion_args.push("--quick".to_owned());
+        }
+        criterion::run(&criterion_args)?;
+    }
+
+    if let Some(found) = regressions {
+        let flagged = found
+            .iter()
+            .filter(|r| r["regression"].as_bool() == Some(true))
+            .count();
+        if flagged > 0 && options.fail_on_regression {
+            return Err(format!(
+                "bench: {flagged} regression(s) against the baseline (see report.md)"
+            ));
         }
     }
-
-    let started = SystemTime::now();
-    let mut command_args = vec!["bench", "-p", "morph-benches", "--"];
-    command_args.extend(criterion_args.iter().map(String::as_str));
-    step(
-        "criterion benchmarks (release, same run for every implementation)",
-        cargo(&command_args),
-    )?;
-
-    let measurements = collect(&root().join("target/criterion"), started)?;
-    if measurements.is_empty() {
-        return Err("bench: no results were written by this run".into());
-    }
-    let mut table = table(&measurements);
-    if let Some(pauses) = pause_summary(&root().join("target/morph-bench/gc_pauses.json"), started)
-    {
-        table.push_str(&pauses);
-    }
-    println!("\n{table}");
-
-    let out_dir = root().join("target/morph-bench");
-    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let report = format!(
-        "# Morph Memory benchmark report\n\n\
-         Median time per iteration; `ratio` is the implementation's time divided by \
-         ours (`morph*`) in the same run: above 1.00 we are faster.\n\n```text\n{table}```\n"
-    );
-    let report_path = out_dir.join("report.md");
-    fs::write(&report_path, report).map_err(|e| format!("{}: {e}", report_path.display()))?;
-    let json_path = out_dir.join("results.json");
-    let json = serde_json::to_string_pretty(&to_json(&measurements)).expect("plain data");
-    fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
-    println!(
-        "report: {}\nresults: {}",
-        report_path.display(),
-        json_path.display()
-    );
     Ok(())
 }
 
-/// Reads every `benchmark.json` + `new/estimates.json` pair newer than `since`.
-fn collect(dir: &Path, since: SystemTime) -> Result<Vec<Measurement>, String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
+/// The two runner binaries and the size flag.
+struct Runner {
+    system: PathBuf,
+    mimalloc: PathBuf,
+    full: bool,
+}
+
+/// One finished run of one implementation.
+struct RunRecord {
+    line: Value,
+    collections: Vec<Collection>,
+}
+
+impl Runner {
+    fn binary(&self, implementation: &str) -> &Path {
+        if implementation.ends_with("-mimalloc") {
+            &self.mimalloc
+        } else {
+            &self.system
+        }
+    }
+
+    fn list(&self) -> Result<Vec<Value>, String> {
+        let output = Command::new(&self.system)
+            .arg("--list")
+            .output()
+            .map_err(|e| format!("{}: {e}", self.system.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "morph-workload --list failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let list: Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("morph-workload --list: {e}"))?;
+        Ok(list.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Runs one (workload, implementation) in a fresh process.
+    fn run(&self, workload: &str, implementation: &str) -> Result<RunRecord, String> {
+        let mut command = Command::new(self.binary(implementation));
+        command.args([workload, implementation]);
+        if self.full {
+            command.arg("--full");
+        }
+        // Ours traces every collection (kind, pause) to stderr; peers ignore it.
+        if implementation.starts_with("morph-gengc") {
+            command.env("MORPH_GC_TRACE", "1");
+        } else {
+            command.env_remove("MORPH_GC_TRACE");
+        }
+        let output = command
+            .output()
+            .map_err(|e| format!("{workload}/{implementation}: could not start: {e}"))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(format!(
+                "{workload}/{implementation} failed ({}):\n{}",
+                output.status,
+                tail.join("\n")
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let line: Value = serde_json::from_str(last)
+            .map_err(|e| format!("{workload}/{implementation}: bad result line ({e}): {last}"))?;
+        let collections = stderr.lines().filter_map(parse_trace_line).collect();
+        Ok(RunRecord { line, collections })
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The workloads `--only` names (exactly, or by prefix); all without it.
+fn select<'a>(catalogue: &'a [Value], only: &[String]) -> Result<Vec<&'a Value>, String> {
+    if only.is_empty() {
+        return Ok(catalogue.iter().collect());
+    }
+    let names: Vec<&str> = catalogue
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    let mut selected = Vec::new();
+    for wanted in only {
+        let exact: Vec<&Value> = catalogue.iter().filter(|w| w["name"] == **wanted).collect();
+        let matched = if exact.is_empty() {
+            catalogue
+                .iter()
+                .filter(|w| {
+                    w["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(wanted.as_str()))
+                })
+                .collect()
+        } else {
+            exact
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let in_new = path
-                .parent()
-                .and_then(Path::file_name)
-                .is_some_and(|n| n == "new");
-            if !(in_new && path.file_name().is_some_and(|n| n == "estimates.json")) {
-                continue;
-            }
-            let fresh = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t >= since);
-            if !fresh {
-                continue;
-            }
-            let new_dir = path.parent().expect("checked above");
-            if let Some(m) = read_measurement(&path, &new_dir.join("benchmark.json")) {
-                found.push(m);
+        if matched.is_empty() {
+            return Err(format!(
+                "bench: no workload named `{wanted}`; there are: {}",
+                names.join(", ")
+            ));
+        }
+        for w in matched {
+            if !selected.iter().any(|s: &&Value| std::ptr::eq(*s, w)) {
+                selected.push(w);
             }
         }
     }
-    found.sort_by(|a, b| {
-        (
-            &a.workload,
-            !a.implementation.starts_with("morph"),
-            &a.implementation,
-        )
-            .cmp(&(
-                &b.workload,
-                !b.implementation.starts_with("morph"),
-                &b.implementation,
-            ))
-    });
-    Ok(found)
+    Ok(selected)
 }
 
-fn read_measurement(estimates: &Path, benchmark: &Path) -> Option<Measurement> {
-    let estimates: Value = serde_json::from_str(&fs::read_to_string(estimates).ok()?).ok()?;
-    let benchmark: Value = serde_json::from_str(&fs::read_to_string(benchmark).ok()?).ok()?;
-    let median_ns = estimates["median"]["point_estimate"].as_f64()?;
-    let mad = estimates["median_abs_dev"]["point_estimate"]
-        .as_f64()
-        .unwrap_or(0.0);
-    Some(Measurement {
-        workload: benchmark["group_id"].as_str()?.to_owned(),
-        implementation: benchmark["function_id"].as_str().unwrap_or("?").to_owned(),
-        median_ns,
-        spread: if median_ns > 0.0 {
-            mad / median_ns
-        } else {
-            0.0
-        },
-        elements: benchmark["throughput"]["Elements"].as_f64(),
+/// Runs every selected implementation of one workload `runs` times,
+/// interleaved, checks the checksums, and summarises.
+fn run_workload(
+    runner: &Runner,
+    spec: &Value,
+    options: &Options,
+    runs: usize,
+) -> Result<Value, String> {
+    let name = spec["name"].as_str().unwrap_or("?");
+    let baseline = spec["baseline"].as_str().unwrap_or("");
+    let available = strings(&spec["implementations"]);
+    let implementations: Vec<String> = available
+        .iter()
+        .filter(|i| {
+            options.implementations.is_empty()
+                || *i == baseline
+                || options.implementations.contains(i)
+        })
+        .cloned()
+        .collect();
+    let mut entry = json!({
+        "name": name,
+        "family": spec["family"],
+        "baseline": baseline,
+        "description": if options.full { &spec["full"] } else { &spec["quick"] },
+        "left_out": spec["left_out"],
+    });
+    if implementations.is_empty() {
+        eprintln!("{name}: not run (no implementation available; see the report)");
+        entry["results"] = json!([]);
+        entry["not_run"] = json!(true);
+        return Ok(entry);
+    }
+
+    let mut records: Vec<Vec<RunRecord>> = implementations.iter().map(|_| Vec::new()).collect();
+    let mut progress = Progress::start(name, runs * implementations.len(), implementations.len());
+    for round in 1..=runs {
+        for (i, implementation) in implementations.iter().enumerate() {
+            progress.running(implementation, round, runs);
+            let record = runner.run(name, implementation)?;
+            records[i].push(record);
+            progress.finished_one();
+        }
+    }
+
+    // Same data, same checksum: anything else means an implementation does
+    // different work, and its time means nothing.
+    let mut checksums: Vec<(String, Vec<u64>)> = Vec::new();
+    for (implementation, runs) in implementations.iter().zip(&records) {
+        let sums = runs
+            .iter()
+            .map(|r| r.line["checksum"].as_u64().unwrap_or(0))
+            .collect();
+        checksums.push((implementation.clone(), sums));
+    }
+    let reference = checksums[0].1[0];
+    if checksums
+        .iter()
+        .any(|(_, sums)| sums.iter().any(|&s| s != reference))
+    {
+        let detail: Vec<String> = checksums
+            .iter()
+            .map(|(implementation, sums)| format!("  {implementation}: {sums:?}"))
+            .collect();
+        return Err(format!(
+            "bench: CHECKSUM MISMATCH in `{name}`: the implementations did not compute the same \
+             result, so their times are not comparable:\n{}",
+            detail.join("\n")
+        ));
+    }
+
+    let mut results: Vec<Value> = implementations
+        .iter()
+        .zip(&records)
+        .map(|(implementation, runs)| summarise(implementation, runs))
+        .collect();
+    let reference_ns = results
+        .iter()
+        .find(|r| r["implementation"] == baseline)
+        .and_then(|r| r["median_ns"].as_f64());
+    for r in &mut results {
+        if let (Some(reference), Some(median)) = (reference_ns, r["median_ns"].as_f64()) {
+            r["ratio"] = json!(median / reference);
+        }
+    }
+    let fastest = results
+        .iter()
+        .min_by(|a, b| {
+            let t = |r: &Value| r["median_ns"].as_f64().unwrap_or(f64::MAX);
+            t(a).total_cmp(&t(b))
+        })
+        .and_then(|r| r["implementation"].as_str())
+        .unwrap_or("?")
+        .to_owned();
+    progress.finish(&format!("checksum {reference} ✓ · fastest {fastest}"));
+    entry["checksum"] = json!(reference);
+    entry["results"] = Value::Array(results);
+    Ok(entry)
+}
+
+/// Index of the run whose wall time is the median (the lower middle for an
+/// even count): the run whose series and curves the report shows.
+fn median_run(runs: &[RunRecord]) -> usize {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| wall(&runs[a]).total_cmp(&wall(&runs[b])));
+    order[(runs.len() - 1) / 2]
+}
+
+fn wall(run: &RunRecord) -> f64 {
+    run.line["wall_ns"].as_f64().unwrap_or(0.0)
+}
+
+/// Median, spread and peak RSS of one implementation's runs, and its
+/// collector and latency figures.
+fn summarise(implementation: &str, runs: &[RunRecord]) -> Value {
+    let walls: Vec<f64> = runs.iter().map(wall).collect();
+    let rss: Vec<f64> = runs
+        .iter()
+        .map(|r| r.line["peak_rss_bytes"].as_f64().unwrap_or(0.0))
+        .collect();
+    let median_ns = median(&walls);
+    let min_ns = walls.iter().copied().fold(f64::MAX, f64::min);
+    let max_ns = walls.iter().copied().fold(0.0, f64::max);
+    let mad_ns = mad(&walls);
+    let typical = &runs[median_run(runs)].line;
+    let elements = typical["elements"].as_f64().unwrap_or(0.0);
+    let mut summary = json!({
+        "implementation": implementation,
+        "runs": runs.len(),
+        "wall_ns": walls,
+        "median_ns": median_ns,
+        "min_ns": min_ns,
+        "max_ns": max_ns,
+        "mad_ns": mad_ns,
+        "mad_pct": 100.0 * mad_ns / median_ns.max(1.0),
+        "range_pct": 100.0 * (max_ns - min_ns) / median_ns.max(1.0),
+        "peak_rss_bytes": median(&rss),
+        "peak_rss_max_bytes": rss.iter().copied().fold(0.0, f64::max),
+        "elements": elements,
+        "per_element_ns": if elements > 0.0 { json!(median_ns / elements) } else { Value::Null },
+    });
+    for key in [
+        "phases_ms",
+        "memory_series",
+        "live_bytes_nominal",
+        "collector_pauses",
+    ] {
+        if !typical[key].is_null() {
+            summary[key] = typical[key].clone();
+        }
+    }
+    if !typical["step_latency"].is_null() {
+        let mut latency = typical["step_latency"].clone();
+        // The worst request of any run, not just the typical one.
+        let worst = runs
+            .iter()
+            .filter_map(|r| r.line["step_latency"]["max_us"].as_f64())
+            .fold(0.0, f64::max);
+        latency["max_us_all_runs"] = json!(worst);
+        summary["step_latency"] = latency;
+    }
+    if !typical["gc"].is_null() {
+        summary["gc"] = collector_summary(runs);
+    }
+    summary
+}
+
+/// morph-gengc's collections over all runs: pause percentiles by kind from
+/// the trace (pooled over runs), GC share of the whole run (median, from
+/// `Heap::stats()`), and of the steady phase where the workload has one.
+fn collector_summary(runs: &[RunRecord]) -> Value {
+    let shares: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.line["gc_share"].as_f64())
+        .collect();
+    let per_run =
+        |f: &dyn Fn(&RunRecord) -> f64| -> f64 { median(&runs.iter().map(f).collect::<Vec<_>>()) };
+    let mut minor: Vec<f64> = Vec::new();
+    let mut major: Vec<f64> = Vec::new();
+    let mut steady_shares = Vec::new();
+    let mut steady_minor: Vec<f64> = Vec::new();
+    for run in runs {
+        for c in &run.collections {
+            if c.major {
+                major.push(c.pause_us);
+            } else {
+                minor.push(c.pause_us);
+            }
+        }
+        let start_ms = run.line["steady_from_heap_start_ms"].as_f64();
+        let phases = &run.line["phases_ms"];
+        let steady_ms = phases["steady"].as_f64().or(phases["mutate"].as_f64());
+        if let (Some(start_ms), Some(steady_ms)) = (start_ms, steady_ms) {
+            let steady: Vec<&Collection> = run
+                .collections
+                .iter()
+                .filter(|c| c.at_s * 1e3 >= start_ms)
+                .collect();
+            let gc_us: f64 = steady.iter().map(|c| c.pause_us).sum();
+            steady_shares.push(gc_us / (steady_ms * 1e3).max(1.0));
+            steady_minor.extend(steady.iter().filter(|c| !c.major).map(|c| c.pause_us));
+        }
+    }
+    let traced = runs.iter().any(|r| !r.collections.is_empty());
+    let mut summary = json!({
+        "minor_collections": per_run(&|r| r.line["gc"]["minor_collections"].as_f64().unwrap_or(0.0)),
+        "major_collections": per_run(&|r| r.line["gc"]["major_collections"].as_f64().unwrap_or(0.0)),
+        "gc_time_us": per_run(&|r| r.line["gc"]["gc_time_us"].as_f64().unwrap_or(0.0)),
+        "gc_share": median(&shares),
+        "stats_pauses": runs[median_run(runs)].line["gc"]["pauses"].clone(),
+        "traced": traced,
+        "minor": distribution(&mut minor),
+        "major": distribution(&mut major),
+    });
+    if !steady_shares.is_empty() {
+        summary["steady_gc_share"] = json!(median(&steady_shares));
+        summary["steady_minor"] = distribution(&mut steady_minor);
+    }
+    summary
+}
+
+/// Count, percentiles and curve of pooled pauses (microseconds).
+fn distribution(values: &mut [f64]) -> Value {
+    values.sort_by(f64::total_cmp);
+    let curve: Vec<Value> = QUANTILES
+        .iter()
+        .map(|&q| json!([q, percentile_sorted(values, q)]))
+        .collect();
+    json!({
+        "count": values.len(),
+        "total_us": values.iter().sum::<f64>(),
+        "p50_us": percentile_sorted(values, 0.50),
+        "p90_us": percentile_sorted(values, 0.90),
+        "p99_us": percentile_sorted(values, 0.99),
+        "max_us": values.last().copied().unwrap_or(0.0),
+        "curve": curve,
     })
 }
 
-fn by_workload(measurements: &[Measurement]) -> BTreeMap<&str, Vec<&Measurement>> {
-    let mut groups: BTreeMap<&str, Vec<&Measurement>> = BTreeMap::new();
-    for m in measurements {
-        groups.entry(&m.workload).or_default().push(m);
-    }
-    groups
-}
-
-/// Time of our implementation in the same workload, if there is one.
-fn ours(group: &[&Measurement]) -> Option<f64> {
-    group
-        .iter()
-        .find(|m| m.implementation.starts_with("morph"))
-        .map(|m| m.median_ns)
-}
-
-fn table(measurements: &[Measurement]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<26} {:<20} {:>12} {:>7} {:>12} {:>7}",
-        "workload", "implementation", "median", "±", "per element", "ratio"
-    );
-    let _ = writeln!(out, "{}", "-".repeat(89));
-    for (workload, group) in by_workload(measurements) {
-        let reference = ours(&group);
-        for (i, m) in group.iter().enumerate() {
-            let name = if i == 0 { workload } else { "" };
-            let per_element = m.elements.map_or("-".into(), |n| duration(m.median_ns / n));
-            let ratio = reference.map_or("-".into(), |r| format!("{:.2}", m.median_ns / r));
-            let _ = writeln!(
-                out,
-                "{:<26} {:<20} {:>12} {:>6.1}% {:>12} {:>7}",
-                name,
-                m.implementation,
-                duration(m.median_ns),
-                m.spread * 100.0,
-                per_element,
-                ratio
-            );
-        }
-    }
-    out
-}
-
-/// The collector's pause percentiles from the `gc_pauses` workload, if this
-/// run wrote them.
-fn pause_summary(path: &Path, since: SystemTime) -> Option<String> {
-    let fresh = fs::metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t >= since);
-    if !fresh {
-        return None;
-    }
-    let stats: Value = serde_json::from_str(&fs::read_to_string(path).ok()?).ok()?;
-    let gc = &stats["gc"];
-    let share = 100.0 * gc["gc_time_us"].as_f64()? / stats["uptime_us"].as_f64()?.max(1.0);
-    Some(format!(
-        "\ngc_pauses (minor+major, default 2 MiB nursery): {} collections, p50 {} µs, p90 {} µs, \
-         p99 {} µs, max {} µs; GC {share:.2}% of run time\n",
-        gc["gc_count"],
-        gc["gc_pause_p50_us"],
-        gc["gc_pause_p90_us"],
-        gc["gc_pause_p99_us"],
-        gc["gc_pause_max_us"]
-    ))
-}
-
-fn to_json(measurements: &[Measurement]) -> Value {
-    let workloads: Vec<Value> = by_workload(measurements)
-        .into_iter()
-        .map(|(workload, group)| {
-            let reference = ours(&group);
-            let rows: Vec<Value> = group
-                .iter()
-                .map(|m| {
-                    json!({
-                        "implementation": m.implementation,
-                        "median_ns": m.median_ns,
-                        "spread": m.spread,
-                        "elements": m.elements,
-                        "ratio_to_morph": reference.map(|r| m.median_ns / r),
-                    })
-                })
-                .collect();
-            json!({ "workload": workload, "results": rows })
-        })
-        .collect();
-    json!({ "workloads": workloads })
-}
-
-fn duration(ns: f64) -> String {
+/// `1.23 ms`-style durations.
+pub(crate) fn format_duration(ns: f64) -> String {
     if ns < 1e3 {
         format!("{ns:.2} ns")
     } else if ns < 1e6 {
@@ -249,5 +653,15 @@ fn duration(ns: f64) -> String {
         format!("{:.2} ms", ns / 1e6)
     } else {
         format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// `12.3 MiB`-style sizes.
+pub(crate) fn format_bytes(bytes: f64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes >= 1024.0 * MIB {
+        format!("{:.2} GiB", bytes / (1024.0 * MIB))
+    } else {
+        format!("{:.1} MiB", bytes / MIB)
     }
 }

@@ -23,7 +23,10 @@ usage: cargo xtask <command> [options]
 
 commands:
   ci [--no-miri] [--no-loom]     fmt, clippy, tests, doc tests, rustdoc, loom, Miri
-  bench [--quick] [--only NAME]  benchmarks vs peers; table + target/morph-bench/report.md
+  bench [--quick|--full] [--only W] [--impl I] [--json] [--baseline FILE [--fail-on-regression]] [--criterion]
+                                 workload suite vs peers, one process per run; table +
+                                 target/morph-bench/{report.md,results.json,*.svg}
+                                 (`cargo xtask bench --help` for every option)
   help                           this text
 ";
 

@@ -1,0 +1,662 @@
+//! Turning `results.json` into judgements and text: the targets of SPEC.md
+//! (met or not, from ratios measured in the same run), the comparison with
+//! a baseline file, the terminal table and `report.md`.
+//!
+//! Everything here reads the results JSON only, so a report can be rebuilt
+//! from any saved `results.json`.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::{format_bytes, format_duration};
+
+fn workloads(results: &Value) -> impl Iterator<Item = &Value> {
+    results["workloads"].as_array().into_iter().flatten()
+}
+
+fn rows(workload: &Value) -> impl Iterator<Item = &Value> {
+    workload["results"].as_array().into_iter().flatten()
+}
+
+fn row<'a>(workload: &'a Value, implementation: &str) -> Option<&'a Value> {
+    rows(workload).find(|r| r["implementation"] == implementation)
+}
+
+fn ratio(workload: &Value, implementation: &str) -> Option<f64> {
+    row(workload, implementation)?["ratio"].as_f64()
+}
+
+fn target(name: &str, workload: &str, measured: String, met: Option<bool>, note: &str) -> Value {
+    json!({ "target": name, "workload": workload, "measured": measured, "met": met, "note": note })
+}
+
+/// Every target of SPEC.md that this run measured, met or not.
+pub(crate) fn targets(results: &Value) -> Value {
+    let quick = results["size"] == "quick";
+    let mut out = Vec::new();
+    for w in workloads(results) {
+        let name = w["name"].as_str().unwrap_or("?");
+        if w["not_run"].as_bool() == Some(true) {
+            out.push(target(
+                "compiler workload: faster than Box, peak memory within 10 % of the AST",
+                name,
+                "not run".into(),
+                None,
+                "the workload has no implementation yet (see the compiler section)",
+            ));
+            continue;
+        }
+        match w["family"].as_str() {
+            Some("collector") => {
+                if let Some(r) = ratio(w, "box-glibc") {
+                    out.push(target(
+                        "faster than Box + glibc malloc",
+                        name,
+                        format!("Box takes {r:.2}× our time"),
+                        Some(r > 1.0),
+                        "",
+                    ));
+                }
+                let peers: Vec<(&str, f64)> = ["gc-arena", "gc", "dumpster"]
+                    .into_iter()
+                    .filter_map(|p| ratio(w, p).map(|r| (p, r)))
+                    .collect();
+                if !peers.is_empty() {
+                    let measured: Vec<String> =
+                        peers.iter().map(|(p, r)| format!("{p} {r:.2}×")).collect();
+                    out.push(target(
+                        "several (≥ 3×) times faster than gc-arena, gc, dumpster",
+                        name,
+                        measured.join(", "),
+                        Some(peers.iter().all(|(_, r)| *r >= 3.0)),
+                        "",
+                    ));
+                }
+                minor_pause_target(&mut out, w, name);
+            }
+            Some("server") => {
+                minor_pause_target(&mut out, w, name);
+                if let Some(gc) = row(w, "morph-gengc").map(|r| &r["gc"]) {
+                    let share = gc["steady_gc_share"].as_f64().or(gc["gc_share"].as_f64());
+                    if let Some(share) = share {
+                        out.push(target(
+                            "GC time < 3 % of run time (steady server workload)",
+                            name,
+                            format!(
+                                "{:.1} % of the steady phase ({:.1} % of the whole run)",
+                                share * 100.0,
+                                gc["gc_share"].as_f64().unwrap_or(0.0) * 100.0
+                            ),
+                            Some(share < 0.03),
+                            if quick {
+                                "quick run: a quarter of the 64 MiB live set"
+                            } else {
+                                ""
+                            },
+                        ));
+                    }
+                }
+            }
+            Some("large-heap") => {
+                minor_pause_target(&mut out, w, name);
+                if let Some(gc) = row(w, "morph-gengc").map(|r| &r["gc"]) {
+                    let p99 = gc["stats_pauses"]["p99_us"].as_f64().unwrap_or(0.0);
+                    let live = row(w, "morph-gengc")
+                        .and_then(|r| r["live_bytes_nominal"].as_f64())
+                        .unwrap_or(0.0);
+                    out.push(target(
+                        "VM mode: pause p99 < 2 ms with 1 GiB live",
+                        name,
+                        format!(
+                            "p99 {} (all collections), max {}, ~{} live",
+                            us(p99),
+                            us(gc["stats_pauses"]["max_us"].as_f64().unwrap_or(0.0)),
+                            format_bytes(live)
+                        ),
+                        Some(p99 < 2000.0),
+                        if quick {
+                            "quick run: ~256 MiB live, not 1 GiB; run --full for the stated size"
+                        } else {
+                            ""
+                        },
+                    ));
+                }
+            }
+            Some("arena") => {
+                if let Some(r) = ratio(w, "bumpalo") {
+                    out.push(target(
+                        "arena: time ≤ bumpalo's",
+                        name,
+                        format!("bumpalo takes {r:.2}× our time"),
+                        Some(r >= 1.0),
+                        "",
+                    ));
+                }
+            }
+            Some("pool") => {
+                let glibc = ratio(w, "box-glibc");
+                let mimalloc = ratio(w, "box-mimalloc");
+                if glibc.is_some() || mimalloc.is_some() {
+                    let show = |r: Option<f64>| r.map_or("–".into(), |r| format!("{r:.2}×"));
+                    out.push(target(
+                        "pool: ≥ 2× faster than glibc malloc, ahead of mimalloc",
+                        name,
+                        format!("glibc {}, mimalloc {}", show(glibc), show(mimalloc)),
+                        Some(glibc.is_none_or(|r| r >= 2.0) && mimalloc.is_none_or(|r| r > 1.0)),
+                        "",
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Value::Array(out)
+}
+
+/// Minor-pause p99 of morph-gengc in `w` (steady phase where there is one).
+fn minor_pause_target(out: &mut Vec<Value>, w: &Value, name: &str) {
+    let Some(gc) = row(w, "morph-gengc").map(|r| &r["gc"]) else {
+        return;
+    };
+    if gc["traced"].as_bool() != Some(true) {
+        return;
+    }
+    let (dist, phase) = if gc["steady_minor"]["count"].as_u64().unwrap_or(0) > 0 {
+        (&gc["steady_minor"], "steady phase")
+    } else {
+        (&gc["minor"], "whole run")
+    };
+    let Some(p99) = dist["p99_us"].as_f64() else {
+        return;
+    };
+    if dist["count"].as_u64().unwrap_or(0) == 0 {
+        return;
+    }
+    out.push(target(
+        "minor-collection pause p99 < 1 ms",
+        name,
+        format!(
+            "p99 {} over {} minor pauses ({phase}, all runs), max {}",
+            us(p99),
+            dist["count"],
+            us(dist["max_us"].as_f64().unwrap_or(0.0))
+        ),
+        Some(p99 < 1000.0),
+        "",
+    ));
+}
+
+/// Compares every (workload, implementation) median with `baseline`'s. A
+/// row of ours is a regression when it is slower by more than `threshold`
+/// plus the noise of both runs (their relative MADs added).
+pub(crate) fn compare(baseline: &Value, current: &Value, threshold: f64) -> Vec<Value> {
+    let mut found = Vec::new();
+    if baseline["size"] != current["size"] {
+        found.push(json!({
+            "note": format!(
+                "baseline is a {} run, this is a {} run: sizes differ, nothing compared",
+                baseline["size"], current["size"]
+            ),
+            "regression": false,
+        }));
+        return found;
+    }
+    for w in workloads(current) {
+        let Some(old_w) = workloads(baseline).find(|b| b["name"] == w["name"]) else {
+            continue;
+        };
+        for r in rows(w) {
+            let implementation = r["implementation"].as_str().unwrap_or("?");
+            let Some(old) = row(old_w, implementation) else {
+                continue;
+            };
+            let (Some(new_ns), Some(old_ns)) = (r["median_ns"].as_f64(), old["median_ns"].as_f64())
+            else {
+                continue;
+            };
+            let change = new_ns / old_ns - 1.0;
+            let noise = (r["mad_pct"].as_f64().unwrap_or(0.0)
+                + old["mad_pct"].as_f64().unwrap_or(0.0))
+                / 100.0;
+            let ours = implementation.starts_with("morph");
+            found.push(json!({
+                "workload": w["name"],
+                "implementation": implementation,
+                "ours": ours,
+                "old_ns": old_ns,
+                "new_ns": new_ns,
+                "change_pct": change * 100.0,
+                "noise_pct": noise * 100.0,
+                "threshold_pct": threshold * 100.0,
+                "regression": ours && change > threshold + noise,
+                "improvement": ours && -change > threshold + noise,
+            }));
+        }
+    }
+    found
+}
+
+fn us(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{:.2} ms", value / 1000.0)
+    } else {
+        format!("{value:.0} µs")
+    }
+}
+
+fn pct(value: f64) -> String {
+    format!("{value:.1}%")
+}
+
+/// The table printed at the end of a run.
+pub(crate) fn terminal(results: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<21} {:<14} {:>10} {:>6} {:>21} {:>6} {:>10}  notes",
+        "workload", "implementation", "median", "MAD", "min–max", "ratio", "peak RSS"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(112));
+    for w in workloads(results) {
+        let name = w["name"].as_str().unwrap_or("?");
+        if w["not_run"].as_bool() == Some(true) {
+            let _ = writeln!(out, "{name:<21} not run (see report.md)");
+            continue;
+        }
+        for (i, r) in rows(w).enumerate() {
+            let shown = if i == 0 { name } else { "" };
+            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+            let ratio = r["ratio"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.2}"));
+            let _ = writeln!(
+                out,
+                "{shown:<21} {:<14} {:>10} {:>6} {:>21} {:>6} {:>10}  {}",
+                r["implementation"].as_str().unwrap_or("?"),
+                format_duration(f("median_ns")),
+                pct(f("mad_pct")),
+                format!(
+                    "{}–{}",
+                    format_duration(f("min_ns")),
+                    format_duration(f("max_ns"))
+                ),
+                ratio,
+                format_bytes(f("peak_rss_bytes")),
+                notes(r)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nratio = implementation's median ÷ ours (same run): above 1.00 we are faster.\n\ntargets ({}, {} runs each):",
+        results["size"].as_str().unwrap_or("?"),
+        results["runs"]
+    );
+    for t in results["targets"].as_array().into_iter().flatten() {
+        let mark = match t["met"].as_bool() {
+            Some(true) => "met    ",
+            Some(false) => "NOT MET",
+            None => "n/a    ",
+        };
+        let _ = writeln!(
+            out,
+            "  [{mark}] {:<20} {} — {}",
+            t["workload"].as_str().unwrap_or("?"),
+            t["target"].as_str().unwrap_or("?"),
+            t["measured"].as_str().unwrap_or("?")
+        );
+    }
+    if let Some(found) = results["baseline"]["comparison"].as_array() {
+        let flagged: Vec<&Value> = found.iter().filter(|r| r["regression"] == true).collect();
+        let _ = writeln!(
+            out,
+            "\nagainst {}: {} regression(s) of ours beyond {}% + noise",
+            results["baseline"]["file"].as_str().unwrap_or("?"),
+            flagged.len(),
+            found
+                .iter()
+                .find_map(|r| r["threshold_pct"].as_f64())
+                .unwrap_or(0.0)
+        );
+        for r in flagged {
+            let _ = writeln!(
+                out,
+                "  REGRESSION {} / {}: {:+.1}% (noise {:.1}%)",
+                r["workload"].as_str().unwrap_or("?"),
+                r["implementation"].as_str().unwrap_or("?"),
+                r["change_pct"].as_f64().unwrap_or(0.0),
+                r["noise_pct"].as_f64().unwrap_or(0.0)
+            );
+        }
+        for r in found.iter().filter(|r| r["note"].is_string()) {
+            let _ = writeln!(out, "  {}", r["note"].as_str().unwrap_or(""));
+        }
+    }
+    out
+}
+
+/// Short collector / latency notes for a row.
+fn notes(r: &Value) -> String {
+    let mut parts = Vec::new();
+    let gc = &r["gc"];
+    if !gc.is_null() {
+        let share = gc["steady_gc_share"].as_f64().or(gc["gc_share"].as_f64());
+        if let Some(share) = share {
+            parts.push(format!("GC {}", pct(share * 100.0)));
+        }
+        if gc["minor"]["count"].as_u64().unwrap_or(0) > 0 {
+            parts.push(format!(
+                "minor p99 {}",
+                us(gc["minor"]["p99_us"].as_f64().unwrap_or(0.0))
+            ));
+        }
+        if gc["major"]["count"].as_u64().unwrap_or(0) > 0 {
+            parts.push(format!(
+                "major max {}",
+                us(gc["major"]["max_us"].as_f64().unwrap_or(0.0))
+            ));
+        }
+    }
+    if let Some(p99) = r["step_latency"]["p99_us"].as_f64() {
+        parts.push(format!(
+            "request p99 {} max {}",
+            us(p99),
+            us(r["step_latency"]["max_us_all_runs"].as_f64().unwrap_or(0.0))
+        ));
+    }
+    parts.join(" · ")
+}
+
+/// `report.md`.
+pub(crate) fn markdown(results: &Value, plots: &[String]) -> String {
+    let mut out = String::new();
+    let m = &results["machine"];
+    let _ = writeln!(out, "# Morph Memory benchmark report\n");
+    let _ = writeln!(
+        out,
+        "Measured {} on {} ({} logical CPUs, {} GiB RAM, {} {}); load average {} before, {} after. \
+         Size: **{}**, {} runs per (workload, implementation), each in its own process, \
+         interleaved. Command: `{}`; total {:.0} s including a {:.0} s build.\n",
+        results["date"].as_str().unwrap_or("?"),
+        m["cpu"].as_str().unwrap_or("?"),
+        m["logical_cpus"],
+        m["memory_gib"],
+        m["os"].as_str().unwrap_or("?"),
+        m["arch"].as_str().unwrap_or("?"),
+        results["load_average"]["before"],
+        results["load_average"]["after"],
+        results["size"].as_str().unwrap_or("?"),
+        results["runs"],
+        results["command"].as_str().unwrap_or("?"),
+        results["total_seconds"].as_f64().unwrap_or(0.0),
+        results["build_seconds"].as_f64().unwrap_or(0.0),
+    );
+    let _ = writeln!(
+        out,
+        "How to read: **median** is the median wall time of the runs (the workload only, not \
+         process start-up); **MAD** the median absolute deviation as a share of the median; \
+         **min–max** the fastest and slowest run; **ratio** the implementation's median ÷ ours \
+         (`morph-*`) in this same run — above 1.00 we are faster; **peak RSS** the median over \
+         runs of the process's `getrusage` high-water mark. Every implementation of a workload \
+         computed the same checksum (checked). See `docs/BENCHMARKS.md`.\n"
+    );
+
+    let _ = writeln!(out, "## Targets (SPEC.md)\n");
+    let _ = writeln!(
+        out,
+        "| target | workload | measured | met |\n|---|---|---|---|"
+    );
+    for t in results["targets"].as_array().into_iter().flatten() {
+        let met = match t["met"].as_bool() {
+            Some(true) => "✅ met",
+            Some(false) => "❌ **not met**",
+            None => "– not run",
+        };
+        let note = t["note"].as_str().filter(|n| !n.is_empty());
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {}{} | {met} |",
+            t["target"].as_str().unwrap_or("?"),
+            t["workload"].as_str().unwrap_or("?"),
+            t["measured"].as_str().unwrap_or("?"),
+            note.map_or(String::new(), |n| format!(" ({n})"))
+        );
+    }
+
+    let _ = writeln!(out, "\n## Results\n");
+    for w in workloads(results) {
+        let name = w["name"].as_str().unwrap_or("?");
+        let _ = writeln!(out, "### `{name}`\n");
+        let _ = writeln!(out, "{}.\n", w["description"].as_str().unwrap_or(""));
+        if w["not_run"].as_bool() == Some(true) {
+            for l in w["left_out"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "Not run — {}: {}.\n",
+                    l["implementation"].as_str().unwrap_or("?"),
+                    l["why"].as_str().unwrap_or("?")
+                );
+            }
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| implementation | median | MAD | min–max | ratio | peak RSS | per object | notes |\n\
+             |---|---|---|---|---|---|---|---|"
+        );
+        for r in rows(w) {
+            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {}–{} | {} | {} | {} | {} |",
+                r["implementation"].as_str().unwrap_or("?"),
+                format_duration(f("median_ns")),
+                pct(f("mad_pct")),
+                format_duration(f("min_ns")),
+                format_duration(f("max_ns")),
+                r["ratio"]
+                    .as_f64()
+                    .map_or("-".into(), |x| format!("{x:.2}")),
+                format_bytes(f("peak_rss_bytes")),
+                r["per_element_ns"]
+                    .as_f64()
+                    .map_or("-".into(), format_duration),
+                notes(r)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nChecksum `{}` for every implementation and run.",
+            w["checksum"]
+        );
+        for l in w["left_out"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "Not run: {} — {}.",
+                l["implementation"].as_str().unwrap_or("?"),
+                l["why"].as_str().unwrap_or("?")
+            );
+        }
+        let _ = writeln!(out);
+        match w["family"].as_str() {
+            Some("server") => server_details(&mut out, w),
+            Some("large-heap") => large_heap_details(&mut out, w),
+            _ => {}
+        }
+        collector_details(&mut out, w);
+    }
+
+    if !plots.is_empty() {
+        let _ = writeln!(out, "## Plots\n");
+        for p in plots {
+            let _ = writeln!(out, "![{p}]({p})\n");
+        }
+    }
+
+    if let Some(found) = results["baseline"]["comparison"].as_array() {
+        let _ = writeln!(
+            out,
+            "## Against the baseline `{}`\n",
+            results["baseline"]["file"].as_str().unwrap_or("?")
+        );
+        for r in found.iter().filter(|r| r["note"].is_string()) {
+            let _ = writeln!(out, "{}\n", r["note"].as_str().unwrap_or(""));
+        }
+        let _ = writeln!(
+            out,
+            "| workload | implementation | before | now | change | noise | verdict |\n|---|---|---|---|---|---|---|"
+        );
+        for r in found.iter().filter(|r| r["workload"].is_string()) {
+            let verdict = if r["regression"] == true {
+                "**regression**"
+            } else if r["improvement"] == true {
+                "faster"
+            } else if r["ours"] == true {
+                "within noise"
+            } else {
+                "(peer)"
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {:+.1}% | ±{:.1}% | {verdict} |",
+                r["workload"].as_str().unwrap_or("?"),
+                r["implementation"].as_str().unwrap_or("?"),
+                format_duration(r["old_ns"].as_f64().unwrap_or(0.0)),
+                format_duration(r["new_ns"].as_f64().unwrap_or(0.0)),
+                r["change_pct"].as_f64().unwrap_or(0.0),
+                r["noise_pct"].as_f64().unwrap_or(0.0)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+fn server_details(out: &mut String, w: &Value) {
+    let _ = writeln!(
+        out,
+        "Request latency (each steady-phase step timed; typical run's distribution, worst \
+         request over all runs), and the collector's own pauses where it reports them:\n"
+    );
+    let _ = writeln!(
+        out,
+        "| implementation | request p50 | p90 | p99 | max (all runs) | collector pauses | GC share |\n|---|---|---|---|---|---|---|"
+    );
+    for r in rows(w) {
+        let l = &r["step_latency"];
+        let f = |k: &str| l[k].as_f64().unwrap_or(0.0);
+        let (pauses, share) = if !r["gc"].is_null() {
+            let gc = &r["gc"];
+            (
+                format!(
+                    "minor p50 {} / p99 {} / max {} ({}); major max {} ({})",
+                    us(gc["steady_minor"]["p50_us"].as_f64().unwrap_or(0.0)),
+                    us(gc["steady_minor"]["p99_us"].as_f64().unwrap_or(0.0)),
+                    us(gc["steady_minor"]["max_us"].as_f64().unwrap_or(0.0)),
+                    gc["steady_minor"]["count"],
+                    us(gc["major"]["max_us"].as_f64().unwrap_or(0.0)),
+                    gc["major"]["count"]
+                ),
+                format!(
+                    "{} steady, {} whole run",
+                    pct(gc["steady_gc_share"].as_f64().unwrap_or(0.0) * 100.0),
+                    pct(gc["gc_share"].as_f64().unwrap_or(0.0) * 100.0)
+                ),
+            )
+        } else if !r["collector_pauses"].is_null() {
+            let c = &r["collector_pauses"];
+            let p = &c["pauses"];
+            let total = c["gc_time_us"].as_f64().unwrap_or(0.0);
+            let wall_us = r["median_ns"].as_f64().unwrap_or(1.0) / 1e3;
+            (
+                format!(
+                    "`collect_debt` p50 {} / p99 {} / max {} ({})",
+                    us(p["p50_us"].as_f64().unwrap_or(0.0)),
+                    us(p["p99_us"].as_f64().unwrap_or(0.0)),
+                    us(p["max_us"].as_f64().unwrap_or(0.0)),
+                    p["count"]
+                ),
+                format!("{} whole run", pct(100.0 * total / wall_us)),
+            )
+        } else {
+            (
+                "inside allocation / drop: only in request latency".into(),
+                "–".into(),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {pauses} | {share} |",
+            r["implementation"].as_str().unwrap_or("?"),
+            us(f("p50_us")),
+            us(f("p90_us")),
+            us(f("p99_us")),
+            us(f("max_us_all_runs")),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn large_heap_details(out: &mut String, w: &Value) {
+    let _ = writeln!(
+        out,
+        "| implementation | build phase | mutate phase | peak RSS |\n|---|---|---|---|"
+    );
+    for r in rows(w) {
+        let p = &r["phases_ms"];
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            r["implementation"].as_str().unwrap_or("?"),
+            format_duration(p["build"].as_f64().unwrap_or(0.0) * 1e6),
+            format_duration(p["mutate"].as_f64().unwrap_or(0.0) * 1e6),
+            format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0))
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// morph-gengc's pauses by kind, for any workload it ran.
+fn collector_details(out: &mut String, w: &Value) {
+    let Some(gc) = row(w, "morph-gengc").map(|r| &r["gc"]) else {
+        return;
+    };
+    if gc.is_null() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "morph-gengc collections (pauses from its trace, pooled over all runs; counts and GC \
+         time per run, median):\n\n\
+         | kind | per run | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|"
+    );
+    for (kind, key, count_key) in [
+        ("minor", "minor", "minor_collections"),
+        ("major", "major", "major_collections"),
+    ] {
+        let d = &gc[key];
+        let f = |k: &str| d[k].as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "| {kind} | {} | {} | {} | {} | {} |",
+            gc[count_key],
+            us(f("p50_us")),
+            us(f("p90_us")),
+            us(f("p99_us")),
+            us(f("max_us"))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nGC time {} per run, {} of the run{}.\n",
+        us(gc["gc_time_us"].as_f64().unwrap_or(0.0)),
+        pct(gc["gc_share"].as_f64().unwrap_or(0.0) * 100.0),
+        gc["steady_gc_share"]
+            .as_f64()
+            .map_or(String::new(), |s| format!(
+                " ({} of the steady phase)",
+                pct(s * 100.0)
+            ))
+    );
+}

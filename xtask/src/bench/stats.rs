@@ -1,0 +1,97 @@
+//! Small statistics over a handful of runs, and the collector's trace.
+
+/// Median of `values` (mean of the middle two for an even count); 0 if empty.
+pub(crate) fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+/// Median absolute deviation from the median.
+pub(crate) fn mad(values: &[f64]) -> f64 {
+    let m = median(values);
+    let deviations: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
+    median(&deviations)
+}
+
+/// Nearest-rank percentile of already sorted values (`q` in 0..=1); 0 if empty.
+pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// One collection from morph-gengc's trace (`MORPH_GC_TRACE=1`): one line
+/// per collection, printed after the pause was measured, so tracing does not
+/// lengthen the pause it reports.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Collection {
+    /// `true` for a major (whole-heap) collection.
+    pub major: bool,
+    /// Seconds since the heap was created.
+    pub at_s: f64,
+    /// The pause, microseconds.
+    pub pause_us: f64,
+    /// Bytes the heap reserves after the collection.
+    pub heap_bytes: u64,
+}
+
+/// Parses a trace line such as
+/// `morph-gc #3 @0.024s minor: pause 10.147ms, young 2560K->512K, promoted 2048K, old 5758K, large 0K, heap 8960K`.
+pub(crate) fn parse_trace_line(line: &str) -> Option<Collection> {
+    let rest = line.strip_prefix("morph-gc #")?;
+    let (_, rest) = rest.split_once(" @")?;
+    let (at, rest) = rest.split_once("s ")?;
+    let (kind, rest) = rest.split_once(": pause ")?;
+    let (pause, rest) = rest.split_once("ms")?;
+    let heap = rest.rsplit_once("heap ")?.1.trim().strip_suffix('K')?;
+    Some(Collection {
+        major: kind == "major",
+        at_s: at.parse().ok()?,
+        pause_us: pause.parse::<f64>().ok()? * 1e3,
+        heap_bytes: heap.parse::<u64>().ok()? * 1024,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(mad(&[1.0, 2.0, 3.0, 4.0, 100.0]), 1.0);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile_sorted(&sorted, 0.5), 50.0);
+        assert_eq!(percentile_sorted(&sorted, 0.99), 99.0);
+        assert_eq!(percentile_sorted(&sorted, 1.0), 100.0);
+        assert_eq!(percentile_sorted(&sorted, 0.0), 1.0);
+    }
+
+    #[test]
+    fn trace_lines_parse() {
+        let line = "morph-gc #66 @0.454s major: pause 24.734ms, tenured 65921K->14464K, \
+                    promoted 0K, old 14464K, large 0K, heap 69632K";
+        let c = parse_trace_line(line).expect("a trace line");
+        assert!(c.major);
+        assert_eq!(c.at_s, 0.454);
+        assert!((c.pause_us - 24_734.0).abs() < 1e-6);
+        assert_eq!(c.heap_bytes, 69632 * 1024);
+        assert_eq!(parse_trace_line("something else"), None);
+    }
+}

@@ -1,0 +1,449 @@
+//! Hand-written SVG line charts for the report: pause and latency
+//! distributions as percentile curves (HdrHistogram style: the tail spread
+//! out on a log axis), and memory over time. No plotting crate: a chart is
+//! axes, ticks, one polyline per series and a legend.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+const WIDTH: f64 = 1080.0;
+const HEIGHT: f64 = 440.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 650.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 380.0;
+const COLORS: [&str; 10] = [
+    "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#7f7f7f", "#bcbd22",
+];
+
+/// One line of a chart.
+struct Series {
+    name: String,
+    points: Vec<(f64, f64)>,
+    dashed: bool,
+}
+
+/// How an axis maps values to positions.
+#[derive(Clone, Copy, PartialEq)]
+enum Scale {
+    Linear,
+    /// Base-10 logarithmic (values must be positive; smaller ones are clamped).
+    Log,
+    /// Percentile `q` at `log10(1 / (1 - q))`, the maximum (q = 1) at the end.
+    Percentile,
+}
+
+/// Position of the maximum on a percentile axis (just past 99.999 %).
+const PERCENTILE_MAX_X: f64 = 5.5;
+
+fn percentile_x(q: f64) -> f64 {
+    if q >= 1.0 {
+        PERCENTILE_MAX_X
+    } else {
+        (1.0 / (1.0 - q.min(0.99999))).log10()
+    }
+}
+
+struct Chart<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    x_scale: Scale,
+    y_scale: Scale,
+    /// Formats a y tick value.
+    y_format: fn(f64) -> String,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// "Nice" linear ticks (1, 2, 5 × 10^k steps) covering `0..=max`.
+fn linear_ticks(max: f64) -> Vec<f64> {
+    if max <= 0.0 {
+        return vec![0.0, 1.0];
+    }
+    let raw = max / 5.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| max / s <= 6.0)
+        .unwrap_or(10.0 * magnitude);
+    (0..=((max / step).ceil() as usize))
+        .map(|i| i as f64 * step)
+        .collect()
+}
+
+fn render(chart: &Chart<'_>, series: &[Series]) -> String {
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .collect();
+    let transform_x = |x: f64| match chart.x_scale {
+        Scale::Percentile => percentile_x(x),
+        Scale::Log => x.max(1e-9).log10(),
+        Scale::Linear => x,
+    };
+    let y_floor = all
+        .iter()
+        .map(|p| p.1)
+        .filter(|&y| y > 0.0)
+        .fold(f64::MAX, f64::min);
+    let y_floor = if y_floor == f64::MAX { 1.0 } else { y_floor };
+    let transform_y = |y: f64| match chart.y_scale {
+        Scale::Log => y.max(y_floor).log10(),
+        _ => y,
+    };
+    // Axis ranges and ticks.
+    let (x_min, x_max, x_ticks): (f64, f64, Vec<(f64, String)>) = match chart.x_scale {
+        Scale::Percentile => (
+            0.0,
+            PERCENTILE_MAX_X,
+            [
+                (0.0, "0%"),
+                (1.0, "90%"),
+                (2.0, "99%"),
+                (3.0, "99.9%"),
+                (4.0, "99.99%"),
+                (5.0, "99.999%"),
+                (PERCENTILE_MAX_X, "max"),
+            ]
+            .into_iter()
+            .map(|(x, l)| (x, l.to_owned()))
+            .collect(),
+        ),
+        _ => {
+            let max = all.iter().map(|p| p.0).fold(0.0, f64::max);
+            let ticks = linear_ticks(max);
+            let top = *ticks.last().unwrap_or(&1.0);
+            (
+                0.0,
+                top.max(1e-9),
+                ticks.into_iter().map(|t| (t, format!("{t}"))).collect(),
+            )
+        }
+    };
+    let (y_min, y_max, y_ticks): (f64, f64, Vec<(f64, String)>) = match chart.y_scale {
+        Scale::Log => {
+            let lo = y_floor.log10().floor();
+            let hi = all
+                .iter()
+                .map(|p| transform_y(p.1))
+                .fold(lo + 1.0, f64::max)
+                .ceil();
+            let ticks = (lo as i32..=hi as i32)
+                .map(|e| (f64::from(e), (chart.y_format)(10f64.powi(e))))
+                .collect();
+            (lo, hi.max(lo + 1.0), ticks)
+        }
+        _ => {
+            let max = all.iter().map(|p| p.1).fold(0.0, f64::max);
+            let ticks = linear_ticks(max);
+            let top = *ticks.last().unwrap_or(&1.0);
+            (
+                0.0,
+                top.max(1e-9),
+                ticks
+                    .into_iter()
+                    .map(|t| (t, (chart.y_format)(t)))
+                    .collect(),
+            )
+        }
+    };
+    let px = |x: f64| LEFT + (x - x_min) / (x_max - x_min).max(1e-12) * (RIGHT - LEFT);
+    let py = |y: f64| BOTTOM - (y - y_min) / (y_max - y_min).max(1e-12) * (BOTTOM - TOP);
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/><text x="{LEFT}" y="24" font-size="15" font-weight="bold">{}</text>"#,
+        escape(chart.title)
+    );
+    for (x, label) in &x_ticks {
+        let x = px(*x);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{BOTTOM}" stroke="#e0e0e0"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            BOTTOM + 16.0,
+            escape(label)
+        );
+    }
+    for (y, label) in &y_ticks {
+        let y = py(*y);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{RIGHT}" y2="{y:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT - 6.0,
+            y + 4.0,
+            escape(label)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
+        RIGHT - LEFT,
+        BOTTOM - TOP
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        (LEFT + RIGHT) / 2.0,
+        BOTTOM + 36.0,
+        escape(chart.x_label)
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="16" y="{:.1}" text-anchor="middle" transform="rotate(-90 16 {:.1})">{}</text>"#,
+        (TOP + BOTTOM) / 2.0,
+        (TOP + BOTTOM) / 2.0,
+        escape(chart.y_label)
+    );
+    for (i, s) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let points: Vec<String> = s
+            .points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(transform_x(x)), py(transform_y(y))))
+            .collect();
+        let dash = if s.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
+            points.join(" ")
+        );
+        let ly = TOP + 8.0 + i as f64 * 20.0;
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            RIGHT + 14.0,
+            RIGHT + 40.0,
+            RIGHT + 46.0,
+            ly + 4.0,
+            escape(&s.name)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn format_us(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{} ms", us / 1e3)
+    } else {
+        format!("{us} µs")
+    }
+}
+
+fn format_mib(mib: f64) -> String {
+    format!("{mib} MiB")
+}
+
+/// A `[[q, value], ...]` curve as points.
+fn curve(value: &Value) -> Vec<(f64, f64)> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+        .collect()
+}
+
+fn workload<'a>(results: &'a Value, name: &str) -> Option<&'a Value> {
+    results["workloads"]
+        .as_array()?
+        .iter()
+        .find(|w| w["name"] == name && w["not_run"] != true)
+}
+
+fn rows(workload: &Value) -> impl Iterator<Item = &Value> {
+    workload["results"].as_array().into_iter().flatten()
+}
+
+/// Writes every plot the results have data for; returns their file names.
+pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, String> {
+    let mut written = Vec::new();
+    let mut write = |name: &str, svg: String| -> Result<(), String> {
+        let path = dir.join(name);
+        fs::write(&path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(name.to_owned());
+        Ok(())
+    };
+
+    // Collector pauses: morph-gengc by kind per workload, gc-arena's
+    // collect_debt calls in the server workload.
+    let mut pauses = Vec::new();
+    for w in results["workloads"].as_array().into_iter().flatten() {
+        let name = w["name"].as_str().unwrap_or("?");
+        for r in rows(w) {
+            let gc = &r["gc"];
+            for kind in ["minor", "major"] {
+                if gc[kind]["count"].as_u64().unwrap_or(0) > 0 {
+                    pauses.push(Series {
+                        name: format!("morph-gengc {kind}, {name} ({})", gc[kind]["count"]),
+                        points: curve(&gc[kind]["curve"]),
+                        dashed: kind == "major",
+                    });
+                }
+            }
+            let c = &r["collector_pauses"]["pauses"];
+            if c["count"].as_u64().unwrap_or(0) > 0 {
+                pauses.push(Series {
+                    name: format!(
+                        "{} collect_debt, {name} ({})",
+                        r["implementation"].as_str().unwrap_or("?"),
+                        c["count"]
+                    ),
+                    points: curve(&c["curve"]),
+                    dashed: false,
+                });
+            }
+        }
+    }
+    if !pauses.is_empty() {
+        let chart = Chart {
+            title: "Collector pause distribution (percentile curve, pooled over runs)",
+            x_label: "percentile",
+            y_label: "pause",
+            x_scale: Scale::Percentile,
+            y_scale: Scale::Log,
+            y_format: format_us,
+        };
+        write("pauses.svg", render(&chart, &pauses))?;
+    }
+
+    if let Some(w) = workload(results, "server") {
+        let latency: Vec<Series> = rows(w)
+            .filter(|r| !r["step_latency"].is_null())
+            .map(|r| Series {
+                name: r["implementation"].as_str().unwrap_or("?").to_owned(),
+                points: curve(&r["step_latency"]["curve"]),
+                dashed: false,
+            })
+            .collect();
+        if !latency.is_empty() {
+            let chart = Chart {
+                title: "server: request latency (percentile curve, typical run)",
+                x_label: "percentile",
+                y_label: "request latency",
+                x_scale: Scale::Percentile,
+                y_scale: Scale::Log,
+                y_format: format_us,
+            };
+            write("server-latency.svg", render(&chart, &latency))?;
+        }
+    }
+
+    for name in ["server", "large-heap"] {
+        let Some(w) = workload(results, name) else {
+            continue;
+        };
+        let mut memory = Vec::new();
+        for r in rows(w) {
+            let implementation = r["implementation"].as_str().unwrap_or("?");
+            let samples: Vec<&Value> = r["memory_series"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            if samples.is_empty() {
+                continue;
+            }
+            let series = |key: &str| -> Vec<(f64, f64)> {
+                samples
+                    .iter()
+                    .filter_map(|s| {
+                        Some((
+                            s["t_ms"].as_f64()? / 1e3,
+                            s[key].as_f64()? / (1024.0 * 1024.0),
+                        ))
+                    })
+                    .collect()
+            };
+            memory.push(Series {
+                name: format!("{implementation} RSS"),
+                points: series("rss"),
+                dashed: false,
+            });
+            if samples.iter().any(|s| !s["heap_used"].is_null()) {
+                memory.push(Series {
+                    name: format!("{implementation} heap used"),
+                    points: series("heap_used"),
+                    dashed: true,
+                });
+            }
+        }
+        if !memory.is_empty() {
+            let title = format!("{name}: memory over time (typical run)");
+            let chart = Chart {
+                title: &title,
+                x_label: "seconds since the workload started",
+                y_label: "MiB",
+                x_scale: Scale::Linear,
+                y_scale: Scale::Linear,
+                y_format: format_mib,
+            };
+            write(&format!("{name}-memory.svg"), render(&chart, &memory))?;
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_cover_the_range() {
+        let ticks = linear_ticks(87.0);
+        assert_eq!(ticks.first(), Some(&0.0));
+        assert!(*ticks.last().unwrap() >= 87.0);
+        assert!(ticks.len() <= 8);
+    }
+
+    #[test]
+    fn percentile_axis_spreads_the_tail() {
+        assert_eq!(percentile_x(0.0), 0.0);
+        assert!((percentile_x(0.99) - 2.0).abs() < 1e-9);
+        assert_eq!(percentile_x(1.0), PERCENTILE_MAX_X);
+    }
+
+    #[test]
+    fn a_chart_is_well_formed() {
+        let chart = Chart {
+            title: "t <&>",
+            x_label: "x",
+            y_label: "y",
+            x_scale: Scale::Percentile,
+            y_scale: Scale::Log,
+            y_format: format_us,
+        };
+        let svg = render(
+            &chart,
+            &[Series {
+                name: "a".into(),
+                points: vec![(0.0, 10.0), (0.99, 1000.0), (1.0, 5000.0)],
+                dashed: true,
+            }],
+        );
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("t &lt;&amp;&gt;"));
+        assert_eq!(svg.matches("<polyline").count(), 1);
+    }
+}
