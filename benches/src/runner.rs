@@ -9,7 +9,8 @@
 //!
 //! The line holds the wall time of the workload (setup, work and freeing
 //! everything, not process start-up), its checksum, the process's peak RSS
-//! (`getrusage`), and the workload's details (collector statistics, latency
+//! (`VmHWM`, with `getrusage`'s `ru_maxrss` beside it; see
+//! [`crate::probe::peak_rss_bytes`]), and the workload's details (collector statistics, latency
 //! distributions, memory over time). The binaries differ only in their
 //! global allocator, so `box-glibc` runs in one and `box-mimalloc` in the
 //! other; everything else runs in `morph-workload`.
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::probe::peak_rss_bytes;
+use crate::probe::{peak_rss_bytes, rusage_max_rss_bytes};
 use crate::workloads::{Size, catalogue};
 
 /// The global allocator of the calling binary.
@@ -115,6 +116,7 @@ fn run(allocator: GlobalAllocator, args: &[String]) -> Result<Value, String> {
         "checksum": outcome.checksum,
         "elements": outcome.elements,
         "peak_rss_bytes": peak_rss,
+        "rusage_max_rss_bytes": rusage_max_rss_bytes(),
     });
     let map = line.as_object_mut().expect("built as an object");
     if let Some(gc_time_us) = outcome

@@ -45,17 +45,17 @@ pub struct ServerShape {
 
 impl ServerShape {
     /// The shape for a run size: 64 MiB of live graphs in `--full`
-    /// (2^18 slots × 7 nodes × 32 bytes with header), a quarter of that in
-    /// quick runs.
+    /// (300,000 slots × 7 nodes × 32 bytes with header), a quarter of that
+    /// (16 MiB) in quick runs.
     #[must_use]
     pub fn of(size: Size) -> Self {
         match size {
             Size::Quick => ServerShape {
-                slots: 1 << 16,
+                slots: 75_000,
                 steps: 600_000,
             },
             Size::Full => ServerShape {
-                slots: 1 << 18,
+                slots: 300_000,
                 steps: 4_000_000,
             },
         }

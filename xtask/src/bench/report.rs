@@ -240,8 +240,12 @@ pub(crate) fn compare(baseline: &Value, current: &Value, threshold: f64) -> Vec<
 fn us(value: f64) -> String {
     if value >= 1000.0 {
         format!("{:.2} ms", value / 1000.0)
-    } else {
+    } else if value >= 100.0 {
         format!("{value:.0} µs")
+    } else if value >= 10.0 {
+        format!("{value:.1} µs")
+    } else {
+        format!("{value:.2} µs")
     }
 }
 
@@ -398,7 +402,8 @@ pub(crate) fn markdown(results: &Value, plots: &[String]) -> String {
          process start-up); **MAD** the median absolute deviation as a share of the median; \
          **min–max** the fastest and slowest run; **ratio** the implementation's median ÷ ours \
          (`morph-*`) in this same run — above 1.00 we are faster; **peak RSS** the median over \
-         runs of the process's `getrusage` high-water mark. Every implementation of a workload \
+         runs of the process's resident high-water mark (`VmHWM`; `ru_maxrss` is kept in \
+         results.json but includes the parent's size on Linux). Every implementation of a workload \
          computed the same checksum (checked). See `docs/BENCHMARKS.md`.\n"
     );
 
@@ -636,15 +641,22 @@ fn collector_details(out: &mut String, w: &Value) {
         ("major", "major", "major_collections"),
     ] {
         let d = &gc[key];
-        let f = |k: &str| d[k].as_f64().unwrap_or(0.0);
+        let empty = d["count"].as_u64().unwrap_or(0) == 0;
+        let f = |k: &str| {
+            if empty {
+                "–".to_owned()
+            } else {
+                us(d[k].as_f64().unwrap_or(0.0))
+            }
+        };
         let _ = writeln!(
             out,
             "| {kind} | {} | {} | {} | {} | {} |",
             gc[count_key],
-            us(f("p50_us")),
-            us(f("p90_us")),
-            us(f("p99_us")),
-            us(f("max_us"))
+            f("p50_us"),
+            f("p90_us"),
+            f("p99_us"),
+            f("max_us")
         );
     }
     let _ = writeln!(
