@@ -8,7 +8,7 @@
 //! stats report.
 //!
 //! ```text
-//! cargo run --release -p morph-mem --example compiler -- [--box | --compare] [--files N] [--mb M] [--seed S]
+//! cargo run --release -p morph-mem --example compiler -- [--box | --compare] [--files N] [--mb M]
 //! ```
 //!
 //! `--compare` parses every file both ways in one process (alternating which
@@ -40,16 +40,18 @@ struct Options {
     files: usize,
     bytes_per_file: usize,
     seed: u64,
+    metrics: bool,
 }
 
 const USAGE: &str = "\
-usage: compiler [--box | --compare] [--files N] [--mb M] [--seed S]
+usage: compiler [--box | --compare] [--files N] [--mb M] [--seed S] [--no-metrics]
 
   --box        parse into Box nodes on the global allocator instead of the arena
   --compare    parse each file both ways in one process; print the time ratio
   --files N    number of files (default 4)
   --mb M       size of each file in MiB, fractions allowed (default 16)
   --seed S     generator seed (default 1)
+  --no-metrics do not count arena allocations per type (no Top Types)
 
 MORPH_MEM_MODE may name the mode; this example needs `compiler`.";
 
@@ -59,12 +61,14 @@ fn parse_args() -> Result<Options, String> {
         files: 4,
         bytes_per_file: 16 << 20,
         seed: 1,
+        metrics: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--box" => options.strategy = Strategy::Box,
+            "--no-metrics" => options.metrics = false,
             "--compare" => options.strategy = Strategy::Compare,
             "--files" => {
                 let v = value("--files")?;
@@ -154,7 +158,7 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut tags = None;
     if options.strategy != Strategy::Box {
         let config = MorphMemConfig {
-            enable_metrics: true,
+            enable_metrics: options.metrics,
             ..MorphMemConfig::COMPILER
         };
         let mut m = MorphMem::from_env(config)?;
