@@ -550,6 +550,7 @@ fn summarise(implementation: &str, runs: &[RunRecord]) -> Value {
         "memory_series",
         "live_bytes_nominal",
         "collector_pauses",
+        "compiler",
     ] {
         if !typical[key].is_null() {
             summary[key] = typical[key].clone();

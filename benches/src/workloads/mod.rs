@@ -52,6 +52,10 @@ pub struct Outcome {
     /// Workload-specific measurements (collector statistics, latency
     /// distributions, memory over time), merged into the JSON line.
     pub details: Map<String, Value>,
+    /// The measured time, when the workload times only part of its run
+    /// (the compiler workload leaves out generating its sources); `None`:
+    /// the runner times the whole call.
+    pub timed: Option<std::time::Duration>,
 }
 
 impl Outcome {
@@ -62,6 +66,7 @@ impl Outcome {
             checksum,
             elements,
             details: Map::new(),
+            timed: None,
         }
     }
 
