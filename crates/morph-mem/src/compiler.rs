@@ -77,6 +77,39 @@ impl CompilerArena {
         Ok(value)
     }
 
+    /// Copies `text` into the arena, its bytes counted under `tag`'s type
+    /// (an identifier's or a string literal's text) without counting an
+    /// object.
+    #[inline]
+    pub fn alloc_str_for(&self, tag: TypeTag, text: &str) -> &mut str {
+        self.count_bytes(tag, text.len());
+        self.arena.alloc_str(text)
+    }
+
+    /// Counts `bytes` more under `tag`'s type, without an object: for
+    /// memory a node owns that was allocated through the arena's untyped
+    /// methods (slices, strings).
+    ///
+    /// ```
+    /// use morph_mem::{MorphMem, MorphMemConfig};
+    ///
+    /// let mut mm = MorphMem::new(MorphMemConfig { enable_metrics: true, ..MorphMemConfig::COMPILER })?;
+    /// let call = mm.register_type::<u64>("CallArgs")?;
+    /// let arena = mm.arena()?;
+    /// let args = arena.alloc_slice_copy(&[1u64, 2, 3]);
+    /// arena.count_bytes(call, size_of_val(args));
+    /// assert_eq!(mm.stats().objects.by_type[0].bytes, 24);
+    /// # Ok::<(), morph_mem::MorphMemError>(())
+    /// ```
+    #[inline]
+    pub fn count_bytes(&self, tag: TypeTag, bytes: usize) {
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .borrow_mut()
+                .record_allocs(tag.id(), 0, bytes as u64);
+        }
+    }
+
     #[inline]
     pub(crate) fn count(&self, id: TypeId, bytes: usize) {
         if let Some(metrics) = &self.metrics {

@@ -191,7 +191,11 @@ impl MorphMem {
         match config.mode {
             #[cfg(feature = "compiler")]
             Mode::Compiler => {
-                let arena = morph_arena::Arena::new();
+                // Keep up to the expected heap between units: a reset then
+                // reuses every chunk, with no system call and no page fault.
+                let arena = morph_arena::ArenaConfig::new()
+                    .retained_bytes(config.heap_size_hint)
+                    .build()?;
                 mem.arena = Some(CompilerArena::new(arena, config.enable_metrics));
             }
             #[cfg(collector)]

@@ -385,7 +385,7 @@ impl Metrics {
             .per_type
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.objects > 0)
+            .filter(|(_, c)| c.objects > 0 || c.bytes > 0)
             .map(|(index, c)| {
                 let name = TypeId::new(index as u32)
                     .map_or("<invalid>", |id| registry.name_of(id))

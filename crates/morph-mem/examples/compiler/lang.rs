@@ -67,11 +67,13 @@ pub trait AstAlloc<'a>: 'a {
 
     /// Places one node.
     fn node<T: Node + 'a>(&self, node: T) -> Self::Ptr<T>;
-    /// Copies a string into the AST.
-    fn string(&self, text: &str) -> Self::Str;
+    /// Copies a string into the AST; `owner` is the kind of node that keeps
+    /// it (its bytes count under that type).
+    fn string(&self, owner: NodeKind, text: &str) -> Self::Str;
     /// Moves the drained items into a list (the parser collects children on
-    /// a reused scratch stack, so a list is allocated once, at its length).
-    fn list<T: 'a>(&self, items: Drain<'_, T>) -> Self::List<T>;
+    /// a reused scratch stack, so a list is allocated once, at its length);
+    /// `owner` is the kind of node that keeps it, `None` for the program.
+    fn list<T: 'a>(&self, owner: Option<NodeKind>, items: Drain<'_, T>) -> Self::List<T>;
 }
 
 /// The AST in Morph Memory's compiler-mode arena: every node is bumped into
@@ -102,13 +104,18 @@ impl<'a> AstAlloc<'a> for ArenaAlloc<'a> {
     }
 
     #[inline]
-    fn string(&self, text: &str) -> &'a str {
-        self.arena.alloc_str(text)
+    fn string(&self, owner: NodeKind, text: &str) -> &'a str {
+        self.arena.alloc_str_for(self.tags.get(owner), text)
     }
 
     #[inline]
-    fn list<T: 'a>(&self, items: Drain<'_, T>) -> &'a [T] {
-        self.arena.alloc_slice_fill_iter(items)
+    fn list<T: 'a>(&self, owner: Option<NodeKind>, items: Drain<'_, T>) -> &'a [T] {
+        let list = self.arena.alloc_slice_fill_iter(items);
+        if let Some(owner) = owner {
+            self.arena
+                .count_bytes(self.tags.get(owner), size_of_val(list));
+        }
+        list
     }
 }
 
@@ -130,12 +137,12 @@ impl<'a> AstAlloc<'a> for BoxAlloc {
     }
 
     #[inline]
-    fn string(&self, text: &str) -> Box<str> {
+    fn string(&self, _owner: NodeKind, text: &str) -> Box<str> {
         Box::from(text)
     }
 
     #[inline]
-    fn list<T: 'a>(&self, items: Drain<'_, T>) -> Box<[T]> {
+    fn list<T: 'a>(&self, _owner: Option<NodeKind>, items: Drain<'_, T>) -> Box<[T]> {
         items.collect()
     }
 }
@@ -923,13 +930,15 @@ impl<'s, 'x, 'a, A: AstAlloc<'a>> Parser<'s, 'x, 'a, A> {
             };
             self.items.push(item);
         }
-        let items = self.alloc.list(self.items.drain(..));
+        let items = self.alloc.list(None, self.items.drain(..));
         Ok(Program { items })
     }
 
     fn ident(&mut self) -> PResult<A::Ptr<Identifier<'a, A>>> {
         let tok = self.expect(TokenKind::Ident)?;
-        let name = self.alloc.string(&self.source[tok.start..tok.end]);
+        let name = self
+            .alloc
+            .string(NodeKind::Identifier, &self.source[tok.start..tok.end]);
         Ok(self.alloc.node(Identifier {
             name,
             offset: u32::try_from(tok.start).unwrap_or(u32::MAX),
@@ -951,7 +960,9 @@ impl<'s, 'x, 'a, A: AstAlloc<'a>> Parser<'s, 'x, 'a, A> {
             }
         }
         self.expect(TokenKind::RParen)?;
-        let params = self.alloc.list(self.params.drain(base..));
+        let params = self
+            .alloc
+            .list(Some(NodeKind::FnDecl), self.params.drain(base..));
         let body = self.block()?;
         Ok(self.alloc.node(FnDecl { name, params, body }))
     }
@@ -1009,7 +1020,9 @@ impl<'s, 'x, 'a, A: AstAlloc<'a>> Parser<'s, 'x, 'a, A> {
             }
         }
         self.expect(TokenKind::RBrace)?;
-        let stmts = self.alloc.list(self.stmts.drain(base..));
+        let stmts = self
+            .alloc
+            .list(Some(NodeKind::Block), self.stmts.drain(base..));
         self.leave();
         Ok(self.alloc.node(Block { stmts, value }))
     }
@@ -1067,7 +1080,9 @@ impl<'s, 'x, 'a, A: AstAlloc<'a>> Parser<'s, 'x, 'a, A> {
                 }
             }
             self.expect(TokenKind::RParen)?;
-            let args = self.alloc.list(self.exprs.drain(base..));
+            let args = self
+                .alloc
+                .list(Some(NodeKind::CallExpr), self.exprs.drain(base..));
             expr = Expr::Call(self.alloc.node(CallExpr { callee: expr, args }));
         }
         Ok(expr)
@@ -1133,7 +1148,7 @@ impl<'s, 'x, 'a, A: AstAlloc<'a>> Parser<'s, 'x, 'a, A> {
     fn string_value(&mut self, tok: Token) -> PResult<A::Str> {
         let body = &self.source[tok.start + 1..tok.end - 1];
         if !tok.escaped {
-            return Ok(self.alloc.string(body));
+            return Ok(self.alloc.string(NodeKind::StringLiteral, body));
         }
         self.unescaped.clear();
         let mut chars = body.char_indices();
@@ -1159,7 +1174,7 @@ impl<'s, 'x, 'a, A: AstAlloc<'a>> Parser<'s, 'x, 'a, A> {
             };
             self.unescaped.push(resolved);
         }
-        Ok(self.alloc.string(&self.unescaped))
+        Ok(self.alloc.string(NodeKind::StringLiteral, &self.unescaped))
     }
 }
 
@@ -1476,11 +1491,24 @@ impl<'a, A: AstAlloc<'a>> fmt::Debug for IfExpr<'a, A> {
 /// mix makes `Identifier` the most frequent node, then `InfixExpr`, then
 /// `StringLiteral`, as in the seed design's example report.
 pub fn generate_program(seed: u64, target_bytes: usize) -> String {
-    let mut generator = Generator::new(seed, target_bytes);
+    let mut out = String::new();
+    generate_program_into(seed, target_bytes, &mut out);
+    out
+}
+
+/// [`generate_program`] into `out` (cleared first), reusing its buffer: a
+/// front end reading file after file into one buffer never returns it to
+/// the allocator, so the allocator cannot scatter the next file's text
+/// (with glibc, a freed 16 MiB buffer raises the mmap threshold, and the
+/// next one lands in the brk heap, where its pages stay resident).
+pub fn generate_program_into(seed: u64, target_bytes: usize, out: &mut String) {
+    out.clear();
+    out.reserve(target_bytes + 64 * 1024);
+    let mut generator = Generator::new(seed, std::mem::take(out));
     while generator.out.len() < target_bytes {
         generator.item();
     }
-    generator.out
+    *out = generator.out;
 }
 
 /// SplitMix64: small, fast, and the same on every platform.
@@ -1537,7 +1565,7 @@ struct Generator {
 }
 
 impl Generator {
-    fn new(seed: u64, target_bytes: usize) -> Self {
+    fn new(seed: u64, out: String) -> Self {
         let mut rng = Rng(seed ^ 0x6d6f_7270_685f_6d65);
         let names = (0..4096)
             .map(|i| {
@@ -1558,9 +1586,9 @@ impl Generator {
             .collect();
         Generator {
             rng,
-            // The whole file at once: no doubling, so the source costs its
-            // own size and no more.
-            out: String::with_capacity(target_bytes + 64 * 1024),
+            // Reserved for the whole file by the caller: no doubling, so the
+            // source costs its own size and no more.
+            out,
             names,
             words: WORDS.split_whitespace().collect(),
             indent: 0,

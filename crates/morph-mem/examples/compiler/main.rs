@@ -21,7 +21,7 @@ mod lang;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lang::{AstSummary, BoxAlloc, NodeTags, generate_program, parse_program, summarize};
+use lang::{AstSummary, BoxAlloc, NodeTags, generate_program_into, parse_program, summarize};
 use morph_mem::{MorphMem, MorphMemConfig};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -188,11 +188,14 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut arena_totals = Totals::default();
     let mut box_totals = Totals::default();
     let mut baseline = None;
+    let mut source = String::new();
     for file in 0..options.files {
-        // The previous file's source and AST are gone: one source at a time.
-        let source = generate_program(
+        // The previous file's AST is gone and its text is overwritten: one
+        // source at a time, in one reused buffer.
+        generate_program_into(
             options.seed.wrapping_add(file as u64),
             options.bytes_per_file,
+            &mut source,
         );
         baseline.get_or_insert_with(Memory::now);
         let label = format!("file {}/{}", file + 1, options.files);
