@@ -301,6 +301,9 @@ impl RawHeap {
             && payload <= self.max_young_payload
             && let Some(start) = self.nursery.alloc(object::object_size(payload))
         {
+            // SAFETY: a fresh nursery block of exactly this size; raw
+            // payloads must read as zeroes (null references).
+            unsafe { object::zero(start, object::object_size(payload)) };
             return Ok(self.init_young(start, payload, type_id, ty.drop.is_some()));
         }
         self.alloc_slow(payload, type_id, flags, roots)
@@ -373,6 +376,9 @@ impl RawHeap {
 
     fn try_young(&mut self, size: usize, payload: usize, type_id: TypeId) -> Option<ObjectRef> {
         let start = self.nursery.alloc(size)?;
+        // SAFETY: a fresh nursery block of `size` bytes; the payload must read
+        // as zeroes for raw callers (the safe API overwrites it anyway).
+        unsafe { object::zero(start, size) };
         let finalizable = self.types.get(type_id).is_some_and(|t| t.drop.is_some());
         Some(self.init_young(start, payload, type_id, finalizable))
     }
@@ -391,7 +397,7 @@ impl RawHeap {
         // Infallible: young payloads are far below MAX_PAYLOAD_SIZE.
         let _ = header.set_payload_size(payload);
         header.set_type_id(type_id);
-        // SAFETY: `start` is a fresh, zeroed nursery block for this payload.
+        // SAFETY: `start` is a fresh nursery block for this payload.
         let obj = unsafe { ObjectRef::from_start(start) };
         if finalizable {
             header.insert_flags(HeaderFlags::FINALIZABLE);
