@@ -63,7 +63,7 @@ options:
   --baseline FILE         compare with an earlier results.json; flag regressions
   --threshold PCT         regression threshold in percent, beyond noise (default 10)
   --fail-on-regression    exit non-zero when --baseline finds a regression
-  --criterion             also run the criterion micro-benchmarks
+  --criterion             also run the criterion micro-benchmarks (--only filters them too)
   --list                  print the workloads and implementations, run nothing
 ";
 
@@ -259,6 +259,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let mut criterion_args = Vec::new();
         if !options.full {
             criterion_args.push("--quick".to_owned());
+        }
+        // Criterion groups are named like the workloads with `_` for `-`
+        // (`pool_lifo_32`, `gc_binary_trees`); its filter is a regex.
+        if !options.only.is_empty() {
+            let names: Vec<String> = options.only.iter().map(|n| n.replace('-', "_")).collect();
+            criterion_args.push(names.join("|"));
         }
         criterion::run(&criterion_args)?;
     }

@@ -36,7 +36,9 @@ struct Measurement {
 /// (a name filter, `--quick`), and writes its table.
 pub(crate) fn run(criterion_args: &[String]) -> Result<(), String> {
     let started = SystemTime::now();
-    let mut command_args = vec!["bench", "-p", "morph-benches", "--"];
+    // Only the [[bench]] targets: the library and the runner binaries have
+    // libtest harnesses that reject criterion options such as `--quick`.
+    let mut command_args = vec!["bench", "-p", "morph-benches", "--bench", "*", "--"];
     command_args.extend(criterion_args.iter().map(String::as_str));
     step(
         "criterion micro-benchmarks (bench profile, same run for every implementation)",
