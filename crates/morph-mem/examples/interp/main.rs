@@ -150,14 +150,28 @@ fn run(task: Task) -> Result<(), String> {
     }
 }
 
+/// The CPU time this thread has run, where Linux reports it
+/// (`/proc/thread-self/schedstat`): on a shared machine it says more than
+/// the wall-clock time.
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
 /// Collections and GC time of one program, from stats before and after.
 struct Measured {
     name: &'static str,
     time: Duration,
+    cpu: Option<Duration>,
     collections: u64,
     minor: u64,
     major: u64,
     gc_time: Duration,
+}
+
+fn seconds(time: Option<Duration>) -> String {
+    time.map_or_else(|| "?".into(), |t| format!("{:.3}", t.as_secs_f64()))
 }
 
 fn run_builtin(mm: &mut MorphMem, names: &[String], size: Size) -> Result<(), String> {
@@ -170,6 +184,7 @@ fn run_builtin(mm: &mut MorphMem, names: &[String], size: Size) -> Result<(), St
     for program in &programs {
         println!("== {}: {}", program.name, program.title);
         let before = mm.stats();
+        let cpu_start = thread_cpu_time();
         let start = Instant::now();
         let outcome = mm
             .enter(|m| {
@@ -181,6 +196,9 @@ fn run_builtin(mm: &mut MorphMem, names: &[String], size: Size) -> Result<(), St
             })
             .map_err(|e| e.to_string())?;
         let time = start.elapsed();
+        let cpu = thread_cpu_time()
+            .zip(cpu_start)
+            .map(|(end, start)| end - start);
         let after = mm.stats();
         let result = outcome.map_err(|e| format!("{}: {e}", program.name))?;
         let ok = result == program.expected.to_string();
@@ -188,6 +206,7 @@ fn run_builtin(mm: &mut MorphMem, names: &[String], size: Size) -> Result<(), St
         let run = Measured {
             name: program.name,
             time,
+            cpu,
             collections: after.gc.gc_count - before.gc.gc_count,
             minor: after.generational.young_gc_count - before.generational.young_gc_count,
             major: after.generational.old_gc_count - before.generational.old_gc_count,
@@ -202,8 +221,9 @@ fn run_builtin(mm: &mut MorphMem, names: &[String], size: Size) -> Result<(), St
             }
         );
         println!(
-            "time: {:.3} s; collections: {} ({} minor, {} major); GC time {:.1} ms ({:.1} % of the run)\n",
+            "time: {:.3} s (CPU {}); collections: {} ({} minor, {} major); GC time {:.1} ms ({:.1} % of the run)\n",
             run.time.as_secs_f64(),
+            seconds(run.cpu),
             run.collections,
             run.minor,
             run.major,
@@ -213,14 +233,15 @@ fn run_builtin(mm: &mut MorphMem, names: &[String], size: Size) -> Result<(), St
         measured.push(run);
     }
     println!(
-        "{:<14} {:>10} {:>12} {:>12} {:>8}",
-        "program", "time (s)", "collections", "GC (ms)", "GC %"
+        "{:<14} {:>10} {:>10} {:>12} {:>12} {:>8}",
+        "program", "time (s)", "CPU (s)", "collections", "GC (ms)", "GC %"
     );
     for run in &measured {
         println!(
-            "{:<14} {:>10.3} {:>12} {:>12.1} {:>8.1}",
+            "{:<14} {:>10.3} {:>10} {:>12} {:>12.1} {:>8.1}",
             run.name,
             run.time.as_secs_f64(),
+            seconds(run.cpu),
             run.collections,
             run.gc_time.as_secs_f64() * 1e3,
             100.0 * run.gc_time.as_secs_f64() / run.time.as_secs_f64(),
