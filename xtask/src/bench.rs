@@ -65,6 +65,7 @@ options:
   --fail-on-regression    exit non-zero when --baseline finds a regression
   --criterion             also run the criterion micro-benchmarks (--only filters them too)
   --list                  print the workloads and implementations, run nothing
+  --from-results FILE     run nothing: rebuild report.md and the plots from a results.json
 ";
 
 /// What the command line asked for.
@@ -80,6 +81,7 @@ struct Options {
     fail_on_regression: bool,
     criterion: bool,
     list: bool,
+    from_results: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -94,6 +96,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         fail_on_regression: false,
         criterion: false,
         list: false,
+        from_results: None,
     };
     let mut args = args.iter();
     let list = |value: &str| -> Vec<String> {
@@ -132,6 +135,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--fail-on-regression" => options.fail_on_regression = true,
             "--criterion" => options.criterion = true,
             "--list" => options.list = true,
+            "--from-results" => {
+                options.from_results = Some(PathBuf::from(value("--from-results")?))
+            }
             other => return Err(format!("bench: unknown option `{other}`\n\n{HELP}")),
         }
     }
@@ -163,6 +169,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     let options = parse(args)?;
+    if let Some(path) = &options.from_results {
+        return rebuild_report(path, options.json);
+    }
     let started = Instant::now();
     let load_before = machine::load_average();
 
@@ -280,6 +289,29 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// `--from-results`: report.md, the plots and the targets again from a saved
+/// results.json (after a change to the report code, or for an old run).
+fn rebuild_report(path: &Path, json: bool) -> Result<(), String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut results: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a results.json: {e}", path.display()))?;
+    results["targets"] = report::targets(&results);
+    let out_dir = target_dir().join("morph-bench");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let plots = svg::write_all(&results, &out_dir)?;
+    let report_path = out_dir.join("report.md");
+    fs::write(&report_path, report::markdown(&results, &plots))
+        .map_err(|e| format!("{}: {e}", report_path.display()))?;
+    say!(json, "{}", report::terminal(&results));
+    say!(
+        json,
+        "report rebuilt from {}: {}",
+        path.display(),
+        report_path.display()
+    );
     Ok(())
 }
 

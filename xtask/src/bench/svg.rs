@@ -25,6 +25,8 @@ struct Series {
     name: String,
     points: Vec<(f64, f64)>,
     dashed: bool,
+    /// Index into the palette; `None`: the series' position.
+    color: Option<usize>,
 }
 
 /// How an axis maps values to positions.
@@ -76,7 +78,7 @@ fn linear_ticks(max: f64) -> Vec<f64> {
         .map(|m| m * magnitude)
         .find(|s| max / s <= 6.0)
         .unwrap_or(10.0 * magnitude);
-    (0..=((max / step).ceil() as usize))
+    (0..=((max / step - 1e-9).ceil() as usize))
         .map(|i| i as f64 * step)
         .collect()
 }
@@ -210,7 +212,7 @@ fn render(chart: &Chart<'_>, series: &[Series]) -> String {
         escape(chart.y_label)
     );
     for (i, s) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = COLORS[s.color.unwrap_or(i) % COLORS.len()];
         let points: Vec<String> = s
             .points
             .iter()
@@ -299,6 +301,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                         name: format!("morph-gengc {kind}, {name} ({})", gc[kind]["count"]),
                         points: curve(&gc[kind]["curve"]),
                         dashed: kind == "major",
+                        color: None,
                     });
                 }
             }
@@ -312,6 +315,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                     ),
                     points: curve(&c["curve"]),
                     dashed: false,
+                    color: None,
                 });
             }
         }
@@ -335,6 +339,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                 name: r["implementation"].as_str().unwrap_or("?").to_owned(),
                 points: curve(&r["step_latency"]["curve"]),
                 dashed: false,
+                color: None,
             })
             .collect();
         if !latency.is_empty() {
@@ -355,45 +360,49 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
             continue;
         };
         let mut memory = Vec::new();
-        for r in rows(w) {
+        for (index, r) in rows(w).enumerate() {
             let implementation = r["implementation"].as_str().unwrap_or("?");
             let samples: Vec<&Value> = r["memory_series"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .collect();
-            if samples.is_empty() {
+            let Some(end_ms) = samples.last().and_then(|s| s["t_ms"].as_f64()) else {
                 continue;
-            }
+            };
+            // Time as a share of the run, so a 15 s run and a 0.5 s run
+            // show their shapes side by side.
             let series = |key: &str| -> Vec<(f64, f64)> {
                 samples
                     .iter()
                     .filter_map(|s| {
                         Some((
-                            s["t_ms"].as_f64()? / 1e3,
+                            100.0 * s["t_ms"].as_f64()? / end_ms.max(1e-9),
                             s[key].as_f64()? / (1024.0 * 1024.0),
                         ))
                     })
                     .collect()
             };
             memory.push(Series {
-                name: format!("{implementation} RSS"),
+                name: format!("{implementation} RSS ({:.1} s)", end_ms / 1e3),
                 points: series("rss"),
                 dashed: false,
+                color: Some(index),
             });
             if samples.iter().any(|s| !s["heap_used"].is_null()) {
                 memory.push(Series {
                     name: format!("{implementation} heap used"),
                     points: series("heap_used"),
                     dashed: true,
+                    color: Some(index),
                 });
             }
         }
         if !memory.is_empty() {
-            let title = format!("{name}: memory over time (typical run)");
+            let title = format!("{name}: memory over the run (typical run of each)");
             let chart = Chart {
                 title: &title,
-                x_label: "seconds since the workload started",
+                x_label: "% of the run's sampled time (duration in the legend)",
                 y_label: "MiB",
                 x_scale: Scale::Linear,
                 y_scale: Scale::Linear,
@@ -440,6 +449,7 @@ mod tests {
                 name: "a".into(),
                 points: vec![(0.0, 10.0), (0.99, 1000.0), (1.0, 5000.0)],
                 dashed: true,
+                color: None,
             }],
         );
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
