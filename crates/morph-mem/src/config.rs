@@ -213,15 +213,11 @@ impl MorphMemConfig {
 
     /// Server mode: a 1 GiB bound, 128 MiB major trigger, 5 ms pause
     /// target, generational, compaction requested, metrics on.
+    /// (The VM preset's collector settings with a 1 GiB bound.)
     pub const SERVER: MorphMemConfig = MorphMemConfig {
         mode: Mode::Server,
         heap_size_hint: 1024 * MIB,
-        gc_threshold: 128 * MIB,
-        gc_pause_target_ms: 5,
-        enable_generational: true,
-        enable_compaction: true,
-        enable_metrics: true,
-        nursery_size: 2 * MIB,
+        ..MorphMemConfig::VM
     };
 
     /// A builder starting from `mode`'s preset.
