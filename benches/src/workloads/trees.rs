@@ -415,7 +415,7 @@ pub mod rc {
 /// the arena's root, so everything long-lived lives there; each short-lived
 /// tree is built and counted inside one `mutate`, and the collector pays its
 /// allocation debt between calls once the debt is worth a collection step
-/// ([`pay_debt`]), as `Arena::collect_debt`'s documentation recommends.
+/// (`pay_debt`), as `Arena::collect_debt`'s documentation recommends.
 pub mod gc_arena_peer {
     use gc_arena::barrier::unlock;
     use gc_arena::{Arena, Collect, Gc, Lock, Mutation, Rootable};
