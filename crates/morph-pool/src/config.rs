@@ -8,8 +8,8 @@ use crate::error::PoolError;
 /// that a mostly idle pool holds little memory.
 pub const DEFAULT_BLOCK_SIZE: usize = 64 * 1024;
 
-/// Default number of completely empty blocks a pool keeps for reuse (per size
-/// class); further empty blocks are returned to the system at once.
+/// Default number of completely empty blocks a pool always keeps for reuse
+/// (per size class): the floor of the release policy, see [`PoolConfig`].
 pub const DEFAULT_RETAIN_EMPTY_BLOCKS: usize = 1;
 
 /// Default size classes, in bytes.
@@ -22,12 +22,34 @@ pub const SLOT_GRANULE: usize = 16;
 /// How one pool (one slot size) takes memory from, and gives it back to, the
 /// system.
 ///
-/// **Release policy:** when a free leaves a block completely empty, the pool
-/// keeps it if it holds fewer than `retain_empty_blocks` empty blocks, and
-/// returns it to the system otherwise. A retained block is reused before any
-/// new block is allocated. `retain_empty_blocks = 1` (the default) avoids
-/// allocating and releasing a block on every alloc/free at a block boundary;
-/// `0` returns every empty block immediately.
+/// **Release policy:** empty blocks are kept for reuse, with hysteresis, so
+/// that a workload that repeatedly allocates and frees a batch spanning
+/// several blocks does not hand them back to the system after every batch.
+/// The pool tracks a recent high-water mark of *blocks in use* (the `peak`,
+/// reported as [`PoolStats::peak_blocks`](crate::PoolStats::peak_blocks))
+/// and, when a free leaves a block empty, keeps it while
+///
+/// ```text
+/// empty blocks <= max(retain_empty_blocks, peak - blocks in use)
+/// ```
+///
+/// and returns it to the system otherwise. The peak rises as soon as more
+/// blocks are in use; it halves (never below what was needed) only after
+/// `2 × peak` block acquisitions (at least 16) in which the pool never
+/// needed that many, and the empty blocks beyond the new limit are then
+/// released. So a steady batch workload keeps exactly its blocks, and a
+/// pool whose use really shrank gives the excess back within about
+/// `4 × peak` block acquisitions. A retained block is reused before any new
+/// block is allocated.
+///
+/// `retain_empty_blocks` is the floor: that many empty blocks are kept
+/// regardless of the peak. `1` (the default) avoids allocating and releasing
+/// a block on every alloc/free at a block boundary. `0` turns the policy
+/// off: every empty block is returned immediately, with no hysteresis.
+/// Blocks emptied by a [`sweep`](crate::RawPool::sweep) are kept only up to
+/// the floor (a collector decides itself when memory is given back), and
+/// [`release_empty_blocks`](crate::RawPool::release_empty_blocks) gives back
+/// every empty block on request.
 ///
 /// ```
 /// use morph_pool::PoolConfig;
@@ -42,7 +64,8 @@ pub struct PoolConfig {
     /// Bytes per block: a power of two between 4 KiB and 1 MiB. Blocks are
     /// aligned to their size, so a slot finds its block by masking.
     pub block_size: usize,
-    /// Completely empty blocks kept for reuse; see the release policy above.
+    /// Completely empty blocks always kept for reuse, the floor of the
+    /// release policy above; `0` returns every empty block at once.
     pub retain_empty_blocks: usize,
 }
 

@@ -30,9 +30,13 @@
 //! - **No external fragmentation:** every slot of a pool is interchangeable.
 //!   Internal waste is the rounding of a request up to its slot size, plus
 //!   the header (under 1% of a 64 KiB block).
-//! - **Empty blocks** are kept for reuse up to
-//!   [`PoolConfig::retain_empty_blocks`] (default 1) and returned to the
-//!   system beyond that, so a pool that once spiked gives memory back.
+//! - **Empty blocks** are kept for reuse up to the pool's recent peak of
+//!   blocks in use (at least [`PoolConfig::retain_empty_blocks`], default 1),
+//!   so a batch that is allocated and freed again and again reuses its
+//!   blocks instead of going back to the system each time. The peak decays
+//!   when the pool goes a while (counted in block acquisitions) without
+//!   needing it, so a pool whose use shrank gives memory back. See
+//!   [`PoolConfig`] for the exact policy.
 //! - **Nothing is zeroed and no destructor runs** in the raw API; the typed
 //!   [`Pool<T>`] runs `Drop` when a [`PoolBox`] is dropped.
 //!
@@ -118,6 +122,7 @@ mod concurrent;
 mod config;
 mod error;
 mod raw;
+mod retention;
 mod size_class;
 mod stats;
 mod sync;

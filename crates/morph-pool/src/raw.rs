@@ -17,8 +17,9 @@
 //!   allocation slow path moves a block from the empty list to the other
 //!   and allocates from it at once.)
 //! - **Empty count.** `empty_blocks` is the length of the empty list and
-//!   never exceeds `retain_empty_blocks`: a block that becomes empty beyond
-//!   that is released.
+//!   never exceeds `retention.empty_limit(blocks in use)` (see
+//!   [`crate::retention`]): a block that becomes empty beyond that is
+//!   released, and so are the excess empty blocks when the limit falls.
 //! - **Marks.** `blocks[i].marks` has one bit per slot; the mark bit of a free
 //!   slot is clear (frees through [`RawPool::free`] and
 //!   [`RawPool::free_unchecked`] clear it, sweeps clear every mark).
@@ -35,6 +36,7 @@ use bitvec::prelude::{BitSlice, Lsb0};
 use crate::block::{self, BlockHeader, Geometry};
 use crate::config::PoolConfig;
 use crate::error::PoolError;
+use crate::retention::Retention;
 use crate::stats::PoolStats;
 
 /// Hashes block base addresses (multiples of the block size) for `by_base`.
@@ -81,7 +83,7 @@ pub struct SweepOutcome {
     /// Slots that were marked and stay allocated.
     pub live_slots: usize,
     /// Blocks returned to the system because the sweep left them empty
-    /// (beyond the retention policy).
+    /// (beyond `retain_empty_blocks`).
     pub released_blocks: usize,
 }
 
@@ -111,7 +113,8 @@ pub struct SweepOutcome {
 #[derive(Debug)]
 pub struct RawPool {
     geometry: Geometry,
-    retain_empty_blocks: usize,
+    /// The release policy: how many empty blocks to keep.
+    retention: Retention,
     /// Head of the list of partly used blocks: where allocation looks first.
     nonfull_head: Option<NonNull<BlockHeader>>,
     /// Head of the list of retained empty blocks.
@@ -156,7 +159,7 @@ impl RawPool {
         let geometry = Geometry::new(slot_size, config.block_size)?;
         Ok(Self {
             geometry,
-            retain_empty_blocks: config.retain_empty_blocks,
+            retention: Retention::new(config.retain_empty_blocks),
             nonfull_head: None,
             empty_head: None,
             blocks: Vec::new(),
@@ -262,6 +265,7 @@ impl RawPool {
             total_frees: self.total_frees,
             blocks_allocated: self.blocks_allocated,
             blocks_released: self.blocks_released,
+            peak_blocks: self.retention.peak(),
         }
     }
 
@@ -328,18 +332,36 @@ impl RawPool {
             list_unlink(&mut self.empty_head, block);
             self.empty_blocks -= 1;
             list_push(&mut self.nonfull_head, block);
-            return self.alloc_sized(slot_size);
+        } else {
+            let index = u32::try_from(self.blocks.len()).expect("fewer than 2^32 blocks");
+            let block = block::allocate_block(&self.geometry, index)?;
+            self.blocks.push(BlockEntry {
+                header: block,
+                marks: vec![0u64; self.geometry.word_count()].into_boxed_slice(),
+            });
+            self.by_base.insert(block.addr().get(), index);
+            self.blocks_allocated += 1;
+            list_push(&mut self.nonfull_head, block);
         }
-        let index = u32::try_from(self.blocks.len()).expect("fewer than 2^32 blocks");
-        let block = block::allocate_block(&self.geometry, index)?;
-        self.blocks.push(BlockEntry {
-            header: block,
-            marks: vec![0u64; self.geometry.word_count()].into_boxed_slice(),
-        });
-        self.by_base.insert(block.addr().get(), index);
-        self.blocks_allocated += 1;
-        list_push(&mut self.nonfull_head, block);
+        if self.retention.block_acquired(self.blocks_in_use()) {
+            // The pool has needed fewer blocks for a while: give back the
+            // empty ones beyond the lowered limit. (The block just acquired
+            // is on the non-full list, out of reach of this.)
+            while self.empty_blocks > self.retention.empty_limit(self.blocks_in_use()) {
+                let Some(block) = self.empty_head else { break };
+                list_unlink(&mut self.empty_head, block);
+                self.empty_blocks -= 1;
+                self.release(block);
+            }
+        }
+        debug_assert!(self.empty_blocks <= self.retention.empty_limit(self.blocks_in_use()));
         self.alloc_sized(slot_size)
+    }
+
+    /// Blocks holding at least one allocated slot (the held blocks that are
+    /// not on the empty list).
+    fn blocks_in_use(&self) -> usize {
+        self.blocks.len() - self.empty_blocks
     }
 
     /// Removes `block`, the list head that just became full, from the list.
@@ -498,12 +520,31 @@ impl RawPool {
         }
     }
 
-    /// Applies the release policy to a block that just became empty and is
-    /// in no list. Returns whether the block was released.
+    /// Applies the release policy to a block that a free just emptied and
+    /// that is in no list: keep it while the empty blocks stay within the
+    /// limit of [`Retention`], release it otherwise.
     #[cold]
     #[inline(never)]
-    fn block_became_empty(&mut self, block: NonNull<BlockHeader>) -> bool {
-        if self.empty_blocks < self.retain_empty_blocks {
+    fn block_became_empty(&mut self, block: NonNull<BlockHeader>) {
+        // The block is no longer in use (and not yet on the empty list).
+        let in_use = self.blocks_in_use() - 1;
+        let limit = self.retention.empty_limit(in_use);
+        self.keep_or_release(block, limit);
+    }
+
+    /// Like [`block_became_empty`](Self::block_became_empty) for a block a
+    /// sweep emptied, which is kept only within `retain_empty_blocks` (see
+    /// [`crate::retention`] for why). Returns whether it was released.
+    fn block_emptied_by_sweep(&mut self, block: NonNull<BlockHeader>) -> bool {
+        let floor = self.retention.floor();
+        self.keep_or_release(block, floor)
+    }
+
+    /// Puts an empty block that is in no list on the empty list if fewer
+    /// than `limit` blocks are there, or releases it. Returns whether it was
+    /// released.
+    fn keep_or_release(&mut self, block: NonNull<BlockHeader>, limit: usize) -> bool {
+        if self.empty_blocks < limit {
             self.empty_blocks += 1;
             list_push(&mut self.empty_head, block);
             return false;
@@ -531,7 +572,8 @@ impl RawPool {
     }
 
     /// Returns every empty block to the system, ignoring the retention
-    /// policy. Returns how many were released.
+    /// policy, and forgets the policy's recent peak (it is relearnt as
+    /// blocks are used again). Returns how many were released.
     ///
     /// ```
     /// let mut pool = morph_pool::RawPool::new(32, Default::default())?;
@@ -550,6 +592,7 @@ impl RawPool {
             self.release(block);
             released += 1;
         }
+        self.retention.reset(self.blocks_in_use());
         released
     }
 
@@ -766,7 +809,7 @@ impl RawPool {
                 }
                 if free_count < usable {
                     list_push(&mut self.nonfull_head, block);
-                } else if self.block_became_empty(block) {
+                } else if self.block_emptied_by_sweep(block) {
                     // The last block moved into `index`: look at it next.
                     outcome.released_blocks += 1;
                     continue;

@@ -44,6 +44,11 @@ pub struct PoolStats {
     pub blocks_allocated: u64,
     /// Blocks returned to the system since the pool was created.
     pub blocks_released: u64,
+    /// The release policy's recent high-water mark of blocks in use: the
+    /// pool keeps empty blocks until it holds this many blocks in all (or
+    /// `retain_empty_blocks` empty ones, if more). 0 when
+    /// `retain_empty_blocks` is 0. See [`PoolConfig`](crate::PoolConfig).
+    pub peak_blocks: usize,
 }
 
 impl PoolStats {

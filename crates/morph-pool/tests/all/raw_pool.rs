@@ -137,28 +137,123 @@ fn filling_a_block_moves_on_to_a_new_block_and_frees_make_room_again() {
     pool.free(extra).unwrap();
 }
 
+/// Allocates `count` slots, then frees them in an order that changes with
+/// `round` (LIFO, FIFO, or interleaved by a stride).
+fn batch(pool: &mut RawPool, count: usize, round: usize) {
+    let mut slots: Vec<_> = (0..count).map(|_| pool.alloc().unwrap()).collect();
+    match round % 3 {
+        0 => slots.reverse(),
+        1 => {}
+        _ => {
+            let stride = 7;
+            slots = (0..stride)
+                .flat_map(|start| slots.iter().copied().skip(start).step_by(stride))
+                .collect();
+        }
+    }
+    for slot in slots {
+        pool.free(slot).unwrap();
+    }
+}
+
 #[test]
-fn empty_blocks_beyond_the_retention_limit_are_released() {
+fn a_repeated_multi_block_batch_reuses_its_blocks() {
     let config = PoolConfig {
         block_size: 4096,
         retain_empty_blocks: 1,
     };
     let mut pool = RawPool::new(256, config).unwrap();
-    let slots: Vec<_> = (0..pool.slots_per_block() * 3)
-        .map(|_| pool.alloc().unwrap())
-        .collect();
-    assert_eq!(pool.block_count(), 3);
-    for slot in slots {
-        pool.free(slot).unwrap();
+    // Three and a half blocks' worth: four blocks at every batch's peak.
+    let count = pool.slots_per_block() * 7 / 2;
+    let rounds = if cfg!(miri) { 40 } else { 1000 };
+    for round in 0..rounds {
+        batch(&mut pool, count, round);
     }
     let stats = pool.stats();
     assert_eq!(
-        (stats.blocks, stats.empty_blocks, stats.blocks_released),
-        (1, 1, 2)
+        (stats.blocks_allocated, stats.blocks_released),
+        (4, 0),
+        "the batch went back to the system: {stats:?}"
     );
-    // The retained block is reused, not a new one.
-    pool.alloc().unwrap();
-    assert_eq!(pool.stats().blocks_allocated, 3);
+    assert_eq!(
+        (stats.blocks, stats.empty_blocks, stats.peak_blocks),
+        (4, 4, 4)
+    );
+}
+
+#[test]
+fn blocks_beyond_the_recent_peak_are_released_once_use_shrinks() {
+    let config = PoolConfig {
+        block_size: 4096,
+        retain_empty_blocks: 1,
+    };
+    let mut pool = RawPool::new(256, config).unwrap();
+    let per_block = pool.slots_per_block();
+    for round in 0..3 {
+        batch(&mut pool, per_block * 8, round);
+    }
+    assert_eq!((pool.stats().blocks, pool.stats().blocks_released), (8, 0));
+    // A few smaller batches are a dip, not a shrink: the blocks stay.
+    for round in 0..3 {
+        batch(&mut pool, per_block * 3 / 2, round);
+    }
+    assert_eq!((pool.stats().blocks, pool.stats().blocks_released), (8, 0));
+    // Keep needing two blocks: the peak decays (halving per window of
+    // block acquisitions) and the excess goes back to the system.
+    let mut held = Vec::new();
+    for round in 0..100 {
+        batch(&mut pool, per_block * 3 / 2, round);
+        held.push(pool.block_count());
+    }
+    assert!(held.windows(2).all(|w| w[1] <= w[0]), "{held:?}");
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.blocks, stats.peak_blocks, stats.blocks_released),
+        (2, 2, 6),
+        "{stats:?}"
+    );
+    assert_eq!(stats.blocks_allocated, 8, "no block was taken back");
+    // A big batch again relearns the peak at once.
+    batch(&mut pool, per_block * 8, 0);
+    batch(&mut pool, per_block * 8, 1);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.blocks, stats.peak_blocks, stats.blocks_allocated),
+        (8, 8, 14)
+    );
+}
+
+#[test]
+fn the_floor_is_kept_after_the_peak_decays() {
+    let config = PoolConfig {
+        block_size: 4096,
+        retain_empty_blocks: 3,
+    };
+    let mut pool = RawPool::new(256, config).unwrap();
+    let per_block = pool.slots_per_block();
+    batch(&mut pool, per_block * 6, 0);
+    assert_eq!(pool.block_count(), 6);
+    for round in 0..200 {
+        batch(&mut pool, 1, round);
+    }
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.blocks, stats.empty_blocks, stats.peak_blocks),
+        (3, 3, 1)
+    );
+}
+
+#[test]
+fn releasing_empty_blocks_forgets_the_peak() {
+    let mut pool = RawPool::new(256, crate::small_config()).unwrap();
+    let per_block = pool.slots_per_block();
+    batch(&mut pool, per_block * 4, 0);
+    assert_eq!(pool.release_empty_blocks(), 4);
+    assert_eq!(pool.stats().peak_blocks, 0);
+    // One block at a time now: the floor of one empty block applies again.
+    let slot = pool.alloc().unwrap();
+    pool.free(slot).unwrap();
+    assert_eq!((pool.block_count(), pool.stats().empty_blocks), (1, 1));
 }
 
 #[test]

@@ -108,3 +108,29 @@ fn double_free_through_caches_is_caught_at_flush() {
     unsafe { second.free(slot) };
     second.flush();
 }
+
+#[test]
+fn repeated_batches_through_a_cache_reuse_the_shared_blocks() {
+    let pool = SyncPool::new(256, small_config(), 16).unwrap();
+    let per_block = morph_pool::RawPool::new(256, small_config())
+        .unwrap()
+        .slots_per_block();
+    let rounds = if cfg!(miri) { 20 } else { 1000 };
+    let mut cache = pool.cache();
+    for _ in 0..rounds {
+        let slots: Vec<_> = (0..per_block * 2).map(|_| cache.alloc().unwrap()).collect();
+        for slot in slots {
+            // SAFETY: allocated from `pool` above, freed once.
+            unsafe { cache.free(slot) };
+        }
+    }
+    drop(cache);
+    let stats = pool.stats();
+    assert_eq!(stats.live_slots, 0);
+    // Two blocks of slots plus what the cache holds: at most four blocks,
+    // taken once.
+    assert!(
+        stats.blocks_released == 0 && stats.blocks_allocated <= 4,
+        "batches went back to the system: {stats:?}"
+    );
+}
