@@ -174,6 +174,19 @@ impl<'h> Evacuator<'h> {
         unsafe { self.scan_tenured(owner) };
     }
 
+    /// Updates one recorded slot of an old or large object (evacuating its
+    /// young target); returns whether it still points into the nursery, so
+    /// must stay recorded. Idempotent: a slot already updated points into
+    /// the to-space and is simply kept.
+    ///
+    /// # Safety
+    /// `slot` is a reference field of a live old or large object.
+    pub(crate) unsafe fn update_remembered_slot(&mut self, slot: NonNull<*mut u8>) -> bool {
+        self.saw_young = false;
+        self.visit_slot(slot);
+        self.saw_young
+    }
+
     /// Scans until every reachable young object has been copied.
     pub(crate) fn drain(&mut self) {
         loop {

@@ -174,6 +174,10 @@ pub struct RawHeap {
     /// (each has the REMEMBERED header flag, so it is listed once). In a
     /// `RefCell` so the safe API's barrier can record through `&RawHeap`.
     pub(crate) remembered: RefCell<Vec<ObjectRef>>,
+    /// Reference fields of old and large objects that the safe API's
+    /// barrier saw receive a young value: a sequential store buffer of slot
+    /// addresses (duplicates allowed; see [`RememberedSlots`]).
+    pub(crate) remembered_slots: RefCell<RememberedSlots>,
     /// Young objects whose type has a destructor.
     pub(crate) finalizable_young: Vec<ObjectRef>,
     /// Old and large objects whose type has a destructor.
@@ -251,6 +255,7 @@ impl RawHeap {
             large: LargeSpace::default(),
             types: TypeCache::new(registry),
             remembered: RefCell::new(Vec::new()),
+            remembered_slots: RefCell::new(RememberedSlots::default()),
             finalizable_young: Vec::new(),
             finalizable_old: Vec::new(),
             young_objects: 0,
@@ -655,6 +660,8 @@ impl RawHeap {
     /// Minor collection; returns (objects, bytes) promoted.
     fn minor(&mut self, roots: &mut dyn RootSet) -> (usize, usize) {
         let remembered = std::mem::take(self.remembered.get_mut());
+        let mut slots = std::mem::take(self.remembered_slots.get_mut());
+        slots.dedup();
         let mut evacuator = Evacuator::new(
             &mut self.nursery,
             &mut self.old,
@@ -667,9 +674,20 @@ impl RawHeap {
             // collections drop dead ones from the list).
             unsafe { evacuator.rescan_remembered(owner) };
         }
+        // Each recorded slot once (deduplicated above); keep those still
+        // pointing into the nursery afterwards (targets kept as survivors).
+        slots.slots.retain(|&slot| {
+            // SAFETY: recorded slots are reference fields of live old or
+            // large objects (recorded by `Mutator::store` from the field's
+            // owner; major collections drop the slots of dead owners), and
+            // old and large objects do not move.
+            unsafe { evacuator.update_remembered_slot(slot) }
+        });
         evacuator.drain();
         let outcome = evacuator.finish();
         *self.remembered.get_mut() = outcome.remembered;
+        slots.settle();
+        *self.remembered_slots.get_mut() = slots;
         self.young_objects = outcome.survivor_objects;
         self.eden_objects = 0;
         self.eden_recorded = (0, 0);
@@ -739,6 +757,27 @@ impl RawHeap {
             debug_assert!(keep || !nursery.contains(owner.addr()));
             keep
         });
+        // Slots of dead owners must go before the sweep frees (and later
+        // allocations reuse) their memory: a recorded address is only ever
+        // read as a reference while its owner lives. Slots of live owners
+        // that no longer hold a young reference go too.
+        let slots = self.remembered_slots.get_mut();
+        slots.slots.retain(|&slot| {
+            let Some(owner) = old
+                .owner_of(slot.addr().get())
+                .or_else(|| large.owner_of(slot.addr().get()))
+            else {
+                debug_assert!(false, "a recorded slot outside every old and large object");
+                return false;
+            };
+            if !is_live(owner) {
+                return false;
+            }
+            // SAFETY: a reference field of a live old or large object.
+            let target = unsafe { slot.read() };
+            nursery.contains(target.addr())
+        });
+        slots.settle();
         let (alive, dead): (Vec<_>, Vec<_>) = std::mem::take(&mut self.finalizable_old)
             .into_iter()
             .partition(|&o| is_live(o));
@@ -802,6 +841,25 @@ impl RawHeap {
             unsafe { owner.set_header(header) };
             self.remembered.borrow_mut().push(owner);
         }
+    }
+
+    /// Records that the reference field at `slot` of the old or large object
+    /// `owner` now holds a young reference: the slot-granularity barrier of
+    /// the safe API. The slot pointer is derived from `owner`, so it carries
+    /// the provenance of the object's memory.
+    ///
+    /// # Safety
+    /// `owner` is a live old or large object of this heap and `slot` the
+    /// address of one of its reference fields (8-byte aligned, inside it).
+    // Out of line: the barrier's inlined part stays the range checks.
+    #[inline(never)]
+    pub(crate) unsafe fn remember_slot(&self, owner: ObjectRef, slot: usize) {
+        debug_assert!(slot.is_multiple_of(std::mem::align_of::<*mut u8>()));
+        let slot = owner
+            .as_ptr()
+            .cast::<*mut u8>()
+            .with_addr(std::num::NonZeroUsize::new(slot).unwrap_or_else(|| unreachable!()));
+        self.remembered_slots.borrow_mut().push(slot);
     }
 
     /// The object whose memory holds `addr`, if it is an old or large object
@@ -1023,5 +1081,89 @@ pub(crate) unsafe fn is_marked(
         large.is_marked(obj)
     } else {
         old.is_marked(obj)
+    }
+}
+
+/// The slot half of the remembered set: addresses of reference fields of
+/// old and large objects that were given a young value by the safe API's
+/// barrier ([`RawHeap::remember_slot`]).
+///
+/// A sequential store buffer: the barrier appends, so a field written many
+/// times between two minor collections may be listed many times. A minor
+/// collection deduplicates the buffer first (so it updates each slot once)
+/// and keeps only the slots that still point into the nursery; a major
+/// collection drops the slots of dead owners. Between collections the
+/// buffer is bounded by compaction: whenever it has doubled since the last
+/// deduplication it is sorted and deduplicated, so it never holds more than
+/// twice the number of distinct fields written (plus [`Self::MIN_COMPACT`]).
+#[derive(Debug, Default)]
+pub(crate) struct RememberedSlots {
+    /// Slot pointers, derived from their owner's object pointer.
+    pub(crate) slots: Vec<NonNull<*mut u8>>,
+    /// Length below which `push` does not compact.
+    compact_at: usize,
+}
+
+impl RememberedSlots {
+    /// Smallest buffer compacted on growth: below this, duplicates cost
+    /// less than sorting. (Smaller under Miri, whose tests store less.)
+    const MIN_COMPACT: usize = if cfg!(miri) { 1024 } else { 4096 };
+
+    /// Appends a slot (skipping an immediate repeat of the last one).
+    #[inline]
+    pub(crate) fn push(&mut self, slot: NonNull<*mut u8>) {
+        if self.slots.last() == Some(&slot) {
+            return;
+        }
+        self.slots.push(slot);
+        if self.slots.len() >= self.compact_at.max(Self::MIN_COMPACT) {
+            self.compact();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        self.dedup();
+        self.settle();
+    }
+
+    /// Sorts by address and removes duplicates.
+    pub(crate) fn dedup(&mut self) {
+        self.slots.sort_unstable_by_key(|slot| slot.addr());
+        self.slots.dedup();
+    }
+
+    /// Sets the next compaction point after the buffer changed size, and
+    /// returns memory a burst of stores left behind.
+    pub(crate) fn settle(&mut self) {
+        self.compact_at = self.slots.len() * 2;
+        if self.slots.capacity() > 4 * self.slots.len().max(Self::MIN_COMPACT) {
+            self.slots.shrink_to(2 * self.slots.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slot_buffer_stays_bounded_by_the_distinct_slots_written() {
+        let mut fields = [std::ptr::null_mut::<u8>(); 8];
+        let slots: Vec<NonNull<*mut u8>> = fields.iter_mut().map(NonNull::from).collect();
+        let mut buffer = RememberedSlots::default();
+        // Many stores to a few fields, interleaved so no store repeats the last.
+        for i in 0..4 * RememberedSlots::MIN_COMPACT {
+            buffer.push(slots[i % slots.len()]);
+            assert!(buffer.slots.len() <= RememberedSlots::MIN_COMPACT);
+        }
+        buffer.dedup();
+        let mut expected = slots.clone();
+        expected.sort_unstable_by_key(|slot| slot.addr());
+        assert_eq!(buffer.slots, expected);
+        // An immediate repeat is skipped outright.
+        buffer.push(expected[7]);
+        assert_eq!(buffer.slots.len(), 8);
     }
 }

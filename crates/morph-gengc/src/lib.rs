@@ -13,9 +13,11 @@
 //! * **Large-object space** — objects of at least `large_object_threshold`
 //!   bytes get a memory mapping of their own, never move, and are unmapped
 //!   when dead.
-//! * **Write barrier** — storing a young object into an old one records the
-//!   old object in the remembered set (once, via a header flag), which minor
-//!   collections scan as extra roots.
+//! * **Write barrier** — storing a young object into a field of an old one
+//!   records the field's slot ([`Member::set`]) or, through the raw API's
+//!   [`RawHeap::write_barrier`], the old object (once, via a header flag);
+//!   minor collections update recorded slots and rescan remembered objects
+//!   as extra roots.
 //! * **Finalization** — types that need dropping are dropped exactly once
 //!   when found dead; finalizers cannot reach managed objects, so they cannot
 //!   resurrect anything. **Weak roots** clear when their target dies.

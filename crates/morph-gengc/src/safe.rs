@@ -512,8 +512,10 @@ impl<'gc> Mutator<'gc> {
         };
         slot.set(value.map_or(std::ptr::null_mut(), |v| v.as_ptr().as_ptr()));
         if value.is_some_and(|v| raw.is_young_addr(v.addr())) {
-            // SAFETY: `owner` is a live old or large object of this heap (just looked up).
-            unsafe { raw.remember(owner) };
+            // SAFETY: `owner` is a live old or large object of this heap (just
+            // looked up) and `slot` one of its fields: a `Member`, which is
+            // a reference field the type's trace reports.
+            unsafe { raw.remember_slot(owner, slot_addr) };
         }
     }
 }

@@ -7,8 +7,9 @@
 //! * no reachable object is forwarded;
 //! * every reachable object's type is known to the heap;
 //! * an object's generation matches the space it lives in;
-//! * every old or large object that references a young object is in the
-//!   remembered set.
+//! * every reference from an old or large object to a young object is in the
+//!   remembered set: its owner is remembered (the raw API's barrier, and
+//!   promotion) or its slot is recorded (the safe API's barrier).
 //!
 //! Unreachable objects are not checked: the collector never looks at them
 //! again (they may legitimately point at objects already freed).
@@ -52,7 +53,8 @@ pub enum VerifyError {
         /// What was found.
         detail: String,
     },
-    /// An old or large object references a young one but is not remembered.
+    /// An old or large object references a young one, but neither the object
+    /// is remembered nor the field's slot recorded.
     NotRemembered {
         /// The old object.
         owner: usize,
@@ -99,6 +101,8 @@ struct Checker<'h> {
     heap: &'h RawHeap,
     objects: HashSet<usize>,
     remembered: HashSet<usize>,
+    /// Recorded slot addresses (the slot half of the remembered set).
+    remembered_slots: HashSet<usize>,
     visited: HashSet<usize>,
     stack: Vec<ObjectRef>,
     errors: Vec<VerifyError>,
@@ -127,7 +131,11 @@ impl SlotVisitor for Checker<'_> {
         let obj = unsafe { ObjectRef::from_payload(target_ptr) };
         if let Some(owner) = owner {
             let owner_young = self.heap.is_young(owner);
-            if !owner_young && self.heap.is_young(obj) && !self.remembered.contains(&owner.addr()) {
+            if !owner_young
+                && self.heap.is_young(obj)
+                && !self.remembered.contains(&owner.addr())
+                && !self.remembered_slots.contains(&slot.addr().get())
+            {
                 self.errors.push(VerifyError::NotRemembered {
                     owner: owner.addr(),
                     target: obj.addr(),
@@ -172,10 +180,18 @@ impl RawHeap {
             objects.insert(o.addr());
         });
         let remembered = self.remembered.borrow().iter().map(|o| o.addr()).collect();
+        let remembered_slots = self
+            .remembered_slots
+            .borrow()
+            .slots
+            .iter()
+            .map(|slot| slot.addr().get())
+            .collect();
         let mut checker = Checker {
             heap: self,
             objects,
             remembered,
+            remembered_slots,
             visited: HashSet::new(),
             stack: Vec::new(),
             errors: Vec::new(),
