@@ -60,6 +60,11 @@ pub(crate) struct Evacuator<'h> {
     scanned: usize,
     /// Whether the object being scanned was left pointing at a young object.
     saw_young: bool,
+    /// Drain after each root slot (set only while the caller's roots are
+    /// visited, never during an object's trace): each root's subgraph is
+    /// then copied before the next root's, so promoted objects land next to
+    /// their parents instead of breadth-first across all roots.
+    eager: bool,
     promoted_objects: usize,
     promoted_bytes: usize,
     survivor_objects: usize,
@@ -81,6 +86,7 @@ impl<'h> Evacuator<'h> {
             remembered: Vec::new(),
             scanned: 0,
             saw_young: false,
+            eager: false,
             promoted_objects: 0,
             promoted_bytes: 0,
             survivor_objects: 0,
@@ -188,6 +194,15 @@ impl<'h> Evacuator<'h> {
     }
 
     /// Scans until every reachable young object has been copied.
+    /// Visits `roots` as root slots, copying each root's subgraph before the
+    /// next root's (depth-first promotion keeps a structure's objects
+    /// together in the old generation).
+    pub(crate) fn visit_roots_eagerly(&mut self, roots: &mut dyn crate::RootSet) {
+        self.eager = true;
+        roots.visit_roots(self);
+        self.eager = false;
+    }
+
     pub(crate) fn drain(&mut self) {
         loop {
             let (to_base, to_used) = self.nursery.to_space();
@@ -245,6 +260,11 @@ impl SlotVisitor for Evacuator<'_> {
             unsafe { slot.write(moved.as_ptr().as_ptr()) };
             if self.nursery.contains(moved.addr()) {
                 self.saw_young = true;
+            }
+            if self.eager {
+                self.eager = false;
+                self.drain();
+                self.eager = true;
             }
         } else {
             // Already in the to-space.

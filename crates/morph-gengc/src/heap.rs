@@ -668,11 +668,16 @@ impl RawHeap {
             &self.types,
             self.config.promotion_age,
         );
-        roots.visit_roots(&mut evacuator);
+        // Each root's, owner's and slot's subgraph is copied before the next
+        // one's (a drain after each), so what is promoted together lands
+        // together: a structure's nodes end up next to each other instead of
+        // breadth-first across every root.
+        evacuator.visit_roots_eagerly(roots);
         for owner in remembered {
             // SAFETY: remembered objects are live old/large objects (major
             // collections drop dead ones from the list).
             unsafe { evacuator.rescan_remembered(owner) };
+            evacuator.drain();
         }
         // Each recorded slot once (deduplicated above); keep those still
         // pointing into the nursery afterwards (targets kept as survivors).
@@ -681,7 +686,9 @@ impl RawHeap {
             // large objects (recorded by `Mutator::store` from the field's
             // owner; major collections drop the slots of dead owners), and
             // old and large objects do not move.
-            unsafe { evacuator.update_remembered_slot(slot) }
+            let keep = unsafe { evacuator.update_remembered_slot(slot) };
+            evacuator.drain();
+            keep
         });
         evacuator.drain();
         let outcome = evacuator.finish();
