@@ -194,9 +194,13 @@ pub struct RawHeap {
     /// metric the allocation fast path keeps).
     eden_objects: usize,
     /// Bytes and objects of eden already recorded into the metrics: eden
-    /// allocations are recorded in bulk before each collection (walking eden
-    /// for per-type counts if `type_stats` is on) and when stats are read.
+    /// allocations are recorded in bulk before each collection (per type
+    /// from `young_tally` if `type_stats` is on) and when stats are read.
     eden_recorded: (usize, usize),
+    /// With `type_stats`: objects and bytes allocated in eden per type index
+    /// since they were last recorded (counted at allocation, so a minor
+    /// collection does not have to walk eden to count them).
+    young_tally: Vec<(u64, u64)>,
     next_major_at: usize,
     /// Old-generation growth that triggers the next major collection
     /// (`gc_threshold`, or adapted to what major collections reclaim).
@@ -261,6 +265,7 @@ impl RawHeap {
             young_objects: 0,
             eden_objects: 0,
             eden_recorded: (0, 0),
+            young_tally: Vec::new(),
             metrics: Metrics::with_mode("RUNTIME"),
             collections: 0,
             started: Instant::now(),
@@ -411,7 +416,22 @@ impl RawHeap {
         // SAFETY: as above; the header is the block's first word.
         unsafe { obj.set_header(header) };
         self.eden_objects += 1;
+        if self.config.type_stats {
+            self.tally_young(type_id, object::object_size(payload));
+        }
         obj
+    }
+
+    /// Counts one young allocation under its type (`type_stats`).
+    #[inline]
+    fn tally_young(&mut self, type_id: TypeId, bytes: usize) {
+        let index = type_id.index();
+        if index >= self.young_tally.len() {
+            self.young_tally.resize(index + 1, (0, 0));
+        }
+        let entry = &mut self.young_tally[index];
+        entry.0 += 1;
+        entry.1 += bytes as u64;
     }
 
     /// Writes the header of a fresh old or large object and registers it
@@ -950,7 +970,7 @@ impl RawHeap {
         let mut metrics = self.metrics.clone();
         record_eden(
             &self.nursery,
-            self.config.type_stats,
+            &self.young_tally,
             (self.eden_objects, self.eden_recorded),
             &mut metrics,
         );
@@ -961,10 +981,11 @@ impl RawHeap {
     fn count_new_young(&mut self) {
         self.eden_recorded = record_eden(
             &self.nursery,
-            self.config.type_stats,
+            &self.young_tally,
             (self.eden_objects, self.eden_recorded),
             &mut self.metrics,
         );
+        self.young_tally.fill((0, 0));
     }
 
     /// Time since the heap was created.
@@ -1002,69 +1023,35 @@ impl StatsSource for RawHeap {
 }
 
 /// Records into `metrics` the eden allocations not yet recorded, given how
-/// many objects eden holds and how far it was recorded (bytes, objects);
-/// returns how far it is recorded now.
+/// many objects eden holds and how far it was recorded (bytes, objects):
+/// per type from `tally` when `type_stats` counted them at allocation (then
+/// `tally` holds exactly the unrecorded ones), else in the totals only.
+/// Returns how far it is recorded now.
 fn record_eden(
     nursery: &Nursery,
-    type_stats: bool,
+    tally: &[(u64, u64)],
     (eden_objects, (bytes_done, objects_done)): (usize, (usize, usize)),
     metrics: &mut Metrics,
 ) -> (usize, usize) {
     let eden_bytes = nursery.eden_used();
-    if type_stats {
-        let mut tally = EdenTally::new(metrics);
-        // SAFETY: not inside a collection; `bytes_done` is where the last walk
-        // stopped (an object boundary); the closure does not allocate.
-        unsafe { nursery.for_each_eden_object_from(bytes_done, |obj| tally.add(obj)) };
-        tally.finish();
-    } else {
-        metrics.record_untyped_allocs(
-            (eden_objects - objects_done) as u64,
-            (eden_bytes - bytes_done) as u64,
-        );
+    let mut typed = (0u64, 0u64);
+    for (index, &(objects, bytes)) in tally.iter().enumerate() {
+        if objects > 0
+            && let Ok(type_id) = TypeId::new(index as u32)
+        {
+            metrics.record_allocs(type_id, objects, bytes);
+            typed.0 += objects;
+            typed.1 += bytes;
+        }
+    }
+    let untyped = (
+        ((eden_objects - objects_done) as u64).saturating_sub(typed.0),
+        ((eden_bytes - bytes_done) as u64).saturating_sub(typed.1),
+    );
+    if untyped != (0, 0) {
+        metrics.record_untyped_allocs(untyped.0, untyped.1);
     }
     (eden_bytes, eden_objects)
-}
-
-/// Counts a walk over eden into the metrics, one call per run of objects of
-/// the same type (allocation sites tend to allocate runs of one type).
-struct EdenTally<'m> {
-    metrics: &'m mut Metrics,
-    run: Option<(TypeId, u64, u64)>,
-}
-
-impl<'m> EdenTally<'m> {
-    fn new(metrics: &'m mut Metrics) -> Self {
-        EdenTally { metrics, run: None }
-    }
-
-    #[inline]
-    fn add(&mut self, obj: ObjectRef) {
-        // SAFETY: the eden walk yields live, non-forwarded objects.
-        let header = unsafe { obj.header() };
-        let (type_id, bytes) = (
-            header.type_id(),
-            object::object_size(header.payload_size()) as u64,
-        );
-        match &mut self.run {
-            Some((run_type, count, total)) if *run_type == type_id => {
-                *count += 1;
-                *total += bytes;
-            }
-            run => {
-                if let Some((run_type, count, total)) = run.replace((type_id, 1, bytes)) {
-                    self.metrics.record_allocs(run_type, count, total);
-                }
-            }
-        }
-    }
-
-    /// Flushes the last run.
-    fn finish(mut self) {
-        if let Some((run_type, count, total)) = self.run.take() {
-            self.metrics.record_allocs(run_type, count, total);
-        }
-    }
 }
 
 /// Whether a live object was marked by the current major collection.

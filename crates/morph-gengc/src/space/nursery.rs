@@ -219,22 +219,6 @@ impl Nursery {
         unsafe { self.walk(0, 0, self.eden_top, &mut f) };
     }
 
-    /// Calls `f` on the eden objects allocated at or after byte `from`, and
-    /// returns where eden ends now (the `from` of the next call).
-    ///
-    /// # Safety
-    /// As [`for_each_object`](Self::for_each_object); `from` is 0 or a value
-    /// this function returned since the last minor collection.
-    pub(crate) unsafe fn for_each_eden_object_from(
-        &self,
-        from: usize,
-        mut f: impl FnMut(ObjectRef),
-    ) -> usize {
-        // SAFETY: forwarded caller contract: `from` is an object boundary.
-        unsafe { self.walk(0, from, self.eden_top, &mut f) };
-        self.eden_top
-    }
-
     /// Walks the objects of the space starting at region offset `start`,
     /// from byte `from` of it up to byte `used`.
     ///
