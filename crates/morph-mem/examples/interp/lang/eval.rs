@@ -247,6 +247,16 @@ impl<'gc> Interp<'gc> {
         frame.slot(m, index as usize)
     }
 
+    /// The value of register `index` of the call whose registers start at
+    /// `base`; an error naming `name` if it is not defined yet.
+    #[inline]
+    fn register(&self, base: usize, index: u32, name: u32) -> Result<Val<'gc>, Error> {
+        match &self.stack[base + index as usize] {
+            Val::Imm(Imm::Undefined) => Err(self.used_before_definition(name)),
+            value => Ok(value.clone()),
+        }
+    }
+
     fn used_before_definition(&self, name: u32) -> Error {
         let name = self.symbols.name(name);
         Error::new(
@@ -266,10 +276,7 @@ impl<'gc> Interp<'gc> {
     ) -> Result<Val<'gc>, Error> {
         match node {
             Node::Imm(imm) => Ok(Val::Imm(*imm)),
-            Node::Reg { index, name } => match &self.stack[base + *index as usize] {
-                Val::Imm(Imm::Undefined) => Err(self.used_before_definition(*name)),
-                value => Ok(value.clone()),
-            },
+            Node::Reg { index, name } => self.register(base, *index, *name),
             Node::Call(callee, args) => match self.call(m, callee, args, env, base)? {
                 Step::Done(value) => Ok(value),
                 Step::Call(lambda, closure_env, args_at) => {
@@ -451,10 +458,7 @@ impl<'gc> Interp<'gc> {
         match node {
             Node::Imm(imm) => Ok(Val::Imm(*imm)),
             Node::Const(index) => Ok(self.constants[*index as usize].clone()),
-            Node::Reg { index, name } => match &self.stack[base + *index as usize] {
-                Val::Imm(Imm::Undefined) => Err(self.used_before_definition(*name)),
-                value => Ok(value.clone()),
-            },
+            Node::Reg { index, name } => self.register(base, *index, *name),
             Node::SetReg { index, value } => {
                 let value = self.eval(m, value, env, base)?;
                 self.stack[base + *index as usize] = value;
