@@ -130,144 +130,96 @@ fn ms_since(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e3
 }
 
-/// Ownership: `Box` on the binary's global allocator. Replacing a slot
-/// drops the old graph at once.
-mod boxed {
-    use super::*;
+/// One owning-pointer implementation of the server workload: `Box` and `Rc`
+/// run the same code, so the two rows differ only in the pointer.
+macro_rules! owned_server {
+    ($(#[$doc:meta])* $module:ident, $ptr:ident $(, $import:path)?) => {
+        $(#[$doc])*
+        mod $module {
+            $(use $import;)?
 
-    struct Node {
-        value: u64,
-        left: Option<Box<Node>>,
-        right: Option<Box<Node>>,
-    }
+            use super::*;
 
-    fn build(depth: u32, next: &mut u64) -> Box<Node> {
-        let (left, right) = if depth == 0 {
-            (None, None)
-        } else {
-            (Some(build(depth - 1, next)), Some(build(depth - 1, next)))
-        };
-        let value = *next;
-        *next += 1;
-        Box::new(Node { value, left, right })
-    }
+            struct Node {
+                value: u64,
+                left: Option<$ptr<Node>>,
+                right: Option<$ptr<Node>>,
+            }
 
-    fn sum(node: &Node) -> u64 {
-        node.value + node.left.as_deref().map_or(0, sum) + node.right.as_deref().map_or(0, sum)
-    }
+            fn build(depth: u32, next: &mut u64) -> $ptr<Node> {
+                let (left, right) = if depth == 0 {
+                    (None, None)
+                } else {
+                    (Some(build(depth - 1, next)), Some(build(depth - 1, next)))
+                };
+                let value = *next;
+                *next += 1;
+                $ptr::new(Node { value, left, right })
+            }
 
-    pub(super) fn run(shape: ServerShape) -> Outcome {
-        let started = Instant::now();
-        let mut table: Vec<Option<Box<Node>>> = (0..shape.slots)
-            .map(|i| Some(build(DEPTH, &mut first_value(i as u64))))
-            .collect();
-        let fill_ms = ms_since(started);
-        let steady = Instant::now();
-        let mut timer = StepTimer::new();
-        let mut series = MemorySeries::new(started, shape.steps);
-        let mut rng = Xorshift::new();
-        let mut checksum = 0u64;
-        for step in 0..shape.steps {
-            checksum = checksum.wrapping_add(timer.time(|| {
-                let mut chain: Option<Box<Node>> = None;
-                for t in 0..TEMPORARIES {
-                    chain = Some(Box::new(Node {
-                        value: step + t,
-                        left: chain.take(),
-                        right: None,
+            fn sum(node: &Node) -> u64 {
+                node.value
+                    + node.left.as_deref().map_or(0, sum)
+                    + node.right.as_deref().map_or(0, sum)
+            }
+
+            pub(super) fn run(shape: ServerShape) -> Outcome {
+                let started = Instant::now();
+                let mut table: Vec<Option<$ptr<Node>>> = (0..shape.slots)
+                    .map(|i| Some(build(DEPTH, &mut first_value(i as u64))))
+                    .collect();
+                let fill_ms = ms_since(started);
+                let steady = Instant::now();
+                let mut timer = StepTimer::new();
+                let mut series = MemorySeries::new(started, shape.steps);
+                let mut rng = Xorshift::new();
+                let mut checksum = 0u64;
+                for step in 0..shape.steps {
+                    checksum = checksum.wrapping_add(timer.time(|| {
+                        let mut chain: Option<$ptr<Node>> = None;
+                        for t in 0..TEMPORARIES {
+                            chain = Some($ptr::new(Node {
+                                value: step + t,
+                                left: chain.take(),
+                                right: None,
+                            }));
+                        }
+                        let mut digest = sum(black_box(chain.as_deref().expect("built")));
+                        let slot = rng.below(shape.slots as u64) as usize;
+                        let version = shape.slots as u64 + step;
+                        let fresh = build(DEPTH, &mut first_value(version));
+                        let old = table[slot].replace(fresh).expect("every slot is filled");
+                        digest += sum(black_box(&old));
+                        digest
                     }));
+                    if series.due(step) {
+                        series.sample(None);
+                    }
                 }
-                let mut digest = sum(black_box(chain.as_deref().expect("built")));
-                let slot = rng.below(shape.slots as u64) as usize;
-                let version = shape.slots as u64 + step;
-                let fresh = build(DEPTH, &mut first_value(version));
-                let old = table[slot].replace(fresh).expect("every slot is filled");
-                digest += sum(black_box(&old));
-                digest
-            }));
-            if series.due(step) {
-                series.sample(None);
+                let steady_ms = ms_since(steady);
+                checksum = table
+                    .iter()
+                    .flatten()
+                    .fold(checksum, |c, g| c.wrapping_add(sum(g)));
+                drop(table);
+                finish(shape, checksum, fill_ms, steady_ms, &timer, series)
             }
         }
-        let steady_ms = ms_since(steady);
-        checksum = table
-            .iter()
-            .flatten()
-            .fold(checksum, |c, g| c.wrapping_add(sum(g)));
-        drop(table);
-        finish(shape, checksum, fill_ms, steady_ms, &timer, series)
-    }
+    };
 }
 
-/// Reference counting on the system allocator: like `Box`, plus counts.
-mod rc {
-    use std::rc::Rc;
-
-    use super::*;
-
-    struct Node {
-        value: u64,
-        left: Option<Rc<Node>>,
-        right: Option<Rc<Node>>,
-    }
-
-    fn build(depth: u32, next: &mut u64) -> Rc<Node> {
-        let (left, right) = if depth == 0 {
-            (None, None)
-        } else {
-            (Some(build(depth - 1, next)), Some(build(depth - 1, next)))
-        };
-        let value = *next;
-        *next += 1;
-        Rc::new(Node { value, left, right })
-    }
-
-    fn sum(node: &Node) -> u64 {
-        node.value + node.left.as_deref().map_or(0, sum) + node.right.as_deref().map_or(0, sum)
-    }
-
-    pub(super) fn run(shape: ServerShape) -> Outcome {
-        let started = Instant::now();
-        let mut table: Vec<Option<Rc<Node>>> = (0..shape.slots)
-            .map(|i| Some(build(DEPTH, &mut first_value(i as u64))))
-            .collect();
-        let fill_ms = ms_since(started);
-        let steady = Instant::now();
-        let mut timer = StepTimer::new();
-        let mut series = MemorySeries::new(started, shape.steps);
-        let mut rng = Xorshift::new();
-        let mut checksum = 0u64;
-        for step in 0..shape.steps {
-            checksum = checksum.wrapping_add(timer.time(|| {
-                let mut chain: Option<Rc<Node>> = None;
-                for t in 0..TEMPORARIES {
-                    chain = Some(Rc::new(Node {
-                        value: step + t,
-                        left: chain.take(),
-                        right: None,
-                    }));
-                }
-                let mut digest = sum(black_box(chain.as_deref().expect("built")));
-                let slot = rng.below(shape.slots as u64) as usize;
-                let version = shape.slots as u64 + step;
-                let fresh = build(DEPTH, &mut first_value(version));
-                let old = table[slot].replace(fresh).expect("every slot is filled");
-                digest += sum(black_box(&old));
-                digest
-            }));
-            if series.due(step) {
-                series.sample(None);
-            }
-        }
-        let steady_ms = ms_since(steady);
-        checksum = table
-            .iter()
-            .flatten()
-            .fold(checksum, |c, g| c.wrapping_add(sum(g)));
-        drop(table);
-        finish(shape, checksum, fill_ms, steady_ms, &timer, series)
-    }
-}
+owned_server!(
+    /// Ownership: `Box` on the binary's global allocator. Replacing a slot
+    /// drops the old graph at once.
+    boxed,
+    Box
+);
+owned_server!(
+    /// Reference counting on the system allocator: like `Box`, plus counts.
+    rc,
+    Rc,
+    std::rc::Rc
+);
 
 /// morph-gengc, safe API, default configuration (2 MiB nursery). The table
 /// lives in the heap as buckets of `Member`s, the way an interpreter holds
