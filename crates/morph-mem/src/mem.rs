@@ -341,7 +341,6 @@ impl MorphMem {
         flags: AllocFlags,
         roots: &mut dyn RootSet,
     ) -> Result<RawAllocation, MorphMemError> {
-        let _ = &roots;
         if flags.contains(AllocFlags::POOLED) {
             let ptr = self.pools.alloc(raw_layout(size)?)?;
             if let Some(m) = &mut self.pool_metrics {
@@ -365,7 +364,9 @@ impl MorphMem {
         if let Some(c) = &mut self.collected {
             return c.alloc(size, type_id, flags, roots);
         }
-        let _ = type_id;
+        // Without a collector nothing reads the roots.
+        #[cfg(not(collector))]
+        let _ = roots;
         Err(MorphMemError::WrongMode {
             operation: "raw allocation",
             mode: self.config.mode,
