@@ -20,7 +20,7 @@
 //!   lies in a managed object, and `Trace` only accepts members stored inline
 //!   in an object, so the collector finds and updates every non-null member.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -38,44 +38,105 @@ use crate::{GcConfig, GcError};
 /// Invariant lifetime marker.
 type Brand<'gc> = PhantomData<fn(&'gc ()) -> &'gc ()>;
 
-/// Slots with a free list: the storage of roots and weak roots.
-#[derive(Debug, Default)]
+/// Slots with an intrusive free list: the storage of roots and weak roots.
+///
+/// A slot holds either a payload address (8-aligned, or null for a weak
+/// root whose target died) or, while free, the index of the next free slot
+/// shifted left by one with the low bit set. Collectors skip tagged slots.
+/// Keeping the free list inside the slots makes taking and releasing a root
+/// a load and two stores: roots are made and dropped at every allocation of
+/// the safe API.
+#[derive(Debug)]
 struct Slots {
     slots: Vec<*mut u8>,
-    free: Vec<u32>,
+    /// First free slot, or [`Slots::NONE`].
+    free_head: u32,
+    live: usize,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots {
+            slots: Vec::new(),
+            free_head: Slots::NONE,
+            live: 0,
+        }
+    }
 }
 
 impl Slots {
+    const NONE: u32 = u32::MAX;
+
+    /// Whether a slot's word is a free-list link rather than a target.
+    #[inline]
+    fn is_free(word: *mut u8) -> bool {
+        word.addr() & 1 == 1
+    }
+
     #[inline]
     fn insert(&mut self, target: *mut u8) -> u32 {
-        match self.free.pop() {
-            Some(index) => {
-                self.slots[index as usize] = target;
+        debug_assert!(!Self::is_free(target));
+        self.live += 1;
+        let index = self.free_head;
+        match self.slots.get_mut(index as usize) {
+            Some(slot) => {
+                self.free_head = (slot.addr() >> 1) as u32;
+                *slot = target;
                 index
             }
-            None => {
-                self.slots.push(target);
-                (self.slots.len() - 1) as u32
-            }
+            None => self.push(target),
         }
+    }
+
+    #[cold]
+    fn push(&mut self, target: *mut u8) -> u32 {
+        let index = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i != Self::NONE)
+            .unwrap_or_else(|| panic!("more than {} roots held at once", u32::MAX - 1));
+        self.slots.push(target);
+        index
     }
 
     #[inline]
     fn release(&mut self, index: u32) {
-        self.slots[index as usize] = std::ptr::null_mut();
-        self.free.push(index);
+        self.live -= 1;
+        self.slots[index as usize] =
+            std::ptr::without_provenance_mut(((self.free_head as usize) << 1) | 1);
+        self.free_head = index;
     }
 
-    fn live(&self) -> usize {
-        self.slots.len() - self.free.len()
+    #[inline]
+    fn get(&self, index: u32) -> *mut u8 {
+        self.slots[index as usize]
     }
 }
 
 /// The roots and weak roots of a [`Heap`], shared by the handles.
+///
+/// Interior mutability without a borrow flag: every access goes through
+/// [`with`](Self::with) (or the collector's walk in [`TableRoots`]), none
+/// of which calls out to code that could reach the table again. The
+/// handles live in the mutator's frames and managed types are `'static`,
+/// so neither a trace function nor a finalizer can hold a `Root` (whose
+/// brand `'gc` is not `'static`). `UnsafeCell` also makes the table
+/// `!Sync`, so handles stay on their thread.
 #[derive(Debug, Default)]
 struct RootTable {
-    strong: RefCell<Slots>,
-    weak: RefCell<Slots>,
+    strong: UnsafeCell<Slots>,
+    weak: UnsafeCell<Slots>,
+}
+
+impl RootTable {
+    /// Runs `f` on one of the tables. `f` must not touch the root table.
+    #[inline]
+    fn with<R>(cell: &UnsafeCell<Slots>, f: impl FnOnce(&mut Slots) -> R) -> R {
+        // SAFETY: no other reference into the cell exists while `f` runs:
+        // every access is a call of this function or a walk of
+        // `TableRoots`, each done before the next starts, and neither lets
+        // `f` or a visitor reach the table (type doc).
+        f(unsafe { &mut *cell.get() })
+    }
 }
 
 /// Hands the root table to the collector.
@@ -83,24 +144,40 @@ struct TableRoots<'r>(&'r RootTable);
 
 impl RootSet for TableRoots<'_> {
     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
-        let mut strong = self.0.strong.borrow_mut();
-        for slot in &mut strong.slots {
-            if !slot.is_null() {
-                visitor.visit_slot(NonNull::from(slot));
+        // Walked through raw pointers, not a `&mut Slots` held across the
+        // visitor's calls: the visitor gets each slot's address to update.
+        let slots = self.0.strong.get();
+        // SAFETY: see `RootTable::with`; the length is read before the walk,
+        // and the collector adds no roots.
+        let (base, len) = unsafe { ((*slots).slots.as_mut_ptr(), (*slots).slots.len()) };
+        for i in 0..len {
+            // SAFETY: `i < len`: an element of the vector, which does not
+            // grow or move during the walk.
+            let slot = unsafe { base.add(i) };
+            // SAFETY: as above; a valid, aligned slot.
+            let word = unsafe { slot.read() };
+            if !word.is_null() && !Slots::is_free(word) {
+                // SAFETY: `slot` comes from the vector's pointer: non-null.
+                visitor.visit_slot(unsafe { NonNull::new_unchecked(slot) });
             }
         }
     }
 
     fn visit_weak(&mut self, update: &mut dyn FnMut(ObjectRef) -> Option<ObjectRef>) {
-        let mut weak = self.0.weak.borrow_mut();
-        for slot in &mut weak.slots {
-            if let Some(target) = NonNull::new(*slot) {
-                // SAFETY: non-null weak slots hold payload addresses of objects
-                // that were live before this collection.
-                let target = unsafe { ObjectRef::from_payload(target) };
-                *slot = update(target).map_or(std::ptr::null_mut(), |o| o.as_ptr().as_ptr());
+        RootTable::with(&self.0.weak, |weak| {
+            for slot in &mut weak.slots {
+                if Slots::is_free(*slot) {
+                    continue;
+                }
+                if let Some(target) = NonNull::new(*slot) {
+                    // SAFETY: non-null, untagged weak slots hold payload
+                    // addresses of objects that were live before this
+                    // collection.
+                    let target = unsafe { ObjectRef::from_payload(target) };
+                    *slot = update(target).map_or(std::ptr::null_mut(), |o| o.as_ptr().as_ptr());
+                }
             }
-        }
+        })
     }
 }
 
@@ -458,7 +535,7 @@ impl<'gc> Mutator<'gc> {
     /// alive and reads `None` once the object has been collected.
     pub fn downgrade<T: Trace>(&self, root: &Root<'gc, T>) -> WeakRoot<'gc, T> {
         let target = root.target();
-        let index = self.roots.weak.borrow_mut().insert(target);
+        let index = RootTable::with(&self.roots.weak, |weak| weak.insert(target));
         WeakRoot {
             table: self.roots,
             index,
@@ -479,7 +556,7 @@ impl<'gc> Mutator<'gc> {
 
     /// Roots currently held.
     pub fn root_count(&self) -> usize {
-        self.roots.strong.borrow().live()
+        RootTable::with(&self.roots.strong, |strong| strong.live)
     }
 
     /// Sizes of the heap's spaces.
@@ -556,7 +633,7 @@ impl<'gc, T> Root<'gc, T> {
     /// A new root slot in `table` holding `target`.
     #[inline]
     fn new(table: &'gc RootTable, target: *mut u8) -> Self {
-        let index = table.strong.borrow_mut().insert(target);
+        let index = RootTable::with(&table.strong, |strong| strong.insert(target));
         Root {
             table,
             index,
@@ -568,7 +645,7 @@ impl<'gc, T> Root<'gc, T> {
     /// What the root's slot holds now (the collector keeps it current).
     #[inline]
     fn target(&self) -> *mut u8 {
-        self.table.strong.borrow().slots[self.index as usize]
+        RootTable::with(&self.table.strong, |strong| strong.get(self.index))
     }
 }
 
@@ -596,7 +673,7 @@ impl<T> Clone for Root<'_, T> {
 
 impl<T> Drop for Root<'_, T> {
     fn drop(&mut self) {
-        self.table.strong.borrow_mut().release(self.index);
+        RootTable::with(&self.table.strong, |strong| strong.release(self.index));
     }
 }
 
@@ -617,7 +694,7 @@ pub struct WeakRoot<'gc, T> {
 impl<'gc, T: Trace> WeakRoot<'gc, T> {
     /// The object, if it has not been collected.
     pub fn upgrade<'a>(&self, _mutator: &'a Mutator<'gc>) -> Option<Gc<'a, T>> {
-        let target = NonNull::new(self.table.weak.borrow().slots[self.index as usize])?;
+        let target = NonNull::new(RootTable::with(&self.table.weak, |weak| weak.get(self.index)))?;
         // SAFETY: collections clear weak slots whose target died and update
         // the others, so a non-null slot is a live `T`; the mutator borrow
         // keeps collections out for 'a.
@@ -630,7 +707,7 @@ impl<'gc, T: Trace> WeakRoot<'gc, T> {
 
 impl<T> Drop for WeakRoot<'_, T> {
     fn drop(&mut self) {
-        self.table.weak.borrow_mut().release(self.index);
+        RootTable::with(&self.table.weak, |weak| weak.release(self.index));
     }
 }
 
