@@ -85,13 +85,22 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    /// Validates a slot size against a (validated) block size.
+    /// Validates a slot size (a multiple of [`SLOT_GRANULE`]) against a
+    /// (validated) block size.
     pub(crate) fn new(slot_size: usize, block_size: usize) -> Result<Self, PoolError> {
-        if slot_size == 0 || !slot_size.is_multiple_of(SLOT_GRANULE) {
-            return Err(PoolError::MisalignedSlotSize {
-                slot_size,
-                granule: SLOT_GRANULE,
-            });
+        Self::with_granule(slot_size, block_size, SLOT_GRANULE)
+    }
+
+    /// As [`new`](Self::new), with slot sizes a multiple of `granule` (a
+    /// power of two, at least 8) instead.
+    pub(crate) fn with_granule(
+        slot_size: usize,
+        block_size: usize,
+        granule: usize,
+    ) -> Result<Self, PoolError> {
+        debug_assert!(granule.is_power_of_two() && granule >= 8);
+        if slot_size == 0 || !slot_size.is_multiple_of(granule) {
+            return Err(PoolError::MisalignedSlotSize { slot_size, granule });
         }
         let header = size_of::<BlockHeader>();
         let first_slot = header.div_ceil(slot_size);

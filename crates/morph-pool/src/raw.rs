@@ -156,8 +156,42 @@ impl RawPool {
     /// ```
     pub fn new(slot_size: usize, config: PoolConfig) -> Result<Self, PoolError> {
         config.validate()?;
-        let geometry = Geometry::new(slot_size, config.block_size)?;
-        Ok(Self {
+        Ok(Self::with_geometry(
+            Geometry::new(slot_size, config.block_size)?,
+            config,
+        ))
+    }
+
+    /// A pool whose slot size need only be a multiple of 8, so its slots are
+    /// only guaranteed 8-byte alignment: for objects that never need more,
+    /// such as a collector's old generation, where 24- and 40-byte classes
+    /// spare two-word objects a third of their slot.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), with 8 as the granule.
+    ///
+    /// ```
+    /// use morph_pool::{PoolConfig, PoolError, RawPool};
+    ///
+    /// let mut pool = RawPool::new_word_granular(24, PoolConfig::default())?;
+    /// let slot = pool.alloc()?;
+    /// assert_eq!(slot.as_ptr() as usize % 8, 0);
+    /// assert!(matches!(
+    ///     RawPool::new_word_granular(20, PoolConfig::default()),
+    ///     Err(PoolError::MisalignedSlotSize { granule: 8, .. })
+    /// ));
+    /// # Ok::<(), PoolError>(())
+    /// ```
+    pub fn new_word_granular(slot_size: usize, config: PoolConfig) -> Result<Self, PoolError> {
+        config.validate()?;
+        Ok(Self::with_geometry(
+            Geometry::with_granule(slot_size, config.block_size, 8)?,
+            config,
+        ))
+    }
+
+    fn with_geometry(geometry: Geometry, config: PoolConfig) -> Self {
+        Self {
             geometry,
             retention: Retention::new(config.retain_empty_blocks),
             nonfull_head: None,
@@ -169,7 +203,7 @@ impl RawPool {
             total_frees: 0,
             blocks_allocated: 0,
             blocks_released: 0,
-        })
+        }
     }
 
     /// Bytes per slot.

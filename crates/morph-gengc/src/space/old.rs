@@ -62,11 +62,18 @@ impl std::hash::Hasher for BlockHasher {
     }
 }
 
-/// Slot sizes (object size, header included) of the old generation.
-const CLASSES: [usize; 32] = [
-    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
-    1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+/// Slot sizes (object size, header included) of the old generation. Every
+/// word size up to 64 bytes has its own class: two- and four-field objects
+/// (24 and 40 bytes with their header: cons cells, tree nodes, boxed pairs)
+/// are the commonest survivors, and a 16-byte step would waste a third of
+/// a 24-byte object's slot.
+const CLASSES: [usize; 35] = [
+    16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+    896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
 ];
+
+/// Granule of [`OldSpace::class`]'s lookup table.
+const CLASS_GRANULE: usize = 8;
 
 /// Largest object (header included) the old generation stores in a slot;
 /// larger ones go to the large-object space.
@@ -84,7 +91,8 @@ pub(crate) const PROMOTION_SLACK: usize = CLASSES.len() * OLD_BLOCK_SIZE;
 #[derive(Debug)]
 pub(crate) struct OldSpace {
     pools: Vec<RawPool>,
-    /// `class_of[(size + 15) / 16]` is the class index for an object size.
+    /// `class_of[size.div_ceil(CLASS_GRANULE)]` is the class index for an
+    /// object size.
     class_of: Vec<u8>,
     block_class: HashMap<usize, u8, BuildBlockHasher>,
     block_counts: Vec<usize>,
@@ -98,15 +106,15 @@ impl OldSpace {
         };
         let pools = CLASSES
             .iter()
-            .map(|&size| RawPool::new(size, config))
+            .map(|&size| RawPool::new_word_granular(size, config))
             .collect::<Result<Vec<_>, PoolError>>()
             .map_err(|e| GcError::InvalidConfig {
                 reason: format!("old-space pools: {e}"),
             })?;
-        let mut class_of = vec![0u8; MAX_OLD_OBJECT / 16 + 1];
+        let mut class_of = vec![0u8; MAX_OLD_OBJECT / CLASS_GRANULE + 1];
         let mut class = 0;
         for (granules, slot) in class_of.iter_mut().enumerate() {
-            while CLASSES[class] < granules * 16 {
+            while CLASSES[class] < granules * CLASS_GRANULE {
                 class += 1;
             }
             *slot = class as u8;
@@ -122,7 +130,7 @@ impl OldSpace {
     #[inline]
     fn class(&self, size: usize) -> usize {
         debug_assert!(size <= MAX_OLD_OBJECT);
-        self.class_of[size.div_ceil(16)] as usize
+        self.class_of[size.div_ceil(CLASS_GRANULE)] as usize
     }
 
     /// Bytes reserved from the system (whole blocks).
