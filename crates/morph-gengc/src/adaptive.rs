@@ -1,5 +1,6 @@
 //! Adaptive sizing: eden follows the survival rate and the pause target, the
-//! major-collection trigger follows what major collections reclaim.
+//! major-collection trigger follows what major collections reclaim, and the
+//! tenuring age follows how long survivors go on living.
 //!
 //! A minor collection costs about `fixed + cost × copied`, and what it copies
 //! is about `survival × eden`. So with the survival rate and the per-byte
@@ -94,6 +95,75 @@ fn smooth(old: Option<f64>, new: f64) -> f64 {
     }
 }
 
+/// Second-survival rate at or above which survivors are promoted at their
+/// first minor collection.
+const EARLY_PROMOTION_RATE: f64 = 0.5;
+/// Minor collections between re-checks while promoting early.
+const PROBE_EVERY: u32 = 8;
+/// Survivor bytes below which a collection is too small a sample.
+const MIN_SURVIVOR_SAMPLE: usize = 4096;
+
+/// Demographic feedback on the tenuring age (after Ungar and Jackson's
+/// feedback-mediated tenuring, and HotSpot's adaptive tenuring threshold).
+///
+/// Keeping a survivor in the survivor space for another cycle pays off only
+/// if it then dies young. The policy measures exactly that: of the bytes in
+/// the survivor space before a minor collection, the share that survived
+/// it. While at least half do, objects that survive one collection are
+/// promoted at once (age 1) instead of being copied a second time: a
+/// workload that builds long-lived data (a table, a tree, request state
+/// that outlives its request) then copies it once. Promoting at age 1
+/// leaves the survivor space empty, so nothing is measured; every
+/// [`PROBE_EVERY`] collections one runs at the configured age to refill it
+/// and the next one re-measures.
+#[derive(Clone, Debug)]
+pub(crate) struct TenuringPolicy {
+    configured: u8,
+    early: bool,
+    since_measured: u32,
+    rate: Option<f64>,
+}
+
+impl TenuringPolicy {
+    pub(crate) fn new(configured: u8) -> Self {
+        TenuringPolicy {
+            configured,
+            early: false,
+            since_measured: 0,
+            rate: None,
+        }
+    }
+
+    /// The promotion age for the next minor collection.
+    pub(crate) fn age(&self) -> u8 {
+        if self.early && self.since_measured < PROBE_EVERY {
+            1
+        } else {
+            self.configured
+        }
+    }
+
+    /// Records one minor collection: `survivors_before` bytes were in the
+    /// survivor space before it, `survivors_kept` of them were still live
+    /// (copied again or promoted).
+    pub(crate) fn observe(&mut self, survivors_before: usize, survivors_kept: usize) {
+        if self.configured <= 1 {
+            return;
+        }
+        if survivors_before < MIN_SURVIVOR_SAMPLE {
+            self.since_measured = self.since_measured.saturating_add(1);
+            return;
+        }
+        let rate = survivors_kept as f64 / survivors_before as f64;
+        // The newest sample alone decides: samples are sparse while
+        // promoting early, and a phase change (long-lived data built, now
+        // temporaries) must end early promotion at the first sign.
+        self.rate = Some(rate);
+        self.early = rate >= EARLY_PROMOTION_RATE;
+        self.since_measured = 0;
+    }
+}
+
 /// The old-generation growth that triggers the next major collection, after
 /// one that found `live_before` bytes and kept `live_after`: doubled (up to
 /// `base × 8`) when it reclaimed under a quarter, halved (down to `base / 4`)
@@ -181,6 +251,49 @@ mod tests {
     fn empty_collections_change_nothing() {
         let mut policy = EdenPolicy::new(ms(1.0), MIB, 4 * MIB);
         assert_eq!(policy.observe(2 * MIB, 0, 0, ms(0.01)), 2 * MIB);
+    }
+
+    #[test]
+    fn long_lived_survivors_switch_to_early_promotion_and_probe_back() {
+        let mut policy = TenuringPolicy::new(2);
+        assert_eq!(policy.age(), 2);
+        // 90% of the survivor space survives again: promote at age 1.
+        policy.observe(100_000, 90_000);
+        assert_eq!(policy.age(), 1);
+        // Early promotion leaves the survivor space empty: no sample, and
+        // after PROBE_EVERY collections one runs at the configured age.
+        let mut ages = Vec::new();
+        for _ in 0..PROBE_EVERY {
+            policy.observe(0, 0);
+            ages.push(policy.age());
+        }
+        assert!(ages[..PROBE_EVERY as usize - 1].iter().all(|&a| a == 1));
+        assert_eq!(ages.last(), Some(&2));
+        // It stays there until a sample arrives; this one says survivors
+        // now die young, so the configured age stays.
+        policy.observe(0, 0);
+        assert_eq!(policy.age(), 2);
+        policy.observe(100_000, 0);
+        assert_eq!(policy.age(), 2);
+    }
+
+    #[test]
+    fn short_lived_survivors_keep_the_configured_age() {
+        let mut policy = TenuringPolicy::new(3);
+        for _ in 0..10 {
+            policy.observe(200_000, 40_000);
+            assert_eq!(policy.age(), 3);
+        }
+        // Too small a sample changes nothing.
+        policy.observe(100, 100);
+        assert_eq!(policy.age(), 3);
+    }
+
+    #[test]
+    fn promotion_at_age_one_is_left_alone() {
+        let mut policy = TenuringPolicy::new(1);
+        policy.observe(100_000, 100_000);
+        assert_eq!(policy.age(), 1);
     }
 
     #[test]

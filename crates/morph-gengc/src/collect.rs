@@ -45,6 +45,9 @@ pub(crate) struct EvacuationOutcome {
     pub(crate) promoted_objects: usize,
     pub(crate) promoted_bytes: usize,
     pub(crate) survivor_objects: usize,
+    /// Bytes of objects that were already survivors (age at least 1) and
+    /// survived again: the tenuring policy's measurement.
+    pub(crate) survivor_bytes_kept: usize,
 }
 
 pub(crate) struct Evacuator<'h> {
@@ -68,6 +71,7 @@ pub(crate) struct Evacuator<'h> {
     promoted_objects: usize,
     promoted_bytes: usize,
     survivor_objects: usize,
+    survivor_bytes_kept: usize,
 }
 
 impl<'h> Evacuator<'h> {
@@ -90,6 +94,7 @@ impl<'h> Evacuator<'h> {
             promoted_objects: 0,
             promoted_bytes: 0,
             survivor_objects: 0,
+            survivor_bytes_kept: 0,
         }
     }
 
@@ -105,7 +110,11 @@ impl<'h> Evacuator<'h> {
         // SAFETY: as above, and not forwarded.
         let mut header = unsafe { obj.header() };
         let size = object::object_size(header.payload_size());
-        let older = header.generation().older();
+        let generation = header.generation();
+        if generation.age().is_some_and(|age| age > 0) {
+            self.survivor_bytes_kept += size;
+        }
+        let older = generation.older();
         let young_copy = match older.age() {
             Some(age) if age < self.promotion_age => self.nursery.alloc_to_space(size),
             _ => None,
@@ -233,6 +242,7 @@ impl<'h> Evacuator<'h> {
             promoted_objects: self.promoted_objects,
             promoted_bytes: self.promoted_bytes,
             survivor_objects: self.survivor_objects,
+            survivor_bytes_kept: self.survivor_bytes_kept,
         }
     }
 }

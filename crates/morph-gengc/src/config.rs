@@ -33,8 +33,15 @@ pub struct GcConfig {
     /// multiple of 8; 0 promotes every survivor at once.
     pub survivor_size: usize,
     /// Minor collections a young object survives before it is promoted to
-    /// the old generation (1..=253).
+    /// the old generation (1..=253). See also
+    /// [`adaptive_tenuring`](Self::adaptive_tenuring).
     pub promotion_age: u8,
+    /// Promote at the first survival while most objects that survive one
+    /// minor collection survive the next as well (measured from the
+    /// survivor space, re-checked every 16 minor collections): copying such
+    /// objects a second time buys nothing. `promotion_age` applies
+    /// otherwise, and always when this is `false`.
+    pub adaptive_tenuring: bool,
     /// Objects whose payload is at least this many bytes go straight to the
     /// large-object space: their own memory mapping, never moved.
     pub large_object_threshold: usize,
@@ -80,6 +87,7 @@ impl Default for GcConfig {
             nursery_size: 2 << 20,
             survivor_size: 512 << 10,
             promotion_age: 2,
+            adaptive_tenuring: true,
             large_object_threshold: 1 << 20,
             gc_threshold: 64 << 20,
             heap_limit: None,

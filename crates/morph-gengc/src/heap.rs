@@ -21,7 +21,7 @@ use morph_metrics::{
     CollectionEvent, CollectionKind, Metrics, MorphMemStats, Recorder, StatsSource,
 };
 
-use crate::adaptive::{self, EdenPolicy};
+use crate::adaptive::{self, EdenPolicy, TenuringPolicy};
 use crate::collect::{Evacuator, Marker};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
@@ -207,6 +207,8 @@ pub struct RawHeap {
     major_threshold: usize,
     /// The adaptive eden policy, when `pause_target` is set.
     eden_policy: Option<EdenPolicy>,
+    /// Picks each minor collection's promotion age (`adaptive_tenuring`).
+    tenuring: TenuringPolicy,
     /// Called after every collection (the facade's pressure callbacks).
     observer: Option<CollectionObserver>,
     until_stress: u32,
@@ -251,6 +253,7 @@ impl RawHeap {
             eden_policy: config
                 .pause_target
                 .map(|t| EdenPolicy::new(t, config.eden_floor(), config.eden_capacity())),
+            tenuring: TenuringPolicy::new(config.promotion_age),
             observer: None,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
             stress_rounds: 0,
@@ -682,12 +685,14 @@ impl RawHeap {
         let remembered = std::mem::take(self.remembered.get_mut());
         let mut slots = std::mem::take(self.remembered_slots.get_mut());
         slots.dedup();
-        let mut evacuator = Evacuator::new(
-            &mut self.nursery,
-            &mut self.old,
-            &self.types,
-            self.config.promotion_age,
-        );
+        let survivors_before = self.nursery.survivor_used();
+        let promotion_age = if self.config.adaptive_tenuring {
+            self.tenuring.age()
+        } else {
+            self.config.promotion_age
+        };
+        let mut evacuator =
+            Evacuator::new(&mut self.nursery, &mut self.old, &self.types, promotion_age);
         // Each root's, owner's and slot's subgraph is copied before the next
         // one's (a drain after each), so what is promoted together lands
         // together: a structure's nodes end up next to each other instead of
@@ -712,6 +717,8 @@ impl RawHeap {
         });
         evacuator.drain();
         let outcome = evacuator.finish();
+        self.tenuring
+            .observe(survivors_before, outcome.survivor_bytes_kept);
         *self.remembered.get_mut() = outcome.remembered;
         slots.settle();
         *self.remembered_slots.get_mut() = slots;

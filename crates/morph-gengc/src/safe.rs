@@ -146,13 +146,12 @@ impl RootSet for TableRoots<'_> {
     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
         // Walked through raw pointers, not a `&mut Slots` held across the
         // visitor's calls: the visitor gets each slot's address to update.
-        let slots = self.0.strong.get();
-        // SAFETY: see `RootTable::with`; the length is read before the walk,
-        // and the collector adds no roots.
-        let (base, len) = unsafe { ((*slots).slots.as_mut_ptr(), (*slots).slots.len()) };
+        let (base, len) = RootTable::with(&self.0.strong, |strong| {
+            (strong.slots.as_mut_ptr(), strong.slots.len())
+        });
         for i in 0..len {
             // SAFETY: `i < len`: an element of the vector, which does not
-            // grow or move during the walk.
+            // grow or move during the walk (the collector adds no roots).
             let slot = unsafe { base.add(i) };
             // SAFETY: as above; a valid, aligned slot.
             let word = unsafe { slot.read() };
@@ -694,7 +693,9 @@ pub struct WeakRoot<'gc, T> {
 impl<'gc, T: Trace> WeakRoot<'gc, T> {
     /// The object, if it has not been collected.
     pub fn upgrade<'a>(&self, _mutator: &'a Mutator<'gc>) -> Option<Gc<'a, T>> {
-        let target = NonNull::new(RootTable::with(&self.table.weak, |weak| weak.get(self.index)))?;
+        let target = NonNull::new(RootTable::with(&self.table.weak, |weak| {
+            weak.get(self.index)
+        }))?;
         // SAFETY: collections clear weak slots whose target died and update
         // the others, so a non-null slot is a live `T`; the mutator borrow
         // keeps collections out for 'a.

@@ -111,6 +111,11 @@ impl Nursery {
         self.region.size()
     }
 
+    /// Bytes in the current survivor space.
+    pub(crate) fn survivor_used(&self) -> usize {
+        self.survivor_top
+    }
+
     /// Bytes in use by young objects (eden and the current survivors).
     pub(crate) fn used(&self) -> usize {
         self.eden_top + self.survivor_top
