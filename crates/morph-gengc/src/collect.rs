@@ -127,7 +127,7 @@ impl<'h> Evacuator<'h> {
             None => {
                 // A system allocation failure in the middle of a collection
                 // leaves no consistent heap to return to.
-                let start = self.old.alloc(size).unwrap_or_else(|e| {
+                let start = self.old.alloc_promoted(size).unwrap_or_else(|e| {
                     panic!("out of memory while promoting during a minor collection: {e}")
                 });
                 self.promoted_objects += 1;

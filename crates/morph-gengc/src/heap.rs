@@ -738,6 +738,7 @@ impl RawHeap {
         list.truncate(kept);
         evacuator.drain();
         let outcome = evacuator.finish();
+        self.old.flush_runs();
         self.tenuring
             .observe(survivors_before, outcome.survivor_bytes_kept);
         *self.remembered.get_mut() = outcome.remembered;

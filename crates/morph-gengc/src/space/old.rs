@@ -88,9 +88,29 @@ pub(crate) const OLD_BLOCK_SIZE: usize = if cfg!(miri) { 16 << 10 } else { 64 <<
 /// fresh block per class.
 pub(crate) const PROMOTION_SLACK: usize = CLASSES.len() * OLD_BLOCK_SIZE;
 
+/// Slots of one class taken from its pool at once (a bitmap word's worth)
+/// and handed out by promotion without touching the pool: slot `i` of the
+/// word is at `base + i * slot size` for each set bit `i`.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    base: *mut u8,
+    bits: u64,
+}
+
+impl Run {
+    const EMPTY: Run = Run {
+        base: std::ptr::null_mut(),
+        bits: 0,
+    };
+}
+
 #[derive(Debug)]
 pub(crate) struct OldSpace {
     pools: Vec<RawPool>,
+    /// Promotion's runs, one per class; all empty outside a minor
+    /// collection ([`flush_runs`](Self::flush_runs)), so walks of the space
+    /// never meet a reserved slot holding no object.
+    runs: Vec<Run>,
     /// `class_of[size.div_ceil(CLASS_GRANULE)]` is the class index for an
     /// object size.
     class_of: Vec<u8>,
@@ -121,6 +141,7 @@ impl OldSpace {
         }
         Ok(OldSpace {
             pools,
+            runs: vec![Run::EMPTY; CLASSES.len()],
             class_of,
             block_class: HashMap::default(),
             block_counts: vec![0; CLASSES.len()],
@@ -173,17 +194,69 @@ impl OldSpace {
         let slot = pool.alloc().map_err(|_| GcError::OutOfMemory {
             bytes: OLD_BLOCK_SIZE,
         })?;
-        let blocks = pool.block_count();
+        self.note_blocks(class, slot.addr().get());
+        Ok(slot)
+    }
+
+    /// Keeps `block_class` current after pool `class` served a request from
+    /// the block holding `addr`.
+    #[inline]
+    fn note_blocks(&mut self, class: usize, addr: usize) {
+        let blocks = self.pools[class].block_count();
         if blocks == self.block_counts[class] + 1 {
             // A pool takes a new block only when it has no free slot, and
-            // serves the request from it: the slot names the new block.
-            let base = slot.addr().get() & !(OLD_BLOCK_SIZE - 1);
-            self.block_class.insert(base, class as u8);
+            // serves the request from it: the address names the new block.
+            self.block_class
+                .insert(addr & !(OLD_BLOCK_SIZE - 1), class as u8);
             self.block_counts[class] = blocks;
         } else if blocks != self.block_counts[class] {
             self.refresh_blocks(class);
         }
-        Ok(slot)
+    }
+
+    /// As [`alloc`](Self::alloc), for promotion: slots come from a per-class
+    /// run, so most calls are a bit scan. Call [`flush_runs`](Self::flush_runs)
+    /// before anything else looks at the space.
+    #[inline]
+    pub(crate) fn alloc_promoted(&mut self, size: usize) -> Result<NonNull<u8>, GcError> {
+        let class = self.class(size);
+        if self.runs[class].bits == 0 {
+            self.refill(class)?;
+        }
+        let run = &mut self.runs[class];
+        let index = run.bits.trailing_zeros() as usize;
+        run.bits &= run.bits - 1;
+        // Slot `index` of the run's word: inside its block (a set bit is an
+        // allocated slot), derived from the block's pointer.
+        let slot = run.base.wrapping_add(index * CLASSES[class]);
+        Ok(NonNull::new(slot).unwrap_or_else(|| unreachable!("slots are non-null")))
+    }
+
+    #[cold]
+    fn refill(&mut self, class: usize) -> Result<(), GcError> {
+        let (base, bits) = self.pools[class]
+            .alloc_run()
+            .map_err(|_| GcError::OutOfMemory {
+                bytes: OLD_BLOCK_SIZE,
+            })?;
+        self.runs[class] = Run { base, bits };
+        self.note_blocks(class, base.addr());
+        Ok(())
+    }
+
+    /// Gives the unused slots of every run back to their pools.
+    pub(crate) fn flush_runs(&mut self) {
+        for class in 0..CLASSES.len() {
+            let run = std::mem::replace(&mut self.runs[class], Run::EMPTY);
+            if run.bits != 0 {
+                // SAFETY: the run came from this pool's `alloc_run` and its
+                // remaining bits are the slots not handed out.
+                unsafe { self.pools[class].free_run(run.base, run.bits) };
+                if self.pools[class].block_count() != self.block_counts[class] {
+                    self.refresh_blocks(class);
+                }
+            }
+        }
     }
 
     fn refresh_blocks(&mut self, class: usize) {

@@ -6,6 +6,7 @@ mod config_errors;
 mod mark_sweep;
 mod model;
 mod raw_pool;
+mod runs;
 mod size_classes;
 mod stats_report;
 mod sync_pool;
