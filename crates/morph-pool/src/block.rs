@@ -36,6 +36,7 @@ use core::ptr::NonNull;
 
 use crate::config::SLOT_GRANULE;
 use crate::error::PoolError;
+use crate::source::BlockSource;
 
 /// Bitmap words per block; one bit per slot.
 pub(crate) const WORDS: usize = 64;
@@ -195,11 +196,15 @@ fn range_mask(start: usize, end: usize) -> u64 {
 pub(crate) fn allocate_block(
     geometry: &Geometry,
     index: u32,
+    source: Option<&dyn BlockSource>,
 ) -> Result<NonNull<BlockHeader>, PoolError> {
     let layout = geometry.layout();
-    // SAFETY: the layout has a non-zero size (block_size >= 4 KiB).
-    let base = unsafe { std::alloc::alloc(layout) };
-    let base = NonNull::new(base).ok_or(PoolError::OutOfMemory {
+    let base = match source {
+        Some(source) => source.acquire(layout),
+        // SAFETY: the layout has a non-zero size (block_size >= 4 KiB).
+        None => NonNull::new(unsafe { std::alloc::alloc(layout) }),
+    };
+    let base = base.ok_or(PoolError::OutOfMemory {
         bytes: geometry.block_size,
     })?;
     let mut free_words = [0u64; WORDS];
@@ -233,12 +238,21 @@ pub(crate) fn allocate_block(
 /// Returns a block to the system.
 ///
 /// # Safety
-/// `block` came from [`allocate_block`] with this `geometry`, has not been
-/// released, and no pointer into it is used afterwards.
-pub(crate) unsafe fn release_block(geometry: &Geometry, block: NonNull<BlockHeader>) {
-    // SAFETY: the caller guarantees `block` is a live allocation made with
-    // exactly this layout (invariant 1).
-    unsafe { std::alloc::dealloc(block.cast::<u8>().as_ptr(), geometry.layout()) }
+/// `block` came from [`allocate_block`] with this `geometry` and `source`,
+/// has not been released, and no pointer into it is used afterwards.
+pub(crate) unsafe fn release_block(
+    geometry: &Geometry,
+    block: NonNull<BlockHeader>,
+    source: Option<&dyn BlockSource>,
+) {
+    match source {
+        // SAFETY: the caller guarantees `block` came from this source's
+        // `acquire` with exactly this layout and is no longer used.
+        Some(source) => unsafe { source.release(block.cast(), geometry.layout()) },
+        // SAFETY: the caller guarantees `block` is a live allocation made
+        // with exactly this layout (invariant 1).
+        None => unsafe { std::alloc::dealloc(block.cast::<u8>().as_ptr(), geometry.layout()) },
+    }
 }
 
 /// The header of a block.

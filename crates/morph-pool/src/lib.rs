@@ -124,6 +124,7 @@ mod error;
 mod raw;
 mod retention;
 mod size_class;
+mod source;
 mod stats;
 mod sync;
 mod typed;
@@ -136,5 +137,6 @@ pub use config::{
 pub use error::PoolError;
 pub use raw::{BlockView, RawPool, Slots, SweepOutcome};
 pub use size_class::SizeClassPool;
+pub use source::BlockSource;
 pub use stats::PoolStats;
 pub use typed::{Pool, PoolBox};

@@ -30,6 +30,7 @@
 use core::hash::{BuildHasherDefault, Hasher};
 use core::ptr::NonNull;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bitvec::prelude::{BitSlice, Lsb0};
 
@@ -37,6 +38,7 @@ use crate::block::{self, BlockHeader, Geometry};
 use crate::config::PoolConfig;
 use crate::error::PoolError;
 use crate::retention::Retention;
+use crate::source::BlockSource;
 use crate::stats::PoolStats;
 
 /// Hashes block base addresses (multiples of the block size) for `by_base`.
@@ -126,6 +128,8 @@ pub struct RawPool {
     total_frees: u64,
     blocks_allocated: u64,
     blocks_released: u64,
+    /// Where blocks come from; the global allocator when `None`.
+    source: Option<Arc<dyn BlockSource>>,
 }
 
 // SAFETY: a RawPool exclusively owns its blocks (ownership invariant); it has
@@ -203,7 +207,24 @@ impl RawPool {
             total_frees: 0,
             blocks_allocated: 0,
             blocks_released: 0,
+            source: None,
         }
+    }
+
+    /// Takes blocks from `source` (and gives them back to it) instead of the
+    /// global allocator. Set it before the first allocation.
+    ///
+    /// # Panics
+    /// If the pool already holds blocks (they came from elsewhere).
+    ///
+    /// See [`BlockSource`] for an example.
+    pub fn with_block_source(mut self, source: Arc<dyn BlockSource>) -> Self {
+        assert!(
+            self.blocks.is_empty(),
+            "a pool's block source must be set before it takes any block"
+        );
+        self.source = Some(source);
+        self
     }
 
     /// Bytes per slot.
@@ -472,7 +493,7 @@ impl RawPool {
             list_push(&mut self.nonfull_head, block);
         } else {
             let index = u32::try_from(self.blocks.len()).expect("fewer than 2^32 blocks");
-            let block = block::allocate_block(&self.geometry, index)?;
+            let block = block::allocate_block(&self.geometry, index, self.source.as_deref())?;
             self.blocks.push(BlockEntry {
                 header: block,
                 marks: vec![0u64; self.geometry.word_count()].into_boxed_slice(),
@@ -706,7 +727,7 @@ impl RawPool {
         self.blocks_released += 1;
         // SAFETY: the block is unlinked and removed from every table, and it
         // is empty, so no slot pointer into it is live.
-        unsafe { block::release_block(&self.geometry, block) };
+        unsafe { block::release_block(&self.geometry, block, self.source.as_deref()) };
     }
 
     /// Returns every empty block to the system, ignoring the retention
@@ -1041,7 +1062,7 @@ impl Drop for RawPool {
             // SAFETY: the pool owns its blocks and is going away; a slot
             // pointer still held by a user dangles by contract (the raw API
             // does not track lifetimes, typed pools borrow the pool).
-            unsafe { block::release_block(&self.geometry, entry.header) };
+            unsafe { block::release_block(&self.geometry, entry.header, self.source.as_deref()) };
         }
     }
 }
