@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use morph_header::{
@@ -26,9 +27,15 @@ use crate::collect::{Evacuator, Marker};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
 use crate::space::nursery::Nursery;
-use crate::space::old::{MAX_OLD_OBJECT, OldSpace, PROMOTION_SLACK};
+use crate::space::old::{MAX_OLD_OBJECT, OLD_BLOCK_SIZE, OldSpace, PROMOTION_SLACK};
+use crate::space::reserve::BlockReserve;
 use crate::types::TypeCache;
 use crate::{GcConfig, GcError};
+
+/// Eden bytes allocated between two steps of paced work (one pre-faulted
+/// old-generation block each): an eden's worth of allocation can prepare
+/// an eden's worth of promotion.
+const PACE_STEP: usize = OLD_BLOCK_SIZE;
 
 /// A callback run after every collection with the collection's event and
 /// the heap's usage afterwards: see [`RawHeap::set_collection_observer`].
@@ -209,6 +216,10 @@ pub struct RawHeap {
     eden_policy: Option<EdenPolicy>,
     /// Picks each minor collection's promotion age (`adaptive_tenuring`).
     tenuring: TenuringPolicy,
+    /// Bytes of pre-faulted old-generation blocks to keep ready for the
+    /// next minor collection's promotions (a decaying maximum of recent
+    /// promotion volumes).
+    reserve_target_bytes: usize,
     /// Called after every collection (the facade's pressure callbacks).
     observer: Option<CollectionObserver>,
     until_stress: u32,
@@ -246,7 +257,7 @@ impl RawHeap {
         let max_young_payload = (config.large_object_threshold - 1)
             .min(config.eden_floor() / 4 - object::HEADER_SIZE)
             .min(MAX_OLD_OBJECT - object::HEADER_SIZE);
-        Ok(RawHeap {
+        let mut heap = RawHeap {
             max_young_payload,
             next_major_at: config.gc_threshold,
             major_threshold: config.gc_threshold,
@@ -258,7 +269,13 @@ impl RawHeap {
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
             stress_rounds: 0,
             nursery,
-            old: OldSpace::new()?,
+            old: OldSpace::new(Arc::new(BlockReserve::new(
+                OLD_BLOCK_SIZE,
+                // Until a collection says otherwise, be ready to promote
+                // a whole eden: programs start by building their data.
+                config.nursery_size.div_ceil(OLD_BLOCK_SIZE),
+            )))?,
+            reserve_target_bytes: config.nursery_size,
             large: LargeSpace::default(),
             types: TypeCache::new(registry),
             remembered: RefCell::new(Vec::new()),
@@ -273,7 +290,9 @@ impl RawHeap {
             collections: 0,
             started: Instant::now(),
             config,
-        })
+        };
+        heap.schedule_pacing();
+        Ok(heap)
     }
 
     /// The configuration the heap was built with.
@@ -379,12 +398,51 @@ impl RawHeap {
             if let Some(obj) = self.try_young(size, payload, type_id) {
                 return Ok(obj);
             }
+            while self.pace() {
+                if let Some(obj) = self.try_young(size, payload, type_id) {
+                    return Ok(obj);
+                }
+            }
             self.collect_checked(Collection::Minor, roots)?;
             if let Some(obj) = self.try_young(size, payload, type_id) {
                 return Ok(obj);
             }
         }
         self.alloc_tenured(size, payload, type_id, flags, roots)
+    }
+
+    /// One step of work paced by allocation, run when eden allocation
+    /// reaches a pace point: faults one more old-generation block into the
+    /// reserve (see `space::reserve`), and sets the next pace point, or
+    /// none once the reserve is full. Returns `false` (doing nothing) when
+    /// allocation stopped at the end of eden instead.
+    fn pace(&mut self) -> bool {
+        if !self.nursery.at_pace_point() {
+            return false;
+        }
+        if self.fits(OLD_BLOCK_SIZE) {
+            self.old.reserve().top_up_one();
+        }
+        self.schedule_pacing();
+        true
+    }
+
+    /// Sets the next pace point: `PACE_STEP` bytes of eden from now while
+    /// the reserve is below its target and the heap bound leaves room.
+    fn schedule_pacing(&mut self) {
+        let more = self.old.reserve().wants_more() && self.fits(OLD_BLOCK_SIZE);
+        self.nursery.pace_every(more.then_some(PACE_STEP));
+    }
+
+    /// After a minor collection that promoted `promoted` bytes: the reserve
+    /// aims at the most any recent collection promoted (decaying by a
+    /// quarter per collection), plus one block, and at most a whole eden.
+    fn retarget_reserve(&mut self, promoted: usize) {
+        let decayed = self.reserve_target_bytes / 4 * 3;
+        self.reserve_target_bytes = promoted.max(decayed).min(self.nursery.eden_limit());
+        let blocks = self.reserve_target_bytes.div_ceil(OLD_BLOCK_SIZE) + 1;
+        self.old.reserve().set_target(blocks);
+        self.schedule_pacing();
     }
 
     fn try_young(&mut self, size: usize, payload: usize, type_id: TypeId) -> Option<ObjectRef> {
@@ -772,6 +830,7 @@ impl RawHeap {
             }
         }
         self.nursery.flip();
+        self.retarget_reserve(outcome.promoted_bytes);
         (outcome.promoted_objects, outcome.promoted_bytes)
     }
 

@@ -212,6 +212,21 @@ pub(crate) fn prefetch(addr: *const u8) {
     let _ = addr;
 }
 
+/// Faults in every page of the `len` bytes at `start` by writing a zero
+/// byte at each 4 KiB step (a page is at least that big everywhere the
+/// collector runs). Volatile, so the writes are not elided.
+///
+/// # Safety
+/// The range is valid for writes and a zero byte may be written anywhere
+/// in it (it is fresh memory, or zeroed).
+pub(crate) unsafe fn touch_pages(start: NonNull<u8>, len: usize) {
+    for offset in (0..len).step_by(4096) {
+        let byte = start.as_ptr().wrapping_add(offset);
+        // SAFETY: `offset < len`: inside the range (caller contract).
+        unsafe { byte.write_volatile(0) };
+    }
+}
+
 /// Zeroes `size` bytes.
 ///
 /// # Safety

@@ -17,11 +17,13 @@
 
 use std::collections::HashMap;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use morph_pool::{PoolConfig, PoolError, RawPool};
 
 use crate::GcError;
 use crate::object::{self, ObjectRef};
+use crate::space::reserve::BlockReserve;
 
 /// Hashes block base addresses for the block table. The keys are distinct
 /// multiples of the block size, so one multiply (Fibonacci hashing) of the
@@ -106,6 +108,8 @@ impl Run {
 
 #[derive(Debug)]
 pub(crate) struct OldSpace {
+    /// Where every pool's blocks come from (shared by all classes).
+    reserve: Arc<BlockReserve>,
     pools: Vec<RawPool>,
     /// Promotion's runs, one per class; all empty outside a minor
     /// collection ([`flush_runs`](Self::flush_runs)), so walks of the space
@@ -119,14 +123,18 @@ pub(crate) struct OldSpace {
 }
 
 impl OldSpace {
-    pub(crate) fn new() -> Result<Self, GcError> {
+    /// An empty old generation whose blocks come from `reserve`.
+    pub(crate) fn new(reserve: Arc<BlockReserve>) -> Result<Self, GcError> {
         let config = PoolConfig {
             block_size: OLD_BLOCK_SIZE,
             retain_empty_blocks: 2,
         };
         let pools = CLASSES
             .iter()
-            .map(|&size| RawPool::new_word_granular(size, config))
+            .map(|&size| {
+                RawPool::new_word_granular(size, config)
+                    .map(|pool| pool.with_block_source(reserve.clone()))
+            })
             .collect::<Result<Vec<_>, PoolError>>()
             .map_err(|e| GcError::InvalidConfig {
                 reason: format!("old-space pools: {e}"),
@@ -140,6 +148,7 @@ impl OldSpace {
             *slot = class as u8;
         }
         Ok(OldSpace {
+            reserve,
             pools,
             runs: vec![Run::EMPTY; CLASSES.len()],
             class_of,
@@ -154,12 +163,19 @@ impl OldSpace {
         self.class_of[size.div_ceil(CLASS_GRANULE)] as usize
     }
 
-    /// Bytes reserved from the system (whole blocks).
+    /// Bytes reserved from the system: whole blocks of the pools, and the
+    /// idle blocks of the reserve.
     pub(crate) fn reserved(&self) -> usize {
         self.pools
             .iter()
             .map(|p| p.block_count() * p.block_size())
-            .sum()
+            .sum::<usize>()
+            + self.reserve.idle_bytes()
+    }
+
+    /// The block reserve.
+    pub(crate) fn reserve(&self) -> &BlockReserve {
+        &self.reserve
     }
 
     /// Bytes in allocated slots.
