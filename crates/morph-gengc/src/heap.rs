@@ -420,8 +420,14 @@ impl RawHeap {
         if !self.nursery.at_pace_point() {
             return false;
         }
-        if self.fits(OLD_BLOCK_SIZE) {
-            self.old.reserve().top_up_one();
+        // Spread what is missing over the pace points left in eden, so the
+        // reserve is full by the time eden is.
+        let points_left = (self.nursery.eden_limit() - self.nursery.eden_used()) / PACE_STEP;
+        let blocks = self.old.reserve().deficit().div_ceil(points_left.max(1));
+        for _ in 0..blocks {
+            if !self.fits(OLD_BLOCK_SIZE) || !self.old.reserve().top_up_one() {
+                break;
+            }
         }
         self.schedule_pacing();
         true
@@ -435,11 +441,14 @@ impl RawHeap {
     }
 
     /// After a minor collection that promoted `promoted` bytes: the reserve
-    /// aims at the most any recent collection promoted (decaying by a
-    /// quarter per collection), plus one block, and at most a whole eden.
+    /// aims at half as much again as the most any recent collection
+    /// promoted (the maximum decays by a quarter per collection), plus one
+    /// block, and at most what a collection can promote (eden and a
+    /// survivor space).
     fn retarget_reserve(&mut self, promoted: usize) {
         let decayed = self.reserve_target_bytes / 4 * 3;
-        self.reserve_target_bytes = promoted.max(decayed).min(self.nursery.eden_limit());
+        let most = self.nursery.eden_limit() + self.config.survivor_size;
+        self.reserve_target_bytes = (promoted + promoted / 2).max(decayed).min(most);
         let blocks = self.reserve_target_bytes.div_ceil(OLD_BLOCK_SIZE) + 1;
         self.old.reserve().set_target(blocks);
         self.schedule_pacing();

@@ -88,8 +88,13 @@ impl BlockReserve {
 
     /// Whether the reserve is below its target.
     pub(crate) fn wants_more(&self) -> bool {
+        self.deficit() > 0
+    }
+
+    /// Blocks missing to reach the target.
+    pub(crate) fn deficit(&self) -> usize {
         let inner = self.inner();
-        inner.idle.len() < inner.target
+        inner.target.saturating_sub(inner.idle.len())
     }
 
     /// Bytes held idle.
