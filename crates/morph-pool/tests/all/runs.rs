@@ -1,25 +1,27 @@
 //! Runs: many slots of one bitmap word taken and given back at once.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::ptr::NonNull;
 
 use morph_pool::RawPool;
 
 use crate::small_config;
 
 /// Hands out one slot of a run.
-fn take(base: *mut u8, bits: &mut u64, slot_size: usize) -> Option<*mut u8> {
+fn take(base: *mut u8, bits: &mut u64, slot_size: usize) -> Option<NonNull<u8>> {
     if *bits == 0 {
         return None;
     }
     let i = bits.trailing_zeros() as usize;
     *bits &= *bits - 1;
-    Some(base.wrapping_add(i * slot_size))
+    NonNull::new(base.wrapping_add(i * slot_size))
 }
 
 #[test]
 fn runs_and_single_allocations_never_hand_out_a_slot_twice() {
     let mut pool = RawPool::new(48, small_config()).unwrap();
-    let mut live = BTreeSet::new();
+    // Live slots by address (the pointers keep their provenance).
+    let mut live = BTreeMap::new();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for round in 0..200 {
         state ^= state << 13;
@@ -32,8 +34,9 @@ fn runs_and_single_allocations_never_hand_out_a_slot_twice() {
                 // Use a few slots of the run, give the rest back.
                 for _ in 0..(state >> 8) % 5 + 1 {
                     if let Some(slot) = take(base, &mut bits, 48) {
-                        assert!(live.insert(slot as usize), "slot handed out twice");
-                        assert_eq!(slot as usize % 16, 0);
+                        let addr = slot.addr().get();
+                        assert!(live.insert(addr, slot).is_none(), "slot handed out twice");
+                        assert_eq!(addr % 16, 0);
                     }
                 }
                 // SAFETY: the unused rest of the run just taken.
@@ -41,21 +44,22 @@ fn runs_and_single_allocations_never_hand_out_a_slot_twice() {
             }
             1 => {
                 let slot = pool.alloc().unwrap();
-                assert!(live.insert(slot.as_ptr() as usize), "slot handed out twice");
+                assert!(
+                    live.insert(slot.addr().get(), slot).is_none(),
+                    "slot handed out twice"
+                );
             }
             _ => {
-                if let Some(&addr) = live.iter().nth(round % live.len().max(1)) {
-                    live.remove(&addr);
-                    pool.free(std::ptr::NonNull::new(addr as *mut u8).unwrap())
-                        .unwrap();
+                if let Some(&addr) = live.keys().nth(round % live.len().max(1)) {
+                    let slot = live.remove(&addr).unwrap();
+                    pool.free(slot).unwrap();
                 }
             }
         }
         assert_eq!(pool.live_slots(), live.len(), "round {round}");
     }
-    for addr in std::mem::take(&mut live) {
-        pool.free(std::ptr::NonNull::new(addr as *mut u8).unwrap())
-            .unwrap();
+    for slot in std::mem::take(&mut live).into_values() {
+        pool.free(slot).unwrap();
     }
     assert_eq!(pool.live_slots(), 0);
 }
