@@ -598,11 +598,17 @@ impl RawHeap {
     }
 
     /// Whether `growth` more bytes fit under the heap bound with room left to
-    /// promote the whole nursery.
+    /// promote the whole nursery. Idle reserve blocks are already counted
+    /// as reserved, and growth and promotion take them first, so only what
+    /// they cannot cover is new memory.
     fn fits(&self, growth: usize) -> bool {
         match self.config.heap_limit {
             None => true,
-            Some(limit) => self.usage().reserved() + growth + self.promotion_reserve() <= limit,
+            Some(limit) => {
+                let needed = (growth + self.promotion_reserve())
+                    .saturating_sub(self.old.reserve().idle_bytes());
+                self.usage().reserved() + needed <= limit
+            }
         }
     }
 
