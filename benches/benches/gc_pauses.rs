@@ -82,8 +82,10 @@ fn main() {
                 checksum = checksum.wrapping_add(temporary.get(m).key);
                 previous = temporary;
             }
-            // One step in 16 replaces a random table entry: ~0.7% of
-            // allocations survive into the long-lived set.
+            // One step in 16 replaces a random table entry with a new one
+            // that holds the step's chain of temporaries: 10 of every 145
+            // allocations (~7 %) survive into the long-lived set (the
+            // collector's trace shows ~6.4 % of eden's bytes promoted).
             if step % 16 == 0 {
                 state ^= state << 13;
                 state ^= state >> 7;
