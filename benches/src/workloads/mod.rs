@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use crate::probe::distribution_json;
 
 pub mod arena;
+pub mod churn;
 pub mod compiler;
 pub mod server;
 pub mod trees;
@@ -359,6 +360,16 @@ fn pool_batches(size: Size) -> u64 {
     }
 }
 
+fn describe_churn(size: Size) -> String {
+    format!(
+        "{} loop steps of {} short-lived objects over a table of {} long-lived entries; \
+         one step in 16 replaces an entry with one that keeps its step's objects",
+        churn::steps(size),
+        churn::TEMPORARIES + 1,
+        churn::BUCKETS * churn::PER_BUCKET
+    )
+}
+
 /// Every workload of the suite, in report order.
 #[must_use]
 pub fn catalogue() -> Vec<Workload> {
@@ -382,6 +393,21 @@ pub fn catalogue() -> Vec<Workload> {
             quick: describe_gcbench(Size::Quick),
             full: describe_gcbench(Size::Full),
             run: Box::new(gcbench),
+        },
+        Workload {
+            name: "table-churn".into(),
+            family: Family::Collector,
+            baseline: "morph-gengc",
+            implementations: vec!["morph-gengc"],
+            left_out: vec![(
+                "Box, Rc, gc-arena, gc, dumpster",
+                "not run here: this workload reports morph-gengc's minor-pause \
+                 percentiles at a realistic survival rate (~7 %); the tree and server \
+                 workloads compare throughput with the peers",
+            )],
+            quick: describe_churn(Size::Quick),
+            full: describe_churn(Size::Full),
+            run: Box::new(churn::run),
         },
         Workload {
             name: "server".into(),
