@@ -102,6 +102,11 @@ const EARLY_PROMOTION_RATE: f64 = 0.5;
 const PROBE_EVERY: u32 = 8;
 /// Survivor bytes below which a collection is too small a sample.
 const MIN_SURVIVOR_SAMPLE: usize = 4096;
+/// Survivor-space bytes a probe keeps as its sample; the rest of its
+/// survivors are promoted as in early promotion. A full survivor space
+/// would be promoted, with the next eden's survivors, by the measuring
+/// collection, making it the longest pause of a steady phase.
+const PROBE_SAMPLE: usize = 64 << 10;
 
 /// Demographic feedback on the tenuring age (after Ungar and Jackson's
 /// feedback-mediated tenuring, and HotSpot's adaptive tenuring threshold).
@@ -140,6 +145,17 @@ impl TenuringPolicy {
             1
         } else {
             self.configured
+        }
+    }
+
+    /// How much of a `survivor_size`-byte survivor space the next minor
+    /// collection may fill: all of it, except in a probe, which keeps only
+    /// a sample (see [`PROBE_SAMPLE`]).
+    pub(crate) fn survivor_room(&self, survivor_size: usize) -> usize {
+        if self.early && self.since_measured >= PROBE_EVERY {
+            survivor_size.min(PROBE_SAMPLE)
+        } else {
+            survivor_size
         }
     }
 
@@ -269,6 +285,8 @@ mod tests {
         }
         assert!(ages[..PROBE_EVERY as usize - 1].iter().all(|&a| a == 1));
         assert_eq!(ages.last(), Some(&2));
+        // The probe keeps only a sample in the survivor space.
+        assert_eq!(policy.survivor_room(512 << 10), PROBE_SAMPLE);
         // It stays there until a sample arrives; this one says survivors
         // now die young, so the configured age stays.
         policy.observe(0, 0);
@@ -287,6 +305,7 @@ mod tests {
         // Too small a sample changes nothing.
         policy.observe(100, 100);
         assert_eq!(policy.age(), 3);
+        assert_eq!(policy.survivor_room(512 << 10), 512 << 10);
     }
 
     #[test]

@@ -759,11 +759,15 @@ impl RawHeap {
         let mut slots = std::mem::take(self.remembered_slots.get_mut());
         slots.dedup();
         let survivors_before = self.nursery.survivor_used();
-        let promotion_age = if self.config.adaptive_tenuring {
-            self.tenuring.age()
+        let (promotion_age, survivor_room) = if self.config.adaptive_tenuring {
+            (
+                self.tenuring.age(),
+                self.tenuring.survivor_room(self.config.survivor_size),
+            )
         } else {
-            self.config.promotion_age
+            (self.config.promotion_age, self.config.survivor_size)
         };
+        self.nursery.set_survivor_room(survivor_room);
         let mut evacuator =
             Evacuator::new(&mut self.nursery, &mut self.old, &self.types, promotion_age);
         // Each root's, owner's and slot's subgraph is copied before the next

@@ -94,6 +94,9 @@ pub(crate) struct Nursery {
     survivor_top: usize,
     /// Bytes used in the other survivor space during a collection.
     to_top: usize,
+    /// How much of the to-space this collection may fill (at most
+    /// `survivor_size`); what does not fit is promoted.
+    to_room: usize,
 }
 
 impl Nursery {
@@ -120,12 +123,19 @@ impl Nursery {
             from: 0,
             survivor_top: 0,
             to_top: 0,
+            to_room: survivor_size,
         })
     }
 
     /// Bytes the nursery reserves.
     pub(crate) fn reserved(&self) -> usize {
         self.region.size()
+    }
+
+    /// Limits how much of the to-space the next minor collection fills
+    /// (clamped to the survivor space's size).
+    pub(crate) fn set_survivor_room(&mut self, bytes: usize) {
+        self.to_room = bytes.min(self.survivor_size);
     }
 
     /// Bytes in the current survivor space.
@@ -213,7 +223,7 @@ impl Nursery {
     /// Bump-allocates `size` bytes in the survivor space being copied into.
     pub(crate) fn alloc_to_space(&mut self, size: usize) -> Option<NonNull<u8>> {
         let top = self.to_top;
-        if size > self.survivor_size - top {
+        if size > self.to_room.saturating_sub(top) {
             return None;
         }
         self.to_top = top + size;
