@@ -130,16 +130,23 @@ fn ms_since(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e3
 }
 
-/// One owning-pointer implementation of the server workload: `Box` and `Rc`
-/// run the same code, so the two rows differ only in the pointer.
+/// One pointer-per-node implementation of the server workload: `Box`, `Rc`
+/// and rust-gc's `Gc` run the same code, so the rows differ only in the
+/// pointer. `node` adds attributes to the node type (rust-gc's derives);
+/// `then` runs before the outcome is assembled (rust-gc's final collection).
 macro_rules! owned_server {
-    ($(#[$doc:meta])* $module:ident, $ptr:ident $(, $import:path)?) => {
+    (
+        $(#[$doc:meta])* $module:ident, $ptr:ident $(, $import:path)?
+        $(; node $(#[$node_attr:meta])+)?
+        $(; then $after:expr)?
+    ) => {
         $(#[$doc])*
         mod $module {
             $(use $import;)?
 
             use super::*;
 
+            $($(#[$node_attr])+)?
             struct Node {
                 value: u64,
                 left: Option<$ptr<Node>>,
@@ -202,6 +209,7 @@ macro_rules! owned_server {
                     .flatten()
                     .fold(checksum, |c, g| c.wrapping_add(sum(g)));
                 drop(table);
+                $($after;)?
                 finish(shape, checksum, fill_ms, steady_ms, &timer, series)
             }
         }
@@ -453,82 +461,19 @@ mod gc_arena_peer {
     }
 }
 
-/// rust-gc (the `gc` crate): the table is a `Vec` of rooted handles; the
-/// collector runs on its own threshold inside `Gc::new`, so its pauses show
-/// only in the request latency.
-// gc_derive 0.5 emits its impls inside an anonymous const, which rustc's
-// non_local_definitions lint flags; the impls are correct.
-#[allow(non_local_definitions)]
-mod rust_gc {
-    use gc::{Finalize, Gc, Trace};
-
-    use super::*;
-
-    #[derive(Trace, Finalize)]
-    struct Node {
-        value: u64,
-        left: Option<Gc<Node>>,
-        right: Option<Gc<Node>>,
-    }
-
-    fn build(depth: u32, next: &mut u64) -> Gc<Node> {
-        let (left, right) = if depth == 0 {
-            (None, None)
-        } else {
-            (Some(build(depth - 1, next)), Some(build(depth - 1, next)))
-        };
-        let value = *next;
-        *next += 1;
-        Gc::new(Node { value, left, right })
-    }
-
-    fn sum(node: &Node) -> u64 {
-        node.value + node.left.as_deref().map_or(0, sum) + node.right.as_deref().map_or(0, sum)
-    }
-
-    pub(super) fn run(shape: ServerShape) -> Outcome {
-        let started = Instant::now();
-        let mut table: Vec<Option<Gc<Node>>> = (0..shape.slots)
-            .map(|i| Some(build(DEPTH, &mut first_value(i as u64))))
-            .collect();
-        let fill_ms = ms_since(started);
-        let steady = Instant::now();
-        let mut timer = StepTimer::new();
-        let mut series = MemorySeries::new(started, shape.steps);
-        let mut rng = Xorshift::new();
-        let mut checksum = 0u64;
-        for step in 0..shape.steps {
-            checksum = checksum.wrapping_add(timer.time(|| {
-                let mut chain: Option<Gc<Node>> = None;
-                for t in 0..TEMPORARIES {
-                    chain = Some(Gc::new(Node {
-                        value: step + t,
-                        left: chain.take(),
-                        right: None,
-                    }));
-                }
-                let mut digest = sum(black_box(chain.as_deref().expect("built")));
-                let slot = rng.below(shape.slots as u64) as usize;
-                let version = shape.slots as u64 + step;
-                let fresh = build(DEPTH, &mut first_value(version));
-                let old = table[slot].replace(fresh).expect("every slot is filled");
-                digest += sum(black_box(&old));
-                digest
-            }));
-            if series.due(step) {
-                series.sample(None);
-            }
-        }
-        let steady_ms = ms_since(steady);
-        checksum = table
-            .iter()
-            .flatten()
-            .fold(checksum, |c, g| c.wrapping_add(sum(g)));
-        drop(table);
-        gc::force_collect();
-        finish(shape, checksum, fill_ms, steady_ms, &timer, series)
-    }
-}
+owned_server!(
+    /// rust-gc (the `gc` crate): the table is a `Vec` of rooted handles; the
+    /// collector runs on its own threshold inside `Gc::new`, so its pauses show
+    /// only in the request latency.
+    // gc_derive 0.5 emits its impls inside an anonymous const, which rustc's
+    // non_local_definitions lint flags; the impls are correct.
+    #[allow(non_local_definitions)]
+    rust_gc,
+    Gc,
+    gc::Gc;
+    node #[derive(gc::Trace, gc::Finalize)];
+    then gc::force_collect()
+);
 
 /// dumpster 2.1 (`unsync`): reference counting plus a cycle collector on
 /// its own heuristic; its collections show only in the request latency.
