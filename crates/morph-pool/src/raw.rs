@@ -451,28 +451,9 @@ impl RawPool {
         let block = NonNull::new(base.wrapping_sub(block_offset))
             .expect("a run's block is non-null")
             .cast::<BlockHeader>();
-        let word_index = block_offset / self.geometry.slot_size / 64 % block::WORDS;
-        // SAFETY: the run came from this block of this pool (caller
-        // contract), a live block; `&mut self` excludes other references.
-        let header = unsafe { block::header(block) };
-        debug_assert_eq!(header.free_words[word_index] & bits, 0);
-        let was_full = header.free_count == 0;
-        if header.free_words[word_index] == 0 {
-            header.free_summary |= 1u64 << word_index;
-        }
-        header.free_words[word_index] |= bits;
-        let returned = bits.count_ones();
-        header.free_count += returned;
-        let now_empty = header.free_count == self.geometry.usable;
-        self.total_allocs -= u64::from(returned);
-        if now_empty {
-            if !was_full {
-                list_unlink(&mut self.nonfull_head, block);
-            }
-            self.block_became_empty(block);
-        } else if was_full {
-            list_push(&mut self.nonfull_head, block);
-        }
+        let word_index = block_offset / self.geometry.slot_size / 64;
+        self.total_allocs -= u64::from(bits.count_ones());
+        self.return_bits(block, word_index, bits);
     }
 
     #[cold]
@@ -651,30 +632,41 @@ impl RawPool {
     /// policy up to date.
     #[inline(always)]
     fn release_slot(&mut self, block: NonNull<BlockHeader>, slot: usize) {
+        self.total_frees += 1;
+        self.return_bits(block, slot / 64, 1u64 << (slot % 64));
+    }
+
+    /// Marks the allocated slots `bits` of bitmap word `word` free, and
+    /// keeps the summary, the count and the lists up to date: a block that
+    /// was full becomes allocatable again, one that is now empty goes to the
+    /// release policy. Statistics are the caller's.
+    #[inline(always)]
+    fn return_bits(&mut self, block: NonNull<BlockHeader>, word: usize, bits: u64) {
         // SAFETY: `block` is a live block of this pool; `&mut self` excludes
         // other header references.
         let header = unsafe { block::header(block) };
-        // `slot < slot_count <= 64 * WORDS`; the modulo only spares the bounds check.
-        let word = (slot / 64) % block::WORDS;
+        // `word < WORDS` (slots are below `slot_count <= 64 * WORDS`); the
+        // modulo only spares the bounds check.
+        let word = word % block::WORDS;
         let old_bits = header.free_words[word];
-        header.free_words[word] = old_bits | 1u64 << (slot % 64);
+        debug_assert_eq!(old_bits & bits, 0, "morph-pool: returning a free slot");
+        header.free_words[word] = old_bits | bits;
         // Only a word that had no free slot changes the summary: skipping the
         // store otherwise keeps consecutive frees from queueing on one
         // read-modify-write of the summary word.
         if old_bits == 0 {
             header.free_summary |= 1u64 << word;
         }
-        header.free_count += 1;
-        let free_count = header.free_count;
-        self.total_frees += 1;
-        if free_count == self.geometry.usable {
-            // Was partly used (or full, for one-slot blocks).
-            if free_count > 1 {
+        let was_full = header.free_count == 0;
+        header.free_count += bits.count_ones();
+        if header.free_count == self.geometry.usable {
+            // Was partly used, so listed as non-full (or full, and unlisted).
+            if !was_full {
                 list_unlink(&mut self.nonfull_head, block);
             }
             self.block_became_empty(block);
-        } else if free_count == 1 {
-            // Was full: allocation may use it again.
+        } else if was_full {
+            // Allocation may use it again.
             list_push(&mut self.nonfull_head, block);
         }
     }
