@@ -149,12 +149,8 @@ unsafe impl BlockSource for BlockReserve {
 
 impl Drop for BlockReserve {
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut self.inner().idle);
-        for block in idle {
-            // SAFETY: idle blocks are global-allocator blocks of this layout
-            // that nobody else holds.
-            unsafe { std::alloc::dealloc(block.as_ptr(), self.layout) }
-        }
+        // Keeping none gives every idle block back.
+        self.set_target(0);
     }
 }
 
