@@ -126,7 +126,6 @@ pub(crate) struct TenuringPolicy {
     configured: u8,
     early: bool,
     since_measured: u32,
-    rate: Option<f64>,
 }
 
 impl TenuringPolicy {
@@ -135,13 +134,18 @@ impl TenuringPolicy {
             configured,
             early: false,
             since_measured: 0,
-            rate: None,
         }
+    }
+
+    /// Whether the next minor collection, while promoting early, is the
+    /// probe that refills the survivor space to measure again.
+    fn probing(&self) -> bool {
+        self.since_measured >= PROBE_EVERY
     }
 
     /// The promotion age for the next minor collection.
     pub(crate) fn age(&self) -> u8 {
-        if self.early && self.since_measured < PROBE_EVERY {
+        if self.early && !self.probing() {
             1
         } else {
             self.configured
@@ -152,7 +156,7 @@ impl TenuringPolicy {
     /// collection may fill: all of it, except in a probe, which keeps only
     /// a sample (see [`PROBE_SAMPLE`]).
     pub(crate) fn survivor_room(&self, survivor_size: usize) -> usize {
-        if self.early && self.since_measured >= PROBE_EVERY {
+        if self.early && self.probing() {
             survivor_size.min(PROBE_SAMPLE)
         } else {
             survivor_size
@@ -174,7 +178,6 @@ impl TenuringPolicy {
         // The newest sample alone decides: samples are sparse while
         // promoting early, and a phase change (long-lived data built, now
         // temporaries) must end early promotion at the first sign.
-        self.rate = Some(rate);
         self.early = rate >= EARLY_PROMOTION_RATE;
         self.since_measured = 0;
     }
