@@ -38,7 +38,7 @@ pub struct GcConfig {
     pub promotion_age: u8,
     /// Promote at the first survival while most objects that survive one
     /// minor collection survive the next as well (measured from the
-    /// survivor space, re-checked every 16 minor collections): copying such
+    /// survivor space, re-checked every 8th minor collection): copying such
     /// objects a second time buys nothing. `promotion_age` applies
     /// otherwise, and always when this is `false`.
     pub adaptive_tenuring: bool,
