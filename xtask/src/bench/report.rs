@@ -100,27 +100,8 @@ pub(crate) fn targets(results: &Value) -> Value {
             }
             Some("large-heap") => {
                 minor_pause_target(&mut out, w, name);
-                if let Some(gc) = row(w, "morph-gengc").map(|r| &r["gc"]) {
-                    let p99 = gc["stats_pauses"]["p99_us"].as_f64().unwrap_or(0.0);
-                    let live = row(w, "morph-gengc")
-                        .and_then(|r| r["live_bytes_nominal"].as_f64())
-                        .unwrap_or(0.0);
-                    out.push(target(
-                        "VM mode: pause p99 < 2 ms with 1 GiB live",
-                        name,
-                        format!(
-                            "p99 {} (all collections), max {}, ~{} live",
-                            us(p99),
-                            us(gc["stats_pauses"]["max_us"].as_f64().unwrap_or(0.0)),
-                            format_bytes(live)
-                        ),
-                        Some(p99 < 2000.0),
-                        if quick {
-                            "quick run: ~256 MiB live, not 1 GiB; run --full for the stated size"
-                        } else {
-                            ""
-                        },
-                    ));
+                if let Some(r) = row(w, "morph-gengc") {
+                    out.push(vm_pause_target(r, name, quick));
                 }
             }
             Some("arena") => {
@@ -180,6 +161,40 @@ pub(crate) fn targets(results: &Value) -> Value {
         }
     }
     Value::Array(out)
+}
+
+/// The VM-mode pause target, judged on each kind of collection.
+///
+/// A run has a few major collections among hundreds of minor ones, so the
+/// p99 of all pauses can fall below every major pause and call the target
+/// met while each major stops the program for tens of milliseconds. The
+/// target holds only if the p99 of all pauses and the p99 of the major
+/// pauses (where there were any) are both under 2 ms.
+fn vm_pause_target(ours: &Value, name: &str, quick: bool) -> Value {
+    let gc = &ours["gc"];
+    let all = gc["stats_pauses"]["p99_us"].as_f64().unwrap_or(0.0);
+    let majors = gc["major"]["count"].as_u64().unwrap_or(0);
+    let major = (majors > 0).then(|| gc["major"]["p99_us"].as_f64().unwrap_or(0.0));
+    let live = ours["live_bytes_nominal"].as_f64().unwrap_or(0.0);
+    let major_text = major.map_or("no major collection".to_owned(), |p99| {
+        format!("major p99 {} over {majors} (all runs)", us(p99))
+    });
+    target(
+        "VM mode: pause p99 < 2 ms with 1 GiB live",
+        name,
+        format!(
+            "p99 {} (all collections), {major_text}, max {}, ~{} live",
+            us(all),
+            us(gc["stats_pauses"]["max_us"].as_f64().unwrap_or(0.0)),
+            format_bytes(live)
+        ),
+        Some(all < 2000.0 && major.is_none_or(|p99| p99 < 2000.0)),
+        if quick {
+            "quick run: ~256 MiB live, not 1 GiB; run --full for the stated size"
+        } else {
+            ""
+        },
+    )
 }
 
 /// Minor-pause p99 of morph-gengc in `w` (steady phase where there is one).
@@ -732,4 +747,52 @@ fn collector_details(out: &mut String, w: &Value) {
                 pct(s * 100.0)
             ))
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn large_heap_row(all_p99_us: f64, majors: &[f64]) -> Value {
+        let max = majors.iter().copied().fold(all_p99_us, f64::max);
+        json!({
+            "implementation": "morph-gengc",
+            "live_bytes_nominal": 268_435_456.0,
+            "gc": {
+                "stats_pauses": { "p99_us": all_p99_us, "max_us": max },
+                "major": {
+                    "count": majors.len(),
+                    "p99_us": majors.iter().copied().fold(0.0, f64::max),
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn the_vm_target_fails_on_long_majors_hidden_below_the_overall_p99() {
+        let judged = vm_pause_target(&large_heap_row(1_300.0, &[55_000.0, 80_000.0]), "vm", true);
+        assert_eq!(judged["met"], json!(false), "{judged}");
+        assert!(
+            judged["measured"]
+                .as_str()
+                .unwrap()
+                .contains("major p99 80.00 ms over 2")
+        );
+    }
+
+    #[test]
+    fn the_vm_target_is_met_when_every_kind_of_pause_is_short() {
+        let judged = vm_pause_target(&large_heap_row(1_300.0, &[1_800.0]), "vm", true);
+        assert_eq!(judged["met"], json!(true), "{judged}");
+        let judged = vm_pause_target(&large_heap_row(1_300.0, &[]), "vm", true);
+        assert_eq!(judged["met"], json!(true), "{judged}");
+        assert!(
+            judged["measured"]
+                .as_str()
+                .unwrap()
+                .contains("no major collection")
+        );
+        let judged = vm_pause_target(&large_heap_row(2_300.0, &[]), "vm", true);
+        assert_eq!(judged["met"], json!(false), "{judged}");
+    }
 }
