@@ -36,6 +36,8 @@ use crate::{GcConfig, GcError};
 /// old-generation block each): an eden's worth of allocation can prepare
 /// an eden's worth of promotion.
 const PACE_STEP: usize = OLD_BLOCK_SIZE;
+/// The shortest pace step, for the smallest edens.
+const MIN_PACE_STEP: usize = 512;
 
 /// A callback run after every collection with the collection's event and
 /// the heap's usage afterwards: see [`RawHeap::set_collection_observer`].
@@ -422,7 +424,7 @@ impl RawHeap {
         }
         // Spread what is missing over the pace points left in eden, so the
         // reserve is full by the time eden is.
-        let points_left = (self.nursery.eden_limit() - self.nursery.eden_used()) / PACE_STEP;
+        let points_left = (self.nursery.eden_limit() - self.nursery.eden_used()) / self.pace_step();
         let blocks = self.old.reserve().deficit().div_ceil(points_left.max(1));
         for _ in 0..blocks {
             if !self.fits(OLD_BLOCK_SIZE) || !self.old.reserve().top_up_one() {
@@ -433,11 +435,20 @@ impl RawHeap {
         true
     }
 
-    /// Sets the next pace point: `PACE_STEP` bytes of eden from now while
-    /// the reserve is below its target and the heap bound leaves room.
+    /// Sets the next pace point, [`pace_step`](Self::pace_step) bytes of
+    /// eden from now, while the reserve is below its target and the heap
+    /// bound leaves room.
     fn schedule_pacing(&mut self) {
         let more = self.old.reserve().wants_more() && self.fits(OLD_BLOCK_SIZE);
-        self.nursery.pace_every(more.then_some(PACE_STEP));
+        self.nursery.pace_every(more.then_some(self.pace_step()));
+    }
+
+    /// Eden bytes between pace points: [`PACE_STEP`], or an eighth of a
+    /// smaller eden (a nursery under one step would otherwise never reach
+    /// a pace point, and its promotions would fault their blocks in
+    /// inside the pause).
+    fn pace_step(&self) -> usize {
+        (self.nursery.eden_limit() / 8).clamp(MIN_PACE_STEP, PACE_STEP) / 8 * 8
     }
 
     /// After a minor collection that promoted `promoted` bytes: the reserve

@@ -735,6 +735,39 @@ fn thread_minor_faults() -> u64 {
         .expect("minflt field")
 }
 
+#[test]
+fn a_small_eden_prepares_old_blocks_before_it_fills() {
+    // An eden smaller than the usual pace step (64 KiB) still reaches pace
+    // points, so the blocks its first promotion needs are faulted in while
+    // it fills, not inside the pause.
+    let eden = small_config().nursery_size;
+    let config = morph_gengc::GcConfig {
+        nursery_size: eden,
+        survivor_size: 0,
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        assert_eq!(m.usage().old_reserved, 0, "nothing prepared yet");
+        let head = m.alloc(Node::leaf(0));
+        let mut tail = head.clone();
+        let nodes = (eden / 2 / 32) as u64;
+        for value in 1..nodes {
+            let node = m.alloc(Node::leaf(value));
+            tail.get(m).right.set(m, Some(node.get(m)));
+            tail = node;
+        }
+        assert_eq!(m.collections(), 0, "everything fits in eden");
+        assert!(
+            m.usage().old_reserved > 0,
+            "no old block was prepared while {} bytes of eden filled",
+            m.usage().nursery_used
+        );
+        m.collect(Collection::Minor);
+        assert_eq!(sum(Some(head.get(m)), m), nodes * (nodes - 1) / 2);
+    });
+}
+
 #[cfg(all(target_os = "linux", not(miri)))]
 #[test]
 fn promotion_uses_blocks_faulted_in_before_the_pause() {
