@@ -18,7 +18,7 @@ use morph_header::{Generation, HeaderFlags, SlotVisitor};
 
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
-use crate::space::nursery::Nursery;
+use crate::space::nursery::{Bounds, Nursery};
 use crate::space::old::OldSpace;
 use crate::types::TypeCache;
 
@@ -52,6 +52,10 @@ pub(crate) struct EvacuationOutcome {
 
 pub(crate) struct Evacuator<'h> {
     nursery: &'h mut Nursery,
+    /// The nursery's ranges, which a minor collection does not change.
+    bounds: Bounds,
+    /// Start of the to-space (also fixed).
+    to_base: NonNull<u8>,
     old: &'h mut OldSpace,
     types: &'h TypeCache,
     promotion_age: u8,
@@ -82,6 +86,8 @@ impl<'h> Evacuator<'h> {
         promotion_age: u8,
     ) -> Self {
         Evacuator {
+            bounds: nursery.bounds(),
+            to_base: nursery.to_space().0,
             nursery,
             old,
             types,
@@ -102,22 +108,28 @@ impl<'h> Evacuator<'h> {
     ///
     /// # Safety
     /// `obj` is a live object in eden or the current survivor space.
+    #[inline(always)]
     unsafe fn evacuate(&mut self, obj: ObjectRef) -> ObjectRef {
         // SAFETY: caller contract: a live from-space block, forwarded or not.
         if let Some(moved) = unsafe { obj.forwarded() } {
             return moved;
         }
         // SAFETY: as above, and not forwarded.
-        let mut header = unsafe { obj.header() };
+        let header = unsafe { obj.header() };
         let size = object::object_size(header.payload_size());
-        let generation = header.generation();
-        if generation.age().is_some_and(|age| age > 0) {
+        // From-space objects are young, so the generation byte is the age.
+        debug_assert!(header.generation().is_young());
+        let age = header.generation().to_byte();
+        if age > 0 {
             self.survivor_bytes_kept += size;
         }
-        let older = generation.older();
-        let young_copy = match older.age() {
-            Some(age) if age < self.promotion_age => self.nursery.alloc_to_space(size),
-            _ => None,
+        // `promotion_age` is at most `MAX_YOUNG_AGE` (validated), so a copy
+        // kept young has a young age.
+        let older = Generation::from_byte(age + 1);
+        let young_copy = if age + 1 < self.promotion_age {
+            self.nursery.alloc_to_space(size)
+        } else {
+            None
         };
         let (start, generation) = match young_copy {
             Some(start) => {
@@ -140,11 +152,8 @@ impl<'h> Evacuator<'h> {
         unsafe { object::copy_block(obj.start(), start, size) };
         // SAFETY: `start` now holds a copy of the object, at least 16 bytes.
         let copy = unsafe { ObjectRef::from_start(start) };
-        header.set_generation(generation);
-        header.set_marked(false);
-        header.remove_flags(HeaderFlags::REMEMBERED);
         // SAFETY: `copy` is a live block holding the object.
-        unsafe { copy.set_header(header) };
+        unsafe { copy.set_header(header.moved(generation, HeaderFlags::REMEMBERED)) };
         // SAFETY: `obj` is abandoned from here on; `copy` is its replacement.
         unsafe { obj.forward_to(copy) };
         if generation.is_old() {
@@ -224,10 +233,9 @@ impl<'h> Evacuator<'h> {
                 unsafe { self.scan_tenured(obj) };
                 continue;
             }
-            let (to_base, to_used) = self.nursery.to_space();
-            if self.scanned < to_used {
+            if self.scanned < self.nursery.to_used() {
                 // SAFETY: `scanned < to_used`, inside the to-space.
-                let start = unsafe { to_base.add(self.scanned) };
+                let start = unsafe { self.to_base.add(self.scanned) };
                 // SAFETY: the to-space holds copies back to back from its base;
                 // `scanned` is the start of the next unscanned one.
                 let obj = unsafe { ObjectRef::from_start(start) };
@@ -263,10 +271,10 @@ impl SlotVisitor for Evacuator<'_> {
             return;
         };
         let addr = target.addr().get();
-        if !self.nursery.contains(addr) {
+        if !self.bounds.contains(addr) {
             return;
         }
-        if self.nursery.in_from_space(addr) {
+        if self.bounds.in_from_space(addr) {
             // SAFETY: a non-null reference is a payload address (slot invariant).
             let obj = unsafe { ObjectRef::from_payload(target) };
             // SAFETY: a reference to a from-space address is to a live young
@@ -274,7 +282,7 @@ impl SlotVisitor for Evacuator<'_> {
             let moved = unsafe { self.evacuate(obj) };
             // SAFETY: as above: the slot is writable.
             unsafe { slot.write(moved.as_ptr().as_ptr()) };
-            if self.nursery.contains(moved.addr()) {
+            if self.bounds.contains(moved.addr()) {
                 self.saw_young = true;
             }
             if self.eager {

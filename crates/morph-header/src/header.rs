@@ -466,6 +466,35 @@ impl ObjectHeader {
         *self = self.with_field(FLAGS_SHIFT, BYTE_MASK, bits as u64);
     }
 
+    /// The header a copying collector gives an object's copy: in
+    /// `generation`, unmarked, and without the flags in `clear`; size, type
+    /// and the other flags as they were. One mask and one `or`, where
+    /// [`set_generation`](Self::set_generation), [`set_marked`](Self::set_marked)
+    /// and [`remove_flags`](Self::remove_flags) would each rewrite the word:
+    /// this runs once per object copied.
+    ///
+    /// ```
+    /// use morph_header::{Generation, HeaderFlags, ObjectHeader, TypeId};
+    ///
+    /// let mut header = ObjectHeader::new(24, TypeId::new(3)?)?;
+    /// header.set_marked(true);
+    /// header.insert_flags(HeaderFlags::REMEMBERED | HeaderFlags::FINALIZABLE);
+    /// let copy = header.moved(Generation::OLD, HeaderFlags::REMEMBERED);
+    /// assert_eq!(copy.generation(), Generation::OLD);
+    /// assert!(!copy.is_marked());
+    /// assert_eq!(copy.flags(), HeaderFlags::FINALIZABLE);
+    /// assert_eq!((copy.payload_size(), copy.type_id()), (24, TypeId::new(3)?));
+    /// # Ok::<(), morph_header::HeaderError>(())
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn moved(self, generation: Generation, clear: HeaderFlags) -> Self {
+        debug_assert!(!self.is_forwarded());
+        let cleared =
+            (1 << MARK_SHIFT) | (BYTE_MASK << GEN_SHIFT) | ((clear.0 as u64) << FLAGS_SHIFT);
+        ObjectHeader((self.0 & !cleared) | ((generation.0 as u64) << GEN_SHIFT))
+    }
+
     /// A forwarded header pointing at `new_address`, the address of the
     /// object's copy (header included, as the collector defines it).
     ///

@@ -71,6 +71,32 @@ impl Drop for Region {
     }
 }
 
+/// Where the nursery's spaces lie, by address (see [`Nursery::bounds`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    base: usize,
+    size: usize,
+    eden_size: usize,
+    /// Offset of the current survivor space.
+    from_offset: usize,
+    survivor_size: usize,
+}
+
+impl Bounds {
+    /// Whether `addr` lies in the nursery (eden or either survivor space).
+    #[inline(always)]
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.size
+    }
+
+    /// Whether `addr` is in eden or the current survivor space.
+    #[inline(always)]
+    pub(crate) fn in_from_space(&self, addr: usize) -> bool {
+        let offset = addr.wrapping_sub(self.base);
+        offset < self.eden_size || offset.wrapping_sub(self.from_offset) < self.survivor_size
+    }
+}
+
 /// Eden plus two survivor spaces in one region.
 #[derive(Debug)]
 pub(crate) struct Nursery {
@@ -191,7 +217,21 @@ impl Nursery {
     /// Whether `addr` lies in the nursery (eden or either survivor space).
     #[inline(always)]
     pub(crate) fn contains(&self, addr: usize) -> bool {
-        addr.wrapping_sub(self.region.base().addr().get()) < self.region.size()
+        self.bounds().contains(addr)
+    }
+
+    /// The nursery's address ranges as they stand (fixed during a minor
+    /// collection): a copy the evacuator keeps next to its other state, so
+    /// the checks on every slot need no trip through the nursery.
+    #[inline(always)]
+    pub(crate) fn bounds(&self) -> Bounds {
+        Bounds {
+            base: self.region.base().addr().get(),
+            size: self.region.size(),
+            eden_size: self.eden_size,
+            from_offset: self.survivor_offset(self.from),
+            survivor_size: self.survivor_size,
+        }
     }
 
     fn survivor_offset(&self, index: usize) -> usize {
@@ -202,9 +242,7 @@ impl Nursery {
     /// the current survivor space (not the space being copied into).
     #[inline]
     pub(crate) fn in_from_space(&self, addr: usize) -> bool {
-        let offset = addr.wrapping_sub(self.region.base().addr().get());
-        offset < self.eden_size
-            || offset.wrapping_sub(self.survivor_offset(self.from)) < self.survivor_size
+        self.bounds().in_from_space(addr)
     }
 
     /// Bump-allocates `size` bytes (a multiple of 8, at least
@@ -230,6 +268,12 @@ impl Nursery {
         let offset = self.survivor_offset(1 - self.from) + top;
         // SAFETY: offset + size <= the end of the to-space, inside the region.
         Some(unsafe { self.region.at(offset) })
+    }
+
+    /// Bytes copied into the to-space so far in this collection.
+    #[inline]
+    pub(crate) fn to_used(&self) -> usize {
+        self.to_top
     }
 
     /// Start of the to-space and how many bytes are in it so far (for the
