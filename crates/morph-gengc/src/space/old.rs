@@ -114,7 +114,7 @@ pub(crate) struct OldSpace {
     /// Promotion's runs, one per class; all empty outside a minor
     /// collection ([`flush_runs`](Self::flush_runs)), so walks of the space
     /// never meet a reserved slot holding no object.
-    runs: Vec<Run>,
+    runs: [Run; CLASSES.len()],
     /// `class_of[size.div_ceil(CLASS_GRANULE)]` is the class index for an
     /// object size.
     class_of: Vec<u8>,
@@ -150,7 +150,7 @@ impl OldSpace {
         Ok(OldSpace {
             reserve,
             pools,
-            runs: vec![Run::EMPTY; CLASSES.len()],
+            runs: [Run::EMPTY; CLASSES.len()],
             class_of,
             block_class: HashMap::default(),
             block_counts: vec![0; CLASSES.len()],
