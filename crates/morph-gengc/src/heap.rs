@@ -768,7 +768,6 @@ impl RawHeap {
     fn minor(&mut self, roots: &mut dyn RootSet) -> (usize, usize) {
         let remembered = std::mem::take(self.remembered.get_mut());
         let mut slots = std::mem::take(self.remembered_slots.get_mut());
-        slots.dedup();
         let survivors_before = self.nursery.survivor_used();
         let (promotion_age, survivor_room) = if self.config.adaptive_tenuring {
             (
@@ -792,14 +791,19 @@ impl RawHeap {
             unsafe { evacuator.rescan_remembered(owner) };
             evacuator.drain();
         }
-        // Each recorded slot once (deduplicated above); keep those still
+        // Every recorded slot, in the order recorded; keep those still
         // pointing into the nursery afterwards (targets kept as survivors).
+        // The buffer is not deduplicated first: a slot recorded twice is
+        // updated twice, harmlessly (the second visit finds it already
+        // pointing out of the from-space), and sorting thousands of slots
+        // cost more than the repeats; only the few kept are deduplicated.
         // The slots are scattered over the old generation and their targets
         // over eden, so each is a cache miss or two: prefetch the slot
         // `SLOT_PREFETCH` ahead, and the target of the one half as far ahead
         // (whose slot should be in cache by then).
         const SLOT_PREFETCH: usize = 16;
         let list = &mut slots.slots;
+        let recorded = list.len();
         let mut kept = 0;
         for i in 0..list.len() {
             if let Some(ahead) = list.get(i + SLOT_PREFETCH) {
@@ -824,13 +828,14 @@ impl RawHeap {
             evacuator.drain();
         }
         list.truncate(kept);
+        slots.dedup();
         evacuator.drain();
         let outcome = evacuator.finish();
         self.old.flush_runs();
         self.tenuring
             .observe(survivors_before, outcome.survivor_bytes_kept);
         *self.remembered.get_mut() = outcome.remembered;
-        slots.settle();
+        slots.settle_after_minor(recorded);
         *self.remembered_slots.get_mut() = slots;
         self.young_objects = outcome.survivor_objects;
         self.eden_objects = 0;
@@ -1246,6 +1251,19 @@ impl RememberedSlots {
         self.slots.dedup();
     }
 
+    /// After a minor collection that processed `recorded` slots: as
+    /// [`settle`](Self::settle), but the next compaction waits until the
+    /// buffer is twice as long as it was at this collection. A program
+    /// that records thousands of distinct slots a cycle was otherwise
+    /// sorted once a cycle, in the mutator, for no duplicates found. The
+    /// bound stays: a compaction resets the point to twice the distinct
+    /// slots, so what the buffer holds is at most twice what a cycle
+    /// recorded, or the compaction minimum.
+    pub(crate) fn settle_after_minor(&mut self, recorded: usize) {
+        self.settle();
+        self.compact_at = self.compact_at.max(2 * recorded);
+    }
+
     /// Sets the next compaction point after the buffer changed size, and
     /// returns memory a burst of stores left behind.
     pub(crate) fn settle(&mut self) {
@@ -1259,6 +1277,31 @@ impl RememberedSlots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cycle_recording_as_many_slots_as_the_last_is_not_compacted() {
+        let distinct = 3 * RememberedSlots::MIN_COMPACT / 2;
+        let mut fields = vec![std::ptr::null_mut::<u8>(); distinct];
+        // Recorded from the highest address down: a compaction would sort.
+        let slots: Vec<NonNull<*mut u8>> = fields.iter_mut().rev().map(NonNull::from).collect();
+        let mut buffer = RememberedSlots::default();
+        buffer.settle_after_minor(distinct);
+        for &slot in &slots {
+            buffer.push(slot);
+        }
+        assert_eq!(buffer.slots, slots, "compacted a cycle of distinct slots");
+        // Repeats are still bounded: a compaction comes at twice the last
+        // cycle's length and leaves the distinct slots.
+        let repeats = if cfg!(miri) {
+            8 * distinct
+        } else {
+            64 * distinct
+        };
+        for i in 0..repeats {
+            buffer.push(slots[i % 2]);
+            assert!(buffer.slots.len() <= 2 * distinct);
+        }
+    }
 
     #[test]
     fn the_slot_buffer_stays_bounded_by_the_distinct_slots_written() {
