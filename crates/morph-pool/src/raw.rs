@@ -576,7 +576,7 @@ impl RawPool {
     #[inline]
     pub unsafe fn free_unchecked(&mut self, ptr: NonNull<u8>) {
         // SAFETY: forwarded caller contract.
-        let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, self.geometry.slot_size) };
+        let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, SlotSize::Runtime) };
         // SAFETY: `block` is a live block of this pool, so its index is valid.
         let index = unsafe { block::header_ref(block) }.index as usize;
         replace_bit(&mut self.blocks[index].marks, slot, false);
@@ -592,7 +592,8 @@ impl RawPool {
     #[inline(always)]
     pub(crate) unsafe fn free_unmarked_unchecked(&mut self, ptr: NonNull<u8>, slot_size: usize) {
         // SAFETY: forwarded caller contract.
-        let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, slot_size) };
+        let (block, slot) =
+            unsafe { self.block_and_slot_unchecked(ptr, SlotSize::Constant(slot_size)) };
         self.release_slot(block, slot);
     }
 
@@ -604,14 +605,20 @@ impl RawPool {
     unsafe fn block_and_slot_unchecked(
         &self,
         ptr: NonNull<u8>,
-        slot_size: usize,
+        slot_size: SlotSize,
     ) -> (NonNull<BlockHeader>, usize) {
-        debug_assert_eq!(slot_size, self.geometry.slot_size);
         let offset = ptr.addr().get() & (self.geometry.block_size - 1);
         // SAFETY: `ptr` lies `offset` bytes past the base of its block, in the
         // same allocation (invariants 1 and 6).
         let block = unsafe { ptr.byte_sub(offset) }.cast::<BlockHeader>();
-        let slot = offset / slot_size;
+        let slot = match slot_size {
+            SlotSize::Constant(size) => {
+                debug_assert_eq!(size, self.geometry.slot_size);
+                offset / size
+            }
+            SlotSize::Runtime => self.geometry.slot_of_offset(offset),
+        };
+        let slot_size = self.geometry.slot_size;
         debug_assert!(
             self.by_base.contains_key(&block.addr().get()),
             "morph-pool: pointer {ptr:p} was not allocated by this pool"
@@ -854,7 +861,7 @@ impl RawPool {
     #[inline]
     pub unsafe fn mark_unchecked(&mut self, ptr: NonNull<u8>) -> bool {
         // SAFETY: forwarded caller contract (a live slot of this pool).
-        let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, self.geometry.slot_size) };
+        let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, SlotSize::Runtime) };
         // SAFETY: `block` is a live block of this pool.
         let index = unsafe { block::header_ref(block) }.index as usize;
         !replace_bit(&mut self.blocks[index].marks, slot, true)
@@ -1269,4 +1276,17 @@ impl Iterator for Slots<'_> {
         // view borrows the pool).
         Some(unsafe { block::slot_ptr(self.block, slot, self.geometry.slot_size) })
     }
+}
+
+/// How [`RawPool::block_and_slot_unchecked`] turns a block offset into a
+/// slot index.
+#[derive(Clone, Copy, Debug)]
+enum SlotSize {
+    /// A typed pool's `size_of`, a constant once inlined: the compiler
+    /// divides by multiplying.
+    Constant(usize),
+    /// The pool's own slot size, known only at run time: divided by the
+    /// geometry's reciprocal, not a division instruction (which cost the
+    /// collector's marker ~8 instructions and a divider's latency an object).
+    Runtime,
 }
