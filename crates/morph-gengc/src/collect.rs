@@ -87,7 +87,7 @@ impl<'h> Evacuator<'h> {
     ) -> Self {
         Evacuator {
             bounds: nursery.bounds(),
-            to_base: nursery.to_space().0,
+            to_base: nursery.to_base(),
             nursery,
             old,
             types,

@@ -276,14 +276,11 @@ impl Nursery {
         self.to_top
     }
 
-    /// Start of the to-space and how many bytes are in it so far (for the
-    /// Cheney scan).
-    pub(crate) fn to_space(&self) -> (NonNull<u8>, usize) {
+    /// Start of the to-space (for the Cheney scan, with
+    /// [`to_used`](Self::to_used)).
+    pub(crate) fn to_base(&self) -> NonNull<u8> {
         // SAFETY: the survivor offset is inside the region.
-        (
-            unsafe { self.region.at(self.survivor_offset(1 - self.from)) },
-            self.to_top,
-        )
+        unsafe { self.region.at(self.survivor_offset(1 - self.from)) }
     }
 
     /// Ends a minor collection: the to-space becomes the survivor space; eden
