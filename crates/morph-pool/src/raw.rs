@@ -451,7 +451,7 @@ impl RawPool {
         let block = NonNull::new(base.wrapping_sub(block_offset))
             .expect("a run's block is non-null")
             .cast::<BlockHeader>();
-        let word_index = block_offset / self.geometry.slot_size / 64;
+        let word_index = self.geometry.slot_of_offset(block_offset) / 64;
         self.total_allocs -= u64::from(bits.count_ones());
         self.return_bits(block, word_index, bits);
     }
