@@ -523,12 +523,8 @@ impl<'gc> Mutator<'gc> {
         flags: AllocFlags,
     ) -> Result<Root<'gc, T>, GcError> {
         let fast = match self.types.last_id::<T>() {
-            Some(type_id) if flags == AllocFlags::DEFAULT && align_of::<T>() <= 8 => {
-                let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
-                self.raw
-                    .alloc_young_fast(size_of::<T>(), type_id, finalizable)
-            }
-            _ => None,
+            Some(type_id) => self.alloc_young::<T>(type_id, flags),
+            None => None,
         };
         let obj = match fast {
             Some(obj) => obj,
@@ -538,6 +534,18 @@ impl<'gc> Mutator<'gc> {
         // by both paths), freshly allocated and not yet visible to anyone.
         unsafe { obj.as_ptr().cast::<T>().write(value) };
         Ok(self.make_root(obj))
+    }
+
+    /// A bump in eden for a `T` with default flags, if eden has room
+    /// (`None` otherwise, or for other flags or alignments).
+    #[inline(always)]
+    fn alloc_young<T: Trace>(&mut self, type_id: TypeId, flags: AllocFlags) -> Option<ObjectRef> {
+        if flags != AllocFlags::DEFAULT || align_of::<T>() > 8 {
+            return None;
+        }
+        let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
+        self.raw
+            .alloc_young_fast(size_of::<T>(), type_id, finalizable)
     }
 
     /// Everything [`alloc_with_flags`](Self::alloc_with_flags) leaves out.
@@ -550,14 +558,7 @@ impl<'gc> Mutator<'gc> {
             });
         }
         let type_id = self.types.id_of::<T>(self.raw)?;
-        let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
-        let fast = if flags == AllocFlags::DEFAULT {
-            self.raw
-                .alloc_young_fast(size_of::<T>(), type_id, finalizable)
-        } else {
-            None
-        };
-        match fast {
+        match self.alloc_young::<T>(type_id, flags) {
             Some(obj) => Ok(obj),
             None => self
                 .raw
