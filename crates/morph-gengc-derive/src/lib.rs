@@ -145,7 +145,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             #finalize_items
             #[inline]
             #[allow(unused_variables)]
-            fn trace(&self, __tracer: &mut #krate::Tracer<'_>) {
+            fn trace<__V: #krate::SlotVisitor + ?::core::marker::Sized>(&self, __tracer: &mut #krate::Tracer<'_, __V>) {
                 #body
             }
         }

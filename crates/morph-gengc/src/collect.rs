@@ -20,24 +20,53 @@ use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
 use crate::space::nursery::{Bounds, Nursery};
 use crate::space::old::OldSpace;
-use crate::types::TypeCache;
+use crate::types::{CachedType, SpecializedTrace, TypeCache};
 
-/// Calls the type's trace function on `obj`.
+/// Calls `obj`'s trace function with `visitor`: the type's instantiation
+/// for this collector (`pick` chooses it) if it has them, else the
+/// registered one through `dyn SlotVisitor`.
 ///
 /// # Safety
 /// `obj` is a live, initialised, non-forwarded object whose type is cached.
-#[inline]
-unsafe fn trace_object(types: &TypeCache, obj: ObjectRef, visitor: &mut dyn SlotVisitor) {
+#[inline(always)]
+unsafe fn trace_object<V: SlotVisitor>(
+    types: &TypeCache,
+    obj: ObjectRef,
+    visitor: &mut V,
+    pick: impl FnOnce(SpecializedTrace) -> unsafe fn(NonNull<u8>, &mut V),
+) {
     // SAFETY: caller contract.
     let type_id = unsafe { obj.header() }.type_id();
     let entry = types.get(type_id);
     debug_assert!(entry.is_some(), "object of uncached type {type_id}");
-    if let Some(trace) = entry.and_then(|t| t.trace) {
-        // SAFETY: `obj` is a live object of the type the descriptor describes
-        // (allocation invariant), which is TraceFn's contract.
-        unsafe { trace(obj.as_ptr(), visitor) };
+    match entry {
+        Some(CachedType {
+            specialized: Some(specialized),
+            ..
+        }) => {
+            // SAFETY: `obj` is a live object of the type the functions were
+            // made for (allocation invariant), which is their contract.
+            unsafe { pick(specialized)(obj.as_ptr(), visitor) }
+        }
+        Some(CachedType {
+            trace: Some(trace), ..
+        }) => {
+            // SAFETY: as above, for the registered function.
+            unsafe { trace(obj.as_ptr(), visitor) }
+        }
+        _ => {}
     }
 }
+
+/// A type's trace function instantiated for the evacuator (see
+/// [`SpecializedTrace`](crate::types::SpecializedTrace)).
+///
+/// # Safety
+/// As [`morph_header::TraceFn`].
+pub(crate) type MinorTraceFn = unsafe fn(NonNull<u8>, &mut Evacuator<'_>);
+
+/// As [`MinorTraceFn`], for the marker.
+pub(crate) type MajorTraceFn = unsafe fn(NonNull<u8>, &mut Marker<'_>);
 
 /// What a minor collection produced.
 pub(crate) struct EvacuationOutcome {
@@ -171,7 +200,7 @@ impl<'h> Evacuator<'h> {
     unsafe fn scan_tenured(&mut self, owner: ObjectRef) {
         self.saw_young = false;
         // SAFETY: forwarded caller contract.
-        unsafe { trace_object(self.types, owner, self) };
+        unsafe { self.trace(owner) };
         if self.saw_young {
             // SAFETY: as above.
             let mut header = unsafe { owner.header() };
@@ -243,11 +272,22 @@ impl<'h> Evacuator<'h> {
                 let size = object::object_size(unsafe { obj.header() }.payload_size());
                 self.scanned += size;
                 // SAFETY: as above; its type is cached (it was allocated here).
-                unsafe { trace_object(self.types, obj, self) };
+                unsafe { self.trace(obj) };
                 continue;
             }
             break;
         }
+    }
+
+    /// Calls `obj`'s trace function with this evacuator.
+    ///
+    /// # Safety
+    /// As [`trace_object`].
+    #[inline(always)]
+    unsafe fn trace(&mut self, obj: ObjectRef) {
+        let types = self.types;
+        // SAFETY: caller contract.
+        unsafe { trace_object(types, obj, self, |s| s.minor) }
     }
 
     pub(crate) fn finish(self) -> EvacuationOutcome {
@@ -262,7 +302,7 @@ impl<'h> Evacuator<'h> {
 }
 
 impl SlotVisitor for Evacuator<'_> {
-    #[inline]
+    #[inline(always)]
     fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
         // SAFETY: slots handed to a visitor are valid, aligned reference
         // fields or root slots (trace and RootSet contracts).
@@ -413,14 +453,14 @@ impl<'h> Marker<'h> {
             // SAFETY: only live objects are pushed (slot invariant).
             if unsafe { self.mark(obj) } {
                 // SAFETY: as above.
-                unsafe { trace_object(self.types, obj, self) };
+                unsafe { trace_object(self.types, obj, self, |s| s.major) };
             }
         }
     }
 }
 
 impl SlotVisitor for Marker<'_> {
-    #[inline]
+    #[inline(always)]
     fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
         // SAFETY: as in the evacuator: a valid reference slot.
         let target = unsafe { slot.read() };

@@ -29,7 +29,7 @@ use crate::space::large::LargeSpace;
 use crate::space::nursery::Nursery;
 use crate::space::old::{MAX_OLD_OBJECT, OLD_BLOCK_SIZE, OldSpace, PROMOTION_SLACK};
 use crate::space::reserve::BlockReserve;
-use crate::types::TypeCache;
+use crate::types::{SpecializedTrace, TypeCache};
 use crate::{GcConfig, GcError};
 
 /// Eden bytes allocated between two steps of paced work (one pre-faulted
@@ -367,9 +367,18 @@ impl RawHeap {
     }
 
     /// Loads a type's descriptor into the heap's cache (done by
-    /// [`try_alloc`](Self::try_alloc) on its own).
-    pub(crate) fn load_type(&mut self, type_id: TypeId) -> Result<(), GcError> {
-        self.types.load(type_id).map(|_| ())
+    /// [`try_alloc`](Self::try_alloc) on its own), with its trace function
+    /// instantiated for each collector.
+    ///
+    /// # Safety
+    /// As [`TypeCache::load_specialized`].
+    pub(crate) unsafe fn load_type(
+        &mut self,
+        type_id: TypeId,
+        specialized: SpecializedTrace,
+    ) -> Result<(), GcError> {
+        // SAFETY: caller contract.
+        unsafe { self.types.load_specialized(type_id, specialized) }
     }
 
     #[cold]

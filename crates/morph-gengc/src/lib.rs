@@ -87,6 +87,7 @@ pub mod verify;
 pub use config::{GcConfig, MIN_NURSERY_SIZE};
 pub use error::GcError;
 pub use heap::{AllocFlags, Collection, CollectionObserver, HeapUsage, RawHeap, RootSet};
+pub use morph_header::SlotVisitor;
 pub use object::{HEADER_SIZE, MIN_OBJECT_SIZE, ObjectRef, object_size};
 pub use safe::{Gc, Heap, Member, Mutator, Root, WeakRoot};
 pub use trace::{Leaf, Trace, Tracer};

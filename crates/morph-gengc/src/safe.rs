@@ -29,9 +29,11 @@ use std::ptr::NonNull;
 use morph_header::{SlotVisitor, TypeDescriptor, TypeId};
 use morph_metrics::MorphMemStats;
 
+use crate::collect::{Evacuator, Marker};
 use crate::heap::{AllocFlags, Collection, HeapUsage, RawHeap, RootSet};
 use crate::object::ObjectRef;
 use crate::trace::{Trace, Tracer};
+use crate::types::SpecializedTrace;
 use crate::verify::VerifyError;
 use crate::{GcConfig, GcError};
 
@@ -388,7 +390,13 @@ impl TypeMap {
             Some(&id) => id,
             None => {
                 let id = registered_id::<T>()?;
-                raw.load_type(id)?;
+                let specialized = SpecializedTrace {
+                    minor: trace_minor::<T>,
+                    major: trace_major::<T>,
+                };
+                // SAFETY: both trace a `T` as the registered
+                // `trace_erased::<T>` does (the same `T::trace`).
+                unsafe { raw.load_type(id, specialized) }?;
                 self.map.insert(key, id);
                 id
             }
@@ -451,9 +459,38 @@ fn last_path_segment(path: &str) -> &str {
 /// # Safety
 /// As `TraceFn`: `object` is a live, initialised `T`.
 unsafe fn trace_erased<T: Trace>(object: NonNull<u8>, visitor: &mut dyn SlotVisitor) {
+    // SAFETY: caller contract.
+    unsafe { trace_with::<T, _>(object, visitor) }
+}
+
+/// `trace_erased` for one collector: `T::trace` with `V`'s visit inlined
+/// at each member.
+///
+/// # Safety
+/// As `TraceFn`: `object` is a live, initialised `T`.
+#[inline(always)]
+unsafe fn trace_with<T: Trace, V: SlotVisitor + ?Sized>(object: NonNull<u8>, visitor: &mut V) {
     // SAFETY: caller contract; the collector never holds a `&mut T` to it.
     let value = unsafe { object.cast::<T>().as_ref() };
     value.trace(&mut Tracer::new(visitor));
+}
+
+/// [`trace_with`] for minor collections.
+///
+/// # Safety
+/// As `TraceFn`: `object` is a live, initialised `T`.
+unsafe fn trace_minor<T: Trace>(object: NonNull<u8>, evacuator: &mut Evacuator<'_>) {
+    // SAFETY: caller contract.
+    unsafe { trace_with::<T, _>(object, evacuator) }
+}
+
+/// [`trace_with`] for major collections.
+///
+/// # Safety
+/// As `TraceFn`: `object` is a live, initialised `T`.
+unsafe fn trace_major<T: Trace>(object: NonNull<u8>, marker: &mut Marker<'_>) {
+    // SAFETY: caller contract.
+    unsafe { trace_with::<T, _>(object, marker) }
 }
 
 /// # Safety

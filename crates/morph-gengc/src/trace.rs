@@ -26,7 +26,7 @@ use crate::Member;
 /// next collection.
 ///
 /// ```
-/// use morph_gengc::{Member, Trace, Tracer};
+/// use morph_gengc::{Member, SlotVisitor, Trace, Tracer};
 ///
 /// struct Pair {
 ///     left: Member<Pair>,
@@ -36,7 +36,7 @@ use crate::Member;
 ///
 /// // SAFETY: both members are reported; `weight` holds no reference.
 /// unsafe impl Trace for Pair {
-///     fn trace(&self, tracer: &mut Tracer<'_>) {
+///     fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
 ///         self.left.trace(tracer);
 ///         self.right.trace(tracer);
 ///     }
@@ -51,7 +51,11 @@ pub unsafe trait Trace: 'static {
     const NEEDS_FINALIZE: bool = false;
 
     /// Reports every inline `Member` to `tracer`.
-    fn trace(&self, tracer: &mut Tracer<'_>);
+    ///
+    /// Generic over the collector's visitor (`V`), so each collector gets
+    /// its own copy of the function with the visit inlined at every member
+    /// instead of a dynamic call per reference.
+    fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>);
 
     /// Runs once, just before an unreachable value is dropped. It cannot
     /// reach other managed objects (that needs a mutator, which a collection
@@ -59,24 +63,25 @@ pub unsafe trait Trace: 'static {
     fn finalize(&self) {}
 }
 
-/// Receives the references of a value being traced.
-pub struct Tracer<'t> {
-    visitor: &'t mut dyn SlotVisitor,
+/// Receives the references of a value being traced: only the collector
+/// makes one, and only [`Member`]s report to it.
+pub struct Tracer<'t, V: ?Sized> {
+    visitor: &'t mut V,
 }
 
-impl std::fmt::Debug for Tracer<'_> {
+impl<V: ?Sized> std::fmt::Debug for Tracer<'_, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Tracer")
     }
 }
 
-impl<'t> Tracer<'t> {
-    pub(crate) fn new(visitor: &'t mut dyn SlotVisitor) -> Self {
+impl<'t, V: SlotVisitor + ?Sized> Tracer<'t, V> {
+    pub(crate) fn new(visitor: &'t mut V) -> Self {
         Tracer { visitor }
     }
 
     /// Reports one member's slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
         self.visitor.visit_slot(slot);
     }
@@ -97,7 +102,7 @@ macro_rules! leaf {
         unsafe impl Trace for $ty {
             const HAS_REFERENCES: bool = false;
             #[inline]
-            fn trace(&self, _tracer: &mut Tracer<'_>) {}
+            fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
         }
     )*};
 }
@@ -135,7 +140,7 @@ unsafe impl<T: Leaf> Leaf for Vec<T> {}
 // SAFETY: the elements are heap-allocated elsewhere and are leaves: no Member.
 unsafe impl<T: Leaf> Trace for Vec<T> {
     const HAS_REFERENCES: bool = false;
-    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+    fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
 }
 
 // SAFETY: a leaf behind a box holds no Member.
@@ -143,7 +148,7 @@ unsafe impl<T: Leaf + ?Sized> Leaf for Box<T> {}
 // SAFETY: as above.
 unsafe impl<T: Leaf + ?Sized> Trace for Box<T> {
     const HAS_REFERENCES: bool = false;
-    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+    fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
 }
 
 // SAFETY: a shared leaf holds no Member.
@@ -151,7 +156,7 @@ unsafe impl<T: Leaf + ?Sized> Leaf for std::rc::Rc<T> {}
 // SAFETY: as above: nothing to report.
 unsafe impl<T: Leaf + ?Sized> Trace for std::rc::Rc<T> {
     const HAS_REFERENCES: bool = false;
-    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+    fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
 }
 
 // SAFETY: a shared leaf holds no Member.
@@ -159,7 +164,7 @@ unsafe impl<T: Leaf + ?Sized> Leaf for std::sync::Arc<T> {}
 // SAFETY: as above: nothing to report.
 unsafe impl<T: Leaf + ?Sized> Trace for std::sync::Arc<T> {
     const HAS_REFERENCES: bool = false;
-    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+    fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
 }
 
 // SAFETY: a Copy leaf in a cell holds no Member.
@@ -167,7 +172,7 @@ unsafe impl<T: Leaf + Copy> Leaf for Cell<T> {}
 // SAFETY: as above; `Cell<T: Copy>` cannot hand out a Member (there is none).
 unsafe impl<T: Leaf + Copy> Trace for Cell<T> {
     const HAS_REFERENCES: bool = false;
-    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+    fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
 }
 
 // SAFETY: a leaf in a RefCell holds no Member.
@@ -176,7 +181,7 @@ unsafe impl<T: Leaf> Leaf for std::cell::RefCell<T> {}
 // their own through `Member::set`, and a RefCell could move one out.)
 unsafe impl<T: Leaf> Trace for std::cell::RefCell<T> {
     const HAS_REFERENCES: bool = false;
-    fn trace(&self, _tracer: &mut Tracer<'_>) {}
+    fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
 }
 
 // SAFETY: the member is inline; it is reported once. (No `T: Trace` bound:
@@ -184,7 +189,7 @@ unsafe impl<T: Leaf> Trace for std::cell::RefCell<T> {
 // otherwise need `T: Trace` to prove `T: Trace`.)
 unsafe impl<T: 'static> Trace for Member<T> {
     #[inline]
-    fn trace(&self, tracer: &mut Tracer<'_>) {
+    fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
         if !self.is_null() {
             tracer.visit_slot(self.slot());
         }
@@ -196,7 +201,7 @@ unsafe impl<T: Trace> Trace for Option<T> {
     const HAS_REFERENCES: bool = T::HAS_REFERENCES;
     const NEEDS_FINALIZE: bool = T::NEEDS_FINALIZE;
     #[inline]
-    fn trace(&self, tracer: &mut Tracer<'_>) {
+    fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
         if let Some(value) = self {
             value.trace(tracer);
         }
@@ -215,7 +220,7 @@ unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     const HAS_REFERENCES: bool = T::HAS_REFERENCES;
     const NEEDS_FINALIZE: bool = T::NEEDS_FINALIZE;
     #[inline]
-    fn trace(&self, tracer: &mut Tracer<'_>) {
+    fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
         for value in self {
             value.trace(tracer);
         }
@@ -236,7 +241,7 @@ macro_rules! tuple {
             const HAS_REFERENCES: bool = $($name::HAS_REFERENCES)||+;
             const NEEDS_FINALIZE: bool = $($name::NEEDS_FINALIZE)||+;
             #[allow(non_snake_case)]
-            fn trace(&self, tracer: &mut Tracer<'_>) {
+            fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
                 let ($($name,)+) = self;
                 $($name.trace(tracer);)+
             }

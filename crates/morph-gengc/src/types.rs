@@ -4,12 +4,23 @@
 use morph_header::{DropFn, TraceFn, TypeId, TypeRegistry};
 
 use crate::GcError;
+use crate::collect::{MajorTraceFn, MinorTraceFn};
 
 /// What the collector needs about one type, copied out of its descriptor.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CachedType {
     pub(crate) trace: Option<TraceFn>,
     pub(crate) drop: Option<DropFn>,
+    /// `trace` instantiated for each collector (the visit inlined at each
+    /// reference), for the safe API's types; `None` uses `trace`.
+    pub(crate) specialized: Option<SpecializedTrace>,
+}
+
+/// A type's trace function instantiated for each collector's visitor.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpecializedTrace {
+    pub(crate) minor: MinorTraceFn,
+    pub(crate) major: MajorTraceFn,
 }
 
 /// Descriptors of the types this heap has allocated, indexed by type id.
@@ -53,6 +64,7 @@ impl TypeCache {
         let entry = CachedType {
             trace: descriptor.trace_fn(),
             drop: descriptor.drop_fn(),
+            specialized: None,
         };
         if self.entries.len() <= id.index() {
             self.entries.resize(id.index() + 1, None);
@@ -62,6 +74,23 @@ impl TypeCache {
     }
 
     /// The entry of a type this heap has allocated.
+    /// Loads `id` and records its specialised trace functions.
+    ///
+    /// # Safety
+    /// `specialized` traces objects of `id`'s type exactly as the
+    /// registered trace function does.
+    pub(crate) unsafe fn load_specialized(
+        &mut self,
+        id: TypeId,
+        specialized: SpecializedTrace,
+    ) -> Result<(), GcError> {
+        self.load(id)?;
+        if let Some(Some(entry)) = self.entries.get_mut(id.index()) {
+            entry.specialized = entry.trace.map(|_| specialized);
+        }
+        Ok(())
+    }
+
     #[inline]
     pub(crate) fn get(&self, id: TypeId) -> Option<CachedType> {
         self.entries.get(id.index()).copied().flatten()
