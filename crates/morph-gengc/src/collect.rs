@@ -18,7 +18,7 @@ use morph_header::{Generation, HeaderFlags, SlotVisitor};
 
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
-use crate::space::nursery::{Bounds, Nursery};
+use crate::space::nursery::{Bounds, Nursery, ToSpace};
 use crate::space::old::OldSpace;
 use crate::types::{CachedType, SpecializedTrace, TypeCache};
 
@@ -83,8 +83,8 @@ pub(crate) struct Evacuator<'h> {
     nursery: &'h mut Nursery,
     /// The nursery's ranges, which a minor collection does not change.
     bounds: Bounds,
-    /// Start of the to-space (also fixed).
-    to_base: NonNull<u8>,
+    /// Where young copies go (the nursery's, until `finish`).
+    to: ToSpace,
     old: &'h mut OldSpace,
     types: &'h TypeCache,
     promotion_age: u8,
@@ -116,7 +116,7 @@ impl<'h> Evacuator<'h> {
     ) -> Self {
         Evacuator {
             bounds: nursery.bounds(),
-            to_base: nursery.to_base(),
+            to: nursery.to_space(),
             nursery,
             old,
             types,
@@ -156,7 +156,7 @@ impl<'h> Evacuator<'h> {
         // kept young has a young age.
         let older = Generation::from_byte(age + 1);
         let young_copy = if age + 1 < self.promotion_age {
-            self.nursery.alloc_to_space(size)
+            self.to.alloc(size)
         } else {
             None
         };
@@ -262,12 +262,10 @@ impl<'h> Evacuator<'h> {
                 unsafe { self.scan_tenured(obj) };
                 continue;
             }
-            if self.scanned < self.nursery.to_used() {
-                // SAFETY: `scanned < to_used`, inside the to-space.
-                let start = unsafe { self.to_base.add(self.scanned) };
-                // SAFETY: the to-space holds copies back to back from its base;
-                // `scanned` is the start of the next unscanned one.
-                let obj = unsafe { ObjectRef::from_start(start) };
+            if self.scanned < self.to.used() {
+                // SAFETY: the to-space holds copies back to back from its
+                // base; `scanned` is the start of the next unscanned one.
+                let obj = unsafe { self.to.object_at(self.scanned) };
                 // SAFETY: a live, fully copied object.
                 let size = object::object_size(unsafe { obj.header() }.payload_size());
                 self.scanned += size;
@@ -291,6 +289,7 @@ impl<'h> Evacuator<'h> {
     }
 
     pub(crate) fn finish(self) -> EvacuationOutcome {
+        self.nursery.end_copying(self.to);
         EvacuationOutcome {
             remembered: self.remembered,
             promoted_objects: self.promoted_objects,

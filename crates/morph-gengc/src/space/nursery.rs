@@ -97,6 +97,49 @@ impl Bounds {
     }
 }
 
+/// The to-space of a minor collection: copies are bump-allocated from
+/// `base`, back to back, up to `room` bytes. Kept by the evacuator (one
+/// load and a compare per copy, with no trip through the nursery).
+#[derive(Debug)]
+pub(crate) struct ToSpace {
+    base: NonNull<u8>,
+    top: usize,
+    room: usize,
+}
+
+impl ToSpace {
+    /// Bump-allocates `size` bytes, if they fit.
+    #[inline(always)]
+    pub(crate) fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        let top = self.top;
+        if size > self.room - top {
+            return None;
+        }
+        self.top = top + size;
+        // SAFETY: `top + size <= room <= survivor_size`: inside the to-space.
+        Some(unsafe { self.base.add(top) })
+    }
+
+    /// Bytes copied so far.
+    #[inline(always)]
+    pub(crate) fn used(&self) -> usize {
+        self.top
+    }
+
+    /// The copy starting `offset` bytes into the space.
+    ///
+    /// # Safety
+    /// `offset` is the start of a copy in the used part of the space.
+    #[inline(always)]
+    pub(crate) unsafe fn object_at(&self, offset: usize) -> ObjectRef {
+        debug_assert!(offset < self.top);
+        // SAFETY: inside the used part (caller contract).
+        let start = unsafe { self.base.add(offset) };
+        // SAFETY: an object start (caller contract).
+        unsafe { ObjectRef::from_start(start) }
+    }
+}
+
 /// Eden plus two survivor spaces in one region.
 #[derive(Debug)]
 pub(crate) struct Nursery {
@@ -258,29 +301,22 @@ impl Nursery {
         Some(unsafe { self.region.at(top) })
     }
 
-    /// Bump-allocates `size` bytes in the survivor space being copied into.
-    pub(crate) fn alloc_to_space(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let top = self.to_top;
-        if size > self.to_room.saturating_sub(top) {
-            return None;
+    /// The survivor space a minor collection copies into, as a bump cursor
+    /// the collection owns until [`end_copying`](Self::end_copying).
+    pub(crate) fn to_space(&self) -> ToSpace {
+        ToSpace {
+            // SAFETY: the survivor offset is inside the region.
+            base: unsafe { self.region.at(self.survivor_offset(1 - self.from)) },
+            top: self.to_top,
+            room: self.to_room,
         }
-        self.to_top = top + size;
-        let offset = self.survivor_offset(1 - self.from) + top;
-        // SAFETY: offset + size <= the end of the to-space, inside the region.
-        Some(unsafe { self.region.at(offset) })
     }
 
-    /// Bytes copied into the to-space so far in this collection.
-    #[inline]
-    pub(crate) fn to_used(&self) -> usize {
-        self.to_top
-    }
-
-    /// Start of the to-space (for the Cheney scan, with
-    /// [`to_used`](Self::to_used)).
-    pub(crate) fn to_base(&self) -> NonNull<u8> {
-        // SAFETY: the survivor offset is inside the region.
-        unsafe { self.region.at(self.survivor_offset(1 - self.from)) }
+    /// Takes back the cursor of [`to_space`](Self::to_space) (before
+    /// [`flip`](Self::flip)).
+    pub(crate) fn end_copying(&mut self, to: ToSpace) {
+        debug_assert!(to.top <= self.to_room);
+        self.to_top = to.top;
     }
 
     /// Ends a minor collection: the to-space becomes the survivor space; eden
