@@ -936,3 +936,40 @@ impl<T> fmt::Debug for Member<T> {
         write!(f, "Member({:p})", self.ptr.get())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(crate::Trace)]
+    #[trace(crate = "crate")]
+    struct Cell2 {
+        next: Member<Cell2>,
+    }
+
+    #[derive(crate::Trace)]
+    #[trace(crate = "crate")]
+    struct Plain(u64);
+
+    #[test]
+    fn safe_types_are_traced_through_their_collector_instantiations() {
+        let mut heap = Heap::new(GcConfig::default()).unwrap();
+        heap.enter(|m| {
+            m.alloc(Cell2 {
+                next: Member::null(),
+            });
+            m.alloc(Plain(7));
+        });
+        let id = |registered: Result<TypeId, GcError>| registered.unwrap();
+        let with_refs = heap.raw.types.get(id(registered_id::<Cell2>())).unwrap();
+        assert!(
+            with_refs.specialized.is_some(),
+            "a type with members gets its minor and major trace instantiated"
+        );
+        let leaf = heap.raw.types.get(id(registered_id::<Plain>())).unwrap();
+        assert!(
+            leaf.trace.is_none() && leaf.specialized.is_none(),
+            "nothing to trace in a leaf"
+        );
+    }
+}
