@@ -943,8 +943,8 @@ mod tests {
 
     #[derive(crate::Trace)]
     #[trace(crate = "crate")]
-    struct Cell2 {
-        next: Member<Cell2>,
+    struct Link {
+        next: Member<Link>,
     }
 
     #[derive(crate::Trace)]
@@ -955,13 +955,13 @@ mod tests {
     fn safe_types_are_traced_through_their_collector_instantiations() {
         let mut heap = Heap::new(GcConfig::default()).unwrap();
         heap.enter(|m| {
-            m.alloc(Cell2 {
+            m.alloc(Link {
                 next: Member::null(),
             });
             m.alloc(Plain(7));
         });
         let id = |registered: Result<TypeId, GcError>| registered.unwrap();
-        let with_refs = heap.raw.types.get(id(registered_id::<Cell2>())).unwrap();
+        let with_refs = heap.raw.types.get(id(registered_id::<Link>())).unwrap();
         assert!(
             with_refs.specialized.is_some(),
             "a type with members gets its minor and major trace instantiated"

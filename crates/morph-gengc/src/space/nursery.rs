@@ -100,6 +100,9 @@ impl Bounds {
 /// The to-space of a minor collection: copies are bump-allocated from
 /// `base`, back to back, up to `room` bytes. Kept by the evacuator (one
 /// load and a compare per copy, with no trip through the nursery).
+///
+/// Invariant: `top <= room <= survivor_size`, so `[base, base + room)` is
+/// inside the to-space.
 #[derive(Debug)]
 pub(crate) struct ToSpace {
     base: NonNull<u8>,
@@ -304,6 +307,9 @@ impl Nursery {
     /// The survivor space a minor collection copies into, as a bump cursor
     /// the collection owns until [`end_copying`](Self::end_copying).
     pub(crate) fn to_space(&self) -> ToSpace {
+        // `set_survivor_room` keeps `to_room <= survivor_size`; `to_top` is
+        // 0 between collections (`flip`).
+        debug_assert!(self.to_top <= self.to_room && self.to_room <= self.survivor_size);
         ToSpace {
             // SAFETY: the survivor offset is inside the region.
             base: unsafe { self.region.at(self.survivor_offset(1 - self.from)) },
