@@ -43,6 +43,26 @@ const MIN_PACE_STEP: usize = 512;
 /// the heap's usage afterwards: see [`RawHeap::set_collection_observer`].
 pub type CollectionObserver = Box<dyn FnMut(&CollectionEvent, &HeapUsage)>;
 
+/// A young object's header (size, type id, `FINALIZABLE`) and block size
+/// for one type, worked out once: see [`RawHeap::young_template`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct YoungTemplate {
+    header: ObjectHeader,
+    size: usize,
+}
+
+/// The header of a fresh young object.
+fn young_header(payload: usize, type_id: TypeId, finalizable: bool) -> ObjectHeader {
+    let mut header = ObjectHeader::from_bits(0);
+    // Infallible: young payloads are far below MAX_PAYLOAD_SIZE.
+    let _ = header.set_payload_size(payload);
+    header.set_type_id(type_id);
+    if finalizable {
+        header.insert_flags(HeaderFlags::FINALIZABLE);
+    }
+    header
+}
+
 /// How an object is to be allocated.
 ///
 /// ```
@@ -343,27 +363,38 @@ impl RawHeap {
         self.alloc_slow(payload, type_id, flags, roots)
     }
 
-    /// The allocation fast path for callers that know the type statically
-    /// (the safe API): a young object in eden, or `None` when the slow path
-    /// must run ([`try_alloc`](Self::try_alloc) then does). `type_id` must
-    /// have been loaded with [`load_type`](Self::load_type) on this heap.
-    #[inline(always)]
-    pub(crate) fn alloc_young_fast(
-        &mut self,
+    /// How to allocate young objects of one type with default flags, for
+    /// callers that know the type statically (the safe API): `None` when
+    /// every such allocation must take [`try_alloc`](Self::try_alloc)'s
+    /// path instead (the payload is too large for the nursery, or stress
+    /// mode counts every allocation there). `type_id` must have been
+    /// loaded with [`load_type`](Self::load_type) on this heap.
+    pub(crate) fn young_template(
+        &self,
         payload: usize,
         type_id: TypeId,
         finalizable: bool,
-    ) -> Option<ObjectRef> {
+    ) -> Option<YoungTemplate> {
         debug_assert!(
             self.types.get(type_id).is_some(),
             "type {type_id} not loaded"
         );
-        if self.until_stress <= 1 || payload > self.max_young_payload {
+        if self.config.stress_every.is_some() || payload > self.max_young_payload {
             return None;
         }
-        let start = self.nursery.alloc(object::object_size(payload))?;
-        self.until_stress -= 1;
-        Some(self.init_young(start, payload, type_id, finalizable))
+        Some(YoungTemplate {
+            header: young_header(payload, type_id, finalizable),
+            size: object::object_size(payload),
+        })
+    }
+
+    /// The allocation fast path: a young object in eden from its type's
+    /// [template](Self::young_template), or `None` when eden has no room
+    /// before the next pace point or collection (the slow path then runs).
+    #[inline(always)]
+    pub(crate) fn alloc_young_fast(&mut self, template: &YoungTemplate) -> Option<ObjectRef> {
+        let start = self.nursery.alloc(template.size)?;
+        Some(self.place_young(start, template.header, template.size))
     }
 
     /// Loads a type's descriptor into the heap's cache (done by
@@ -493,21 +524,25 @@ impl RawHeap {
         type_id: TypeId,
         finalizable: bool,
     ) -> ObjectRef {
-        let mut header = ObjectHeader::from_bits(0);
-        // Infallible: young payloads are far below MAX_PAYLOAD_SIZE.
-        let _ = header.set_payload_size(payload);
-        header.set_type_id(type_id);
-        // SAFETY: `start` is a fresh nursery block for this payload.
+        let header = young_header(payload, type_id, finalizable);
+        self.place_young(start, header, object::object_size(payload))
+    }
+
+    /// Writes a young object's `header` at `start`, a fresh eden block of
+    /// `size` bytes, and counts it.
+    #[inline(always)]
+    fn place_young(&mut self, start: NonNull<u8>, header: ObjectHeader, size: usize) -> ObjectRef {
+        // SAFETY: `start` is a fresh nursery block (caller contract), at
+        // least 16 bytes.
         let obj = unsafe { ObjectRef::from_start(start) };
-        if finalizable {
-            header.insert_flags(HeaderFlags::FINALIZABLE);
+        if header.flags().contains(HeaderFlags::FINALIZABLE) {
             self.finalizable_young.push(obj);
         }
         // SAFETY: as above; the header is the block's first word.
         unsafe { obj.set_header(header) };
         self.eden_objects += 1;
         if self.config.type_stats {
-            self.tally_young(type_id, object::object_size(payload));
+            self.tally_young(header.type_id(), size);
         }
         obj
     }

@@ -30,7 +30,7 @@ use morph_header::{SlotVisitor, TypeDescriptor, TypeId};
 use morph_metrics::MorphMemStats;
 
 use crate::collect::{Evacuator, Marker};
-use crate::heap::{AllocFlags, Collection, HeapUsage, RawHeap, RootSet};
+use crate::heap::{AllocFlags, Collection, HeapUsage, RawHeap, RootSet, YoungTemplate};
 use crate::object::ObjectRef;
 use crate::trace::{Trace, Tracer};
 use crate::types::SpecializedTrace;
@@ -334,13 +334,21 @@ impl Heap {
     }
 }
 
+/// What the allocation paths know of one Rust type in this heap.
+#[derive(Clone, Copy, Debug)]
+struct TypeEntry {
+    id: TypeId,
+    /// How to allocate it young with default flags, if the fast path may.
+    young: Option<YoungTemplate>,
+}
+
 /// Maps Rust types to registered type ids, with a one-entry cache in front.
 #[derive(Debug, Default)]
 struct TypeMap {
-    last: Option<(std::any::TypeId, TypeId)>,
+    last: Option<(std::any::TypeId, TypeEntry)>,
     map: std::collections::HashMap<
         std::any::TypeId,
-        TypeId,
+        TypeEntry,
         std::hash::BuildHasherDefault<TypeIdHasher>,
     >,
 }
@@ -371,23 +379,24 @@ impl std::hash::Hasher for TypeIdHasher {
 }
 
 impl TypeMap {
-    /// The id of `T` if it is the type looked up last (no map, no call).
+    /// `T`'s entry if it is the type looked up last (no map, no call).
     #[inline(always)]
-    fn last_id<T: Trace>(&self) -> Option<TypeId> {
+    fn last_entry<T: Trace>(&self) -> Option<TypeEntry> {
         match self.last {
-            Some((last, id)) if last == std::any::TypeId::of::<T>() => Some(id),
+            Some((last, entry)) if last == std::any::TypeId::of::<T>() => Some(entry),
             _ => None,
         }
     }
 
+    /// `T`'s entry, registering and loading the type on first use.
     #[inline]
-    fn id_of<T: Trace>(&mut self, raw: &mut RawHeap) -> Result<TypeId, GcError> {
-        if let Some(id) = self.last_id::<T>() {
-            return Ok(id);
+    fn entry_of<T: Trace>(&mut self, raw: &mut RawHeap) -> Result<TypeEntry, GcError> {
+        if let Some(entry) = self.last_entry::<T>() {
+            return Ok(entry);
         }
         let key = std::any::TypeId::of::<T>();
-        let id = match self.map.get(&key) {
-            Some(&id) => id,
+        let entry = match self.map.get(&key) {
+            Some(&entry) => entry,
             None => {
                 let id = registered_id::<T>()?;
                 let specialized = SpecializedTrace {
@@ -397,12 +406,17 @@ impl TypeMap {
                 // SAFETY: both trace a `T` as the registered
                 // `trace_erased::<T>` does (the same `T::trace`).
                 unsafe { raw.load_type(id, specialized) }?;
-                self.map.insert(key, id);
-                id
+                let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
+                let young = (align_of::<T>() <= 8)
+                    .then(|| raw.young_template(size_of::<T>(), id, finalizable))
+                    .flatten();
+                let entry = TypeEntry { id, young };
+                self.map.insert(key, entry);
+                entry
             }
         };
-        self.last = Some((key, id));
-        Ok(id)
+        self.last = Some((key, entry));
+        Ok(entry)
     }
 }
 
@@ -559,9 +573,12 @@ impl<'gc> Mutator<'gc> {
         value: T,
         flags: AllocFlags,
     ) -> Result<Root<'gc, T>, GcError> {
-        let fast = match self.types.last_id::<T>() {
-            Some(type_id) => self.alloc_young::<T>(type_id, flags),
-            None => None,
+        let fast = match self.types.last_entry::<T>() {
+            Some(TypeEntry {
+                young: Some(template),
+                ..
+            }) if flags == AllocFlags::DEFAULT => self.raw.alloc_young_fast(&template),
+            _ => None,
         };
         let obj = match fast {
             Some(obj) => obj,
@@ -573,18 +590,6 @@ impl<'gc> Mutator<'gc> {
         Ok(self.make_root(obj))
     }
 
-    /// A bump in eden for a `T` with default flags, if eden has room
-    /// (`None` otherwise, or for other flags or alignments).
-    #[inline(always)]
-    fn alloc_young<T: Trace>(&mut self, type_id: TypeId, flags: AllocFlags) -> Option<ObjectRef> {
-        if flags != AllocFlags::DEFAULT || align_of::<T>() > 8 {
-            return None;
-        }
-        let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
-        self.raw
-            .alloc_young_fast(size_of::<T>(), type_id, finalizable)
-    }
-
     /// Everything [`alloc_with_flags`](Self::alloc_with_flags) leaves out.
     #[cold]
     #[inline(never)]
@@ -594,13 +599,14 @@ impl<'gc> Mutator<'gc> {
                 align: align_of::<T>(),
             });
         }
-        let type_id = self.types.id_of::<T>(self.raw)?;
-        match self.alloc_young::<T>(type_id, flags) {
-            Some(obj) => Ok(obj),
-            None => self
-                .raw
-                .try_alloc(size_of::<T>(), type_id, flags, &mut TableRoots(self.roots)),
+        let entry = self.types.entry_of::<T>(self.raw)?;
+        if let Some(template) = entry.young.filter(|_| flags == AllocFlags::DEFAULT)
+            && let Some(obj) = self.raw.alloc_young_fast(&template)
+        {
+            return Ok(obj);
         }
+        self.raw
+            .try_alloc(size_of::<T>(), entry.id, flags, &mut TableRoots(self.roots))
     }
 
     #[inline]
