@@ -53,7 +53,6 @@ struct Slots {
     slots: Vec<*mut u8>,
     /// First free slot, or [`Slots::NONE`].
     free_head: u32,
-    live: usize,
 }
 
 impl Default for Slots {
@@ -61,7 +60,6 @@ impl Default for Slots {
         Slots {
             slots: Vec::new(),
             free_head: Slots::NONE,
-            live: 0,
         }
     }
 }
@@ -78,7 +76,6 @@ impl Slots {
     #[inline]
     fn insert(&mut self, target: *mut u8) -> u32 {
         debug_assert!(!Self::is_free(target));
-        self.live += 1;
         let index = self.free_head;
         match self.slots.get_mut(index as usize) {
             Some(slot) => {
@@ -102,10 +99,18 @@ impl Slots {
 
     #[inline]
     fn release(&mut self, index: u32) {
-        self.live -= 1;
         self.slots[index as usize] =
             std::ptr::without_provenance_mut(((self.free_head as usize) << 1) | 1);
         self.free_head = index;
+    }
+
+    /// Slots in use, counted (a diagnostic: a counter kept up to date
+    /// would cost every root made and dropped).
+    fn live(&mut self) -> usize {
+        self.slots
+            .iter()
+            .filter(|&&word| !Self::is_free(word))
+            .count()
     }
 
     #[inline]
@@ -657,7 +662,7 @@ impl<'gc> Mutator<'gc> {
 
     /// Roots currently held.
     pub fn root_count(&self) -> usize {
-        RootTable::with(&self.roots.strong, |strong| strong.live)
+        RootTable::with(&self.roots.strong, Slots::live)
     }
 
     /// Sizes of the heap's spaces.
@@ -956,6 +961,23 @@ mod tests {
     #[derive(crate::Trace)]
     #[trace(crate = "crate")]
     struct Plain(u64);
+
+    #[test]
+    fn the_root_count_follows_roots_made_and_dropped() {
+        let mut heap = Heap::new(GcConfig::default()).unwrap();
+        heap.enter(|m| {
+            let a = m.alloc(Plain(1));
+            let b = m.alloc(Plain(2));
+            let c = m.alloc(Plain(3));
+            assert_eq!(m.root_count(), 3);
+            drop(b);
+            assert_eq!(m.root_count(), 2, "a dropped root frees its slot");
+            let d = m.alloc(Plain(4));
+            assert_eq!(m.root_count(), 3, "a new root counts again");
+            drop((a, c, d));
+            assert_eq!(m.root_count(), 0);
+        });
+    }
 
     #[test]
     fn safe_types_are_traced_through_their_collector_instantiations() {
