@@ -143,7 +143,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         unsafe impl #impl_generics #krate::Trace for #name #ty_generics #where_clause {
             const HAS_REFERENCES: bool = #has_references;
             #finalize_items
-            #[inline]
+            // Always inlined: the collector instantiates `trace` once per
+            // type inside its scan loop, and a call there per object
+            // (saving and restoring six registers) was an eighth of a minor
+            // collection's instructions.
+            #[inline(always)]
             #[allow(unused_variables)]
             fn trace<__V: #krate::SlotVisitor + ?::core::marker::Sized>(&self, __tracer: &mut #krate::Tracer<'_, __V>) {
                 #body

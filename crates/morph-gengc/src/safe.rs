@@ -406,6 +406,7 @@ impl TypeMap {
                 let id = registered_id::<T>()?;
                 let specialized = SpecializedTrace {
                     minor: trace_minor::<T>,
+                    minor_run: scan_run::<T>,
                     major: trace_major::<T>,
                 };
                 // SAFETY: both trace a `T` as the registered
@@ -501,6 +502,21 @@ unsafe fn trace_with<T: Trace, V: SlotVisitor + ?Sized>(object: NonNull<u8>, vis
 unsafe fn trace_minor<T: Trace>(object: NonNull<u8>, evacuator: &mut Evacuator<'_>) {
     // SAFETY: caller contract.
     unsafe { trace_with::<T, _>(object, evacuator) }
+}
+
+/// The evacuator's scan loop for a run of `T`s (a `MinorRunFn`).
+///
+/// # Safety
+/// `type_id` is `T`'s id in this heap.
+unsafe fn scan_run<T: Trace>(evacuator: &mut Evacuator<'_>, type_id: TypeId) {
+    let trace = |evacuator: &mut Evacuator<'_>, obj: ObjectRef| {
+        // SAFETY: `scan_run` hands over live, initialised objects of
+        // `type_id`, which are `T`s (caller contract): `trace_with`'s
+        // contract.
+        unsafe { trace_with::<T, _>(obj.as_ptr(), evacuator) }
+    };
+    // SAFETY: `trace` traces `T`s, the objects of `type_id`.
+    unsafe { evacuator.scan_run(type_id, trace) }
 }
 
 /// [`trace_with`] for major collections.

@@ -4,7 +4,7 @@
 use morph_header::{DropFn, TraceFn, TypeId, TypeRegistry};
 
 use crate::GcError;
-use crate::collect::{MajorTraceFn, MinorTraceFn};
+use crate::collect::{MajorTraceFn, MinorRunFn, MinorTraceFn};
 
 /// What the collector needs about one type, copied out of its descriptor.
 #[derive(Clone, Copy, Debug, Default)]
@@ -20,6 +20,8 @@ pub(crate) struct CachedType {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SpecializedTrace {
     pub(crate) minor: MinorTraceFn,
+    /// The evacuator's scan loop over a run of objects of this type.
+    pub(crate) minor_run: MinorRunFn,
     pub(crate) major: MajorTraceFn,
 }
 

@@ -800,3 +800,122 @@ fn promotion_uses_blocks_faulted_in_before_the_pause() {
         assert_eq!(sum(Some(head.get(m)), m), nodes * (nodes - 1) / 2);
     });
 }
+
+/// Two node types that point at each other, for graphs whose objects
+/// change type along the way (the collector scans runs of one type at a
+/// time).
+#[derive(Trace)]
+struct Red {
+    value: u64,
+    next_red: Member<Red>,
+    next_blue: Member<Blue>,
+    side: Member<Blue>,
+}
+
+#[derive(Trace)]
+struct Blue {
+    next_red: Member<Red>,
+    value: u32,
+    next_blue: Member<Blue>,
+    side: Member<Red>,
+}
+
+/// A chain node of either colour.
+enum Link<'gc> {
+    Red(morph_gengc::Root<'gc, Red>),
+    Blue(morph_gengc::Root<'gc, Blue>),
+}
+
+#[test]
+fn graphs_mixing_types_in_runs_keep_their_contents() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    let n = scaled(6_000) as u64;
+    heap.enter(|m| {
+        // A chain switching colour in runs of 1, 2, ..., 7 nodes, each node
+        // holding a fresh side node of the other colour: scans meet long
+        // runs, short runs and alternation, young and promoted.
+        let head = m.alloc(Red {
+            value: 0,
+            next_red: Member::null(),
+            next_blue: Member::null(),
+            side: Member::null(),
+        });
+        let mut last = Link::Red(head.clone());
+        let (mut run, mut left, mut red) = (1u64, 1u64, false);
+        let mut expected = 0u64;
+        for value in 1..n {
+            let side = value % 1000;
+            expected += value + side;
+            let next = if red {
+                let node = m.alloc(Red {
+                    value,
+                    next_red: Member::null(),
+                    next_blue: Member::null(),
+                    side: Member::null(),
+                });
+                let extra = m.alloc(Blue {
+                    next_red: Member::null(),
+                    value: side as u32,
+                    next_blue: Member::null(),
+                    side: Member::null(),
+                });
+                node.get(m).side.set(m, Some(extra.get(m)));
+                match &last {
+                    Link::Red(prev) => prev.get(m).next_red.set(m, Some(node.get(m))),
+                    Link::Blue(prev) => prev.get(m).next_red.set(m, Some(node.get(m))),
+                }
+                Link::Red(node)
+            } else {
+                let node = m.alloc(Blue {
+                    next_red: Member::null(),
+                    value: side as u32,
+                    next_blue: Member::null(),
+                    side: Member::null(),
+                });
+                let extra = m.alloc(Red {
+                    value,
+                    next_red: Member::null(),
+                    next_blue: Member::null(),
+                    side: Member::null(),
+                });
+                node.get(m).side.set(m, Some(extra.get(m)));
+                match &last {
+                    Link::Red(prev) => prev.get(m).next_blue.set(m, Some(node.get(m))),
+                    Link::Blue(prev) => prev.get(m).next_blue.set(m, Some(node.get(m))),
+                }
+                Link::Blue(node)
+            };
+            last = next;
+            left -= 1;
+            if left == 0 {
+                red = !red;
+                run = run % 7 + 1;
+                left = run;
+            }
+        }
+        assert!(m.collections() > 1, "the graph outgrows the nursery");
+        drop(last);
+        for kind in [Collection::Minor, Collection::Major, Collection::Minor] {
+            m.collect(kind);
+            m.verify().expect("the verifier finds nothing");
+            assert_eq!(walk(head.get(m), m), expected);
+        }
+    });
+}
+
+/// Sums the values along the chain from `head` and of each node's side node.
+fn walk(head: Gc<'_, Red>, m: &Mutator<'_>) -> u64 {
+    let mut total = 0;
+    let (mut red, mut blue): (Option<Gc<'_, Red>>, Option<Gc<'_, Blue>>) = (Some(head), None);
+    loop {
+        if let Some(r) = red {
+            total += r.value + r.side.get(m).map_or(0, |b| u64::from(b.value));
+            (red, blue) = (r.next_red.get(m), r.next_blue.get(m));
+        } else if let Some(b) = blue {
+            total += u64::from(b.value) + b.side.get(m).map_or(0, |r| r.value);
+            (red, blue) = (b.next_red.get(m), b.next_blue.get(m));
+        } else {
+            return total;
+        }
+    }
+}
