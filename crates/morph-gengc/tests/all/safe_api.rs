@@ -829,7 +829,7 @@ enum Link<'gc> {
 #[test]
 fn graphs_mixing_types_in_runs_keep_their_contents() {
     let mut heap = Heap::new(small_config()).unwrap();
-    let n = scaled(6_000) as u64;
+    let n = scaled(20_000) as u64;
     heap.enter(|m| {
         // A chain switching colour in runs of 1, 2, ..., 7 nodes, each node
         // holding a fresh side node of the other colour: scans meet long
