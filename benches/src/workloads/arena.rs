@@ -89,6 +89,30 @@ fn item(i: u64) -> Item {
     }
 }
 
+/// Runs the mixed workload's steps `0..count` in order, the kind of step
+/// `i` being `item(i)`: as one straight pass per five steps, not a `match`
+/// per step. Compiled as a jump table, that `match` was an indirect jump
+/// whose prediction depended on where a build happened to place the loop:
+/// the same arena code measured 0.86–1.20× bumpalo's time from one build
+/// of the runner to the next, with equal instruction counts. Every
+/// implementation runs its steps through this function.
+#[inline(always)]
+fn for_each_item(count: u64, mut step: impl FnMut(Item, u64)) {
+    let mut i = 0;
+    while i + 5 <= count {
+        step(Item::Node, i);
+        step(Item::Ident, i + 1);
+        step(Item::Word, i + 2);
+        step(Item::Record, i + 3);
+        step(Item::Slice, i + 4);
+        i += 5;
+    }
+    while i < count {
+        step(item(i), i);
+        i += 1;
+    }
+}
+
 const SLICE: [u32; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 #[inline(always)]
@@ -123,8 +147,8 @@ macro_rules! bump_workloads {
             /// `count` mixed items, read back, then `reset`; returns the checksum.
             pub fn mixed(arena: &mut $arena, count: u64) -> u64 {
                 let mut sum = 0_u64;
-                for i in 0..count {
-                    sum = sum.wrapping_add(match item(i) {
+                for_each_item(count, |kind, i| {
+                    sum = sum.wrapping_add(match kind {
                         Item::Node => black_box(arena.alloc(Node::new(i))).digest(),
                         Item::Ident => {
                             black_box(arena.alloc_str(IDENTS[(i % 8) as usize])).len() as u64
@@ -136,7 +160,7 @@ macro_rules! bump_workloads {
                             s.len() as u64
                         }
                     });
-                }
+                });
                 arena.reset();
                 sum
             }
@@ -200,8 +224,8 @@ pub mod boxed {
     /// `count` mixed boxed items, then all dropped; returns the checksum.
     pub fn mixed(keep: &mut Vec<Owned>, count: u64) -> u64 {
         let mut sum = 0_u64;
-        for i in 0..count {
-            let (digest, owned) = match item(i) {
+        for_each_item(count, |kind, i| {
+            let (digest, owned) = match kind {
                 Item::Node => {
                     let b = black_box(Box::new(Node::new(i)));
                     (b.digest(), Owned::Node(b))
@@ -225,7 +249,7 @@ pub mod boxed {
             };
             sum = sum.wrapping_add(digest);
             keep.push(owned);
-        }
+        });
         keep.clear();
         sum
     }
