@@ -820,6 +820,24 @@ struct Blue {
     side: Member<Red>,
 }
 
+fn red_node<'gc>(m: &mut Mutator<'gc>, value: u64) -> morph_gengc::Root<'gc, Red> {
+    m.alloc(Red {
+        value,
+        next_red: Member::null(),
+        next_blue: Member::null(),
+        side: Member::null(),
+    })
+}
+
+fn blue_node<'gc>(m: &mut Mutator<'gc>, value: u32) -> morph_gengc::Root<'gc, Blue> {
+    m.alloc(Blue {
+        next_red: Member::null(),
+        value,
+        next_blue: Member::null(),
+        side: Member::null(),
+    })
+}
+
 /// A chain node of either colour.
 enum Link<'gc> {
     Red(morph_gengc::Root<'gc, Red>),
@@ -834,12 +852,7 @@ fn graphs_mixing_types_in_runs_keep_their_contents() {
         // A chain switching colour in runs of 1, 2, ..., 7 nodes, each node
         // holding a fresh side node of the other colour: scans meet long
         // runs, short runs and alternation, young and promoted.
-        let head = m.alloc(Red {
-            value: 0,
-            next_red: Member::null(),
-            next_blue: Member::null(),
-            side: Member::null(),
-        });
+        let head = red_node(m, 0);
         let mut last = Link::Red(head.clone());
         let (mut run, mut left, mut red) = (1u64, 1u64, false);
         let mut expected = 0u64;
@@ -847,18 +860,8 @@ fn graphs_mixing_types_in_runs_keep_their_contents() {
             let side = value % 1000;
             expected += value + side;
             let next = if red {
-                let node = m.alloc(Red {
-                    value,
-                    next_red: Member::null(),
-                    next_blue: Member::null(),
-                    side: Member::null(),
-                });
-                let extra = m.alloc(Blue {
-                    next_red: Member::null(),
-                    value: side as u32,
-                    next_blue: Member::null(),
-                    side: Member::null(),
-                });
+                let node = red_node(m, value);
+                let extra = blue_node(m, side as u32);
                 node.get(m).side.set(m, Some(extra.get(m)));
                 match &last {
                     Link::Red(prev) => prev.get(m).next_red.set(m, Some(node.get(m))),
@@ -866,18 +869,8 @@ fn graphs_mixing_types_in_runs_keep_their_contents() {
                 }
                 Link::Red(node)
             } else {
-                let node = m.alloc(Blue {
-                    next_red: Member::null(),
-                    value: side as u32,
-                    next_blue: Member::null(),
-                    side: Member::null(),
-                });
-                let extra = m.alloc(Red {
-                    value,
-                    next_red: Member::null(),
-                    next_blue: Member::null(),
-                    side: Member::null(),
-                });
+                let node = blue_node(m, side as u32);
+                let extra = red_node(m, value);
                 node.get(m).side.set(m, Some(extra.get(m)));
                 match &last {
                     Link::Red(prev) => prev.get(m).next_blue.set(m, Some(node.get(m))),
