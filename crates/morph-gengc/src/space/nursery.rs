@@ -114,13 +114,9 @@ impl ToSpace {
     /// Bump-allocates `size` bytes, if they fit.
     #[inline(always)]
     pub(crate) fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let top = self.top;
-        if size > self.room - top {
-            return None;
-        }
-        self.top = top + size;
-        // SAFETY: `top + size <= room <= survivor_size`: inside the to-space.
-        Some(unsafe { self.base.add(top) })
+        let start = bump(&mut self.top, self.room, size)?;
+        // SAFETY: `start + size <= room <= survivor_size`: inside the to-space.
+        Some(unsafe { self.base.add(start) })
     }
 
     /// Bytes copied so far.
@@ -141,6 +137,18 @@ impl ToSpace {
         // SAFETY: an object start (caller contract).
         unsafe { ObjectRef::from_start(start) }
     }
+}
+
+/// Moves a bump cursor `top` (at most `limit`) on by `size` bytes if they
+/// fit below `limit`, and returns where they start.
+#[inline(always)]
+fn bump(top: &mut usize, limit: usize, size: usize) -> Option<usize> {
+    let start = *top;
+    if size > limit - start {
+        return None;
+    }
+    *top = start + size;
+    Some(start)
 }
 
 /// Eden plus two survivor spaces in one region.
@@ -295,13 +303,9 @@ impl Nursery {
     /// [`object::MIN_OBJECT_SIZE`]) in eden, not zeroed. `None` when eden is full.
     #[inline(always)]
     pub(crate) fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let top = self.eden_top;
-        if size > self.alloc_limit - top {
-            return None;
-        }
-        self.eden_top = top + size;
-        // SAFETY: top + size <= eden_size <= region size.
-        Some(unsafe { self.region.at(top) })
+        let start = bump(&mut self.eden_top, self.alloc_limit, size)?;
+        // SAFETY: start + size <= alloc_limit <= eden_size <= region size.
+        Some(unsafe { self.region.at(start) })
     }
 
     /// The survivor space a minor collection copies into, as a bump cursor
