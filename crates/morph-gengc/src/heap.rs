@@ -358,7 +358,8 @@ impl RawHeap {
             // SAFETY: a fresh nursery block of exactly this size; raw
             // payloads must read as zeroes (null references).
             unsafe { object::zero(start, object::object_size(payload)) };
-            return Ok(self.init_young(start, payload, type_id, ty.drop.is_some()));
+            // SAFETY: as above.
+            return Ok(unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) });
         }
         self.alloc_slow(payload, type_id, flags, roots)
     }
@@ -394,7 +395,9 @@ impl RawHeap {
     #[inline(always)]
     pub(crate) fn alloc_young_fast(&mut self, template: &YoungTemplate) -> Option<ObjectRef> {
         let start = self.nursery.alloc(template.size)?;
-        Some(self.place_young(start, template.header, template.size))
+        // SAFETY: a fresh eden block of the template's size, which its
+        // header describes.
+        Some(unsafe { self.place_young(start, template.header, template.size) })
     }
 
     /// Loads a type's descriptor into the heap's cache (done by
@@ -511,13 +514,17 @@ impl RawHeap {
         // as zeroes for raw callers (the safe API overwrites it anyway).
         unsafe { object::zero(start, size) };
         let finalizable = self.types.get(type_id).is_some_and(|t| t.drop.is_some());
-        Some(self.init_young(start, payload, type_id, finalizable))
+        // SAFETY: a fresh eden block of `size = object_size(payload)` bytes.
+        Some(unsafe { self.init_young(start, payload, type_id, finalizable) })
     }
 
     /// Writes the header of a fresh nursery object (payload at most
     /// `max_young_payload`) and registers it for finalization if needed.
+    ///
+    /// # Safety
+    /// `start` is a fresh eden block of `object_size(payload)` bytes.
     #[inline(always)]
-    fn init_young(
+    unsafe fn init_young(
         &mut self,
         start: NonNull<u8>,
         payload: usize,
@@ -525,13 +532,23 @@ impl RawHeap {
         finalizable: bool,
     ) -> ObjectRef {
         let header = young_header(payload, type_id, finalizable);
-        self.place_young(start, header, object::object_size(payload))
+        // SAFETY: caller contract; the header describes the block.
+        unsafe { self.place_young(start, header, object::object_size(payload)) }
     }
 
     /// Writes a young object's `header` at `start`, a fresh eden block of
     /// `size` bytes, and counts it.
+    ///
+    /// # Safety
+    /// `start` is a fresh eden block of `size` bytes, and `header` a young
+    /// header whose payload size makes `size`.
     #[inline(always)]
-    fn place_young(&mut self, start: NonNull<u8>, header: ObjectHeader, size: usize) -> ObjectRef {
+    unsafe fn place_young(
+        &mut self,
+        start: NonNull<u8>,
+        header: ObjectHeader,
+        size: usize,
+    ) -> ObjectRef {
         // SAFETY: `start` is a fresh nursery block (caller contract), at
         // least 16 bytes.
         let obj = unsafe { ObjectRef::from_start(start) };

@@ -409,7 +409,7 @@ impl TypeMap {
                     minor_run: scan_run::<T>,
                     major: trace_major::<T>,
                 };
-                // SAFETY: both trace a `T` as the registered
+                // SAFETY: all three trace `T`s as the registered
                 // `trace_erased::<T>` does (the same `T::trace`).
                 unsafe { raw.load_type(id, specialized) }?;
                 let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
