@@ -278,11 +278,12 @@ impl<'h> Evacuator<'h> {
     /// promoted while the survivor space was being scanned, hundreds of
     /// KiB grown in the pause; and a promoted structure's nodes are copied
     /// next to each other), and young copies in the to-space, scanned in
-    /// order (Cheney). A run of objects of one type is scanned by that
+    /// order (Cheney). Each run of objects of one type is scanned by that
     /// type's [`MinorRunFn`] when it has one, which saves the lookup and
-    /// the call of a trace function per object.
+    /// the call of a trace function per object; other types' runs go
+    /// through the same loop with their registered trace function.
     pub(crate) fn drain(&mut self) {
-        while let Some((obj, promoted)) = self.next_unscanned() {
+        while let Some((obj, _)) = self.next_unscanned() {
             // SAFETY: a live, fully copied object.
             let type_id = unsafe { obj.header() }.type_id();
             if let Some(CachedType {
@@ -292,15 +293,14 @@ impl<'h> Evacuator<'h> {
             {
                 // SAFETY: the run function of the type `type_id` names.
                 unsafe { (specialized.minor_run)(self, type_id) };
-                continue;
-            }
-            self.take_unscanned(obj, promoted);
-            if promoted {
-                // SAFETY: promoted copies are live old objects.
-                unsafe { self.scan_tenured(obj) };
             } else {
-                // SAFETY: a live young copy; its type is cached.
-                unsafe { self.trace(obj) };
+                let trace = |ev: &mut Self, obj: ObjectRef| {
+                    // SAFETY: `scan_run` hands over live, fully copied
+                    // objects, whose types are cached.
+                    unsafe { ev.trace(obj) }
+                };
+                // SAFETY: `trace` calls each object's own trace function.
+                unsafe { self.scan_run(type_id, trace) };
             }
         }
     }
