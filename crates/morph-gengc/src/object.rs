@@ -128,8 +128,7 @@ impl ObjectRef {
     /// object again (its first payload word is overwritten).
     #[inline]
     pub(crate) unsafe fn forward_to(self, to: ObjectRef) {
-        let header = ObjectHeader::forwarding(to.addr())
-            .expect("object addresses are 8-aligned and below 2^59");
+        let header = ObjectHeader::forwarding(to.addr()).expect("object addresses are 8-aligned");
         // SAFETY: the caller guarantees `self` is a live block; the payload has
         // at least one word (MIN_OBJECT_SIZE) and is 8-aligned.
         unsafe {

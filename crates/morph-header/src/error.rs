@@ -43,11 +43,6 @@ pub enum HeaderError {
         /// The address.
         addr: usize,
     },
-    /// A forwarding address needs more than the 59 bits the encoding keeps.
-    ForwardingAddressTooHigh {
-        /// The address.
-        addr: usize,
-    },
 }
 
 impl fmt::Display for HeaderError {
@@ -78,10 +73,6 @@ impl fmt::Display for HeaderError {
             HeaderError::MisalignedForwardingAddress { addr } => write!(
                 f,
                 "forwarding address {addr:#x} is not 8-byte aligned; objects must be word aligned"
-            ),
-            HeaderError::ForwardingAddressTooHigh { addr } => write!(
-                f,
-                "forwarding address {addr:#x} needs more than 59 bits and cannot be encoded"
             ),
         }
     }

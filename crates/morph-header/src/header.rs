@@ -39,12 +39,14 @@ const RESERVED_BITS: u32 = 16;
 const RESERVED_SHIFT: u32 = 48;
 const RESERVED_MASK: u64 = (1 << RESERVED_BITS) - 1;
 
-/// Forwarding: the word keeps only the FORWARDED flag in the flags byte; the
-/// address (shifted right by 3, since objects are word aligned) fills the
-/// other 56 bits, low 40 below the flags byte and high 16 above it.
-const FORWARD_LOW_BITS: u32 = 40;
-const FORWARD_LOW_MASK: u64 = (1 << FORWARD_LOW_BITS) - 1;
-const FORWARD_ADDR_BITS: u32 = 56 + 3;
+/// Forwarding: the word is the whole address rotated left by this much, with
+/// the FORWARDED flag set. The rotation carries the address's bit 0, which
+/// is zero in every 8-aligned address, onto the FORWARDED bit of the flags
+/// byte, so the flag never overwrites a bit of the address and no address
+/// is too large: encoding is a rotate and an `or`, decoding an `and` and a
+/// rotate back (a copying collector does one of each per object it moves).
+const FORWARD_ROTATION: u32 = FLAGS_SHIFT + HeaderFlags::FORWARDED_BIT.trailing_zeros();
+const FORWARDED_MASK: u64 = (HeaderFlags::FORWARDED_BIT as u64) << FLAGS_SHIFT;
 
 /// Identifies a registered type: an index into a [`TypeRegistry`](crate::TypeRegistry).
 ///
@@ -498,28 +500,37 @@ impl ObjectHeader {
     /// A forwarded header pointing at `new_address`, the address of the
     /// object's copy (header included, as the collector defines it).
     ///
-    /// The address must be 8-byte aligned and below 2^59 (true of every
-    /// user-space address on current 64-bit targets).
+    /// The address must be 8-byte aligned. A forwarded header keeps nothing
+    /// of the object's own fields: read [`is_forwarded`](Self::is_forwarded)
+    /// first, as the type's documentation says.
+    ///
+    /// ```
+    /// use morph_header::{HeaderError, ObjectHeader};
+    ///
+    /// let moved = ObjectHeader::forwarding(0x7f00_1234_5678)?;
+    /// assert!(moved.is_forwarded());
+    /// assert_eq!(moved.forwarded_to(), Some(0x7f00_1234_5678));
+    /// assert!(matches!(
+    ///     ObjectHeader::forwarding(0x7f00_1234_5679),
+    ///     Err(HeaderError::MisalignedForwardingAddress { .. })
+    /// ));
+    /// # Ok::<(), HeaderError>(())
+    /// ```
+    #[inline]
     pub const fn forwarding(new_address: usize) -> Result<Self, HeaderError> {
         let addr = new_address as u64;
         if addr & 0b111 != 0 {
             return Err(HeaderError::MisalignedForwardingAddress { addr: new_address });
         }
-        if FORWARD_ADDR_BITS < u64::BITS && addr >> FORWARD_ADDR_BITS != 0 {
-            return Err(HeaderError::ForwardingAddressTooHigh { addr: new_address });
-        }
-        let words = addr >> 3;
-        let low = words & FORWARD_LOW_MASK;
-        let high = words >> FORWARD_LOW_BITS;
         Ok(ObjectHeader(
-            low | ((HeaderFlags::FORWARDED_BIT as u64) << FLAGS_SHIFT) | (high << RESERVED_SHIFT),
+            addr.rotate_left(FORWARD_ROTATION) | FORWARDED_MASK,
         ))
     }
 
     /// Whether a copying collector has moved this object.
     #[inline]
     pub const fn is_forwarded(self) -> bool {
-        self.0 & ((HeaderFlags::FORWARDED_BIT as u64) << FLAGS_SHIFT) != 0
+        self.0 & FORWARDED_MASK != 0
     }
 
     /// The address the object was moved to, if it was forwarded.
@@ -533,8 +544,7 @@ impl ObjectHeader {
         if !self.is_forwarded() {
             return None;
         }
-        let words = (self.0 & FORWARD_LOW_MASK) | ((self.0 >> RESERVED_SHIFT) << FORWARD_LOW_BITS);
-        Some((words << 3) as usize)
+        Some((self.0 & !FORWARDED_MASK).rotate_right(FORWARD_ROTATION) as usize)
     }
 }
 
