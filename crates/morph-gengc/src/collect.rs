@@ -105,11 +105,6 @@ pub(crate) struct Evacuator<'h> {
     scanned: usize,
     /// Whether the object being scanned was left pointing at a young object.
     saw_young: bool,
-    /// Drain after each root slot (set only while the caller's roots are
-    /// visited, never during an object's trace): each root's subgraph is
-    /// then copied before the next root's, so promoted objects land next to
-    /// their parents instead of breadth-first across all roots.
-    eager: bool,
     promoted_objects: usize,
     promoted_bytes: usize,
     survivor_objects: usize,
@@ -134,7 +129,6 @@ impl<'h> Evacuator<'h> {
             remembered: Vec::new(),
             scanned: 0,
             saw_young: false,
-            eager: false,
             promoted_objects: 0,
             promoted_bytes: 0,
             survivor_objects: 0,
@@ -265,9 +259,7 @@ impl<'h> Evacuator<'h> {
     /// next root's (depth-first promotion keeps a structure's objects
     /// together in the old generation).
     pub(crate) fn visit_roots_eagerly(&mut self, roots: &mut dyn crate::RootSet) {
-        self.eager = true;
-        roots.visit_roots(self);
-        self.eager = false;
+        roots.visit_roots(&mut Eager(self));
     }
 
     /// Scans until every reachable young object has been copied.
@@ -299,8 +291,9 @@ impl<'h> Evacuator<'h> {
                     // objects, whose types are cached.
                     unsafe { ev.trace(obj) }
                 };
-                // SAFETY: `trace` calls each object's own trace function.
-                unsafe { self.scan_run(type_id, trace) };
+                // SAFETY: `trace` calls each object's own trace function;
+                // no size is promised.
+                unsafe { self.scan_run(type_id, None, trace) };
             }
         }
     }
@@ -323,13 +316,17 @@ impl<'h> Evacuator<'h> {
 
     /// Removes `obj`, the object [`next_unscanned`](Self::next_unscanned)
     /// returned, from the waiting ones.
+    /// `size` is the object's block size when the caller knows it
+    /// (every object of a safe-API type has the same).
     #[inline(always)]
-    fn take_unscanned(&mut self, obj: ObjectRef, promoted: bool) {
+    fn take_unscanned(&mut self, obj: ObjectRef, promoted: bool, size: Option<usize>) {
         if promoted {
             self.promoted.pop();
         } else {
             // SAFETY: a live, fully copied object.
-            self.scanned += object::object_size(unsafe { obj.header() }.payload_size());
+            let header = unsafe { obj.header() };
+            debug_assert!(size.is_none_or(|s| s == object::object_size(header.payload_size())));
+            self.scanned += size.unwrap_or_else(|| object::object_size(header.payload_size()));
         }
     }
 
@@ -339,19 +336,21 @@ impl<'h> Evacuator<'h> {
     /// type by the safe API ([`MinorRunFn`]).
     ///
     /// # Safety
-    /// `trace` traces objects of type `type_id`.
+    /// `trace` traces objects of type `type_id`, and every object of that
+    /// type is a block of `size` bytes if `size` is given.
     #[inline(always)]
     pub(crate) unsafe fn scan_run(
         &mut self,
         type_id: TypeId,
+        size: Option<usize>,
         trace: impl Fn(&mut Self, ObjectRef),
     ) {
         while let Some((obj, promoted)) = self.next_unscanned() {
             // SAFETY: a live, fully copied object.
-            if unsafe { obj.header() }.type_id() != type_id {
+            if !unsafe { obj.header() }.has_type_id(type_id) {
                 return;
             }
-            self.take_unscanned(obj, promoted);
+            self.take_unscanned(obj, promoted, size);
             // One call of `trace` (so that it is inlined once): a promoted
             // copy is scanned as `scan_tenured` does, a young one plainly.
             self.saw_young = false;
@@ -410,15 +409,23 @@ impl SlotVisitor for Evacuator<'_> {
             if self.bounds.contains(moved.addr()) {
                 self.saw_young = true;
             }
-            if self.eager {
-                self.eager = false;
-                self.drain();
-                self.eager = true;
-            }
         } else {
             // Already in the to-space.
             self.saw_young = true;
         }
+    }
+}
+
+/// Visits root slots, draining after each: each root's subgraph is copied
+/// before the next root's, so promoted objects land next to their parents
+/// instead of breadth-first across all roots. A wrapper, so that the slot
+/// visits of the scan loop test no mode.
+struct Eager<'e, 'h>(&'e mut Evacuator<'h>);
+
+impl SlotVisitor for Eager<'_, '_> {
+    fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+        self.0.visit_slot(slot);
+        self.0.drain();
     }
 }
 

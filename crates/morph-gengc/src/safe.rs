@@ -31,7 +31,7 @@ use morph_metrics::MorphMemStats;
 
 use crate::collect::{Evacuator, Marker};
 use crate::heap::{AllocFlags, Collection, HeapUsage, RawHeap, RootSet, YoungTemplate};
-use crate::object::ObjectRef;
+use crate::object::{self, ObjectRef};
 use crate::trace::{Trace, Tracer};
 use crate::types::SpecializedTrace;
 use crate::verify::VerifyError;
@@ -507,7 +507,7 @@ unsafe fn trace_minor<T: Trace>(object: NonNull<u8>, evacuator: &mut Evacuator<'
 /// The evacuator's scan loop for a run of `T`s (a `MinorRunFn`).
 ///
 /// # Safety
-/// `type_id` is `T`'s id in this heap.
+/// `type_id` is `T`'s id in this heap, whose objects hold one `T` each.
 unsafe fn scan_run<T: Trace>(evacuator: &mut Evacuator<'_>, type_id: TypeId) {
     let trace = |evacuator: &mut Evacuator<'_>, obj: ObjectRef| {
         // SAFETY: `scan_run` hands over live, initialised objects of
@@ -515,8 +515,9 @@ unsafe fn scan_run<T: Trace>(evacuator: &mut Evacuator<'_>, type_id: TypeId) {
         // contract.
         unsafe { trace_with::<T, _>(obj.as_ptr(), evacuator) }
     };
-    // SAFETY: `trace` traces `T`s, the objects of `type_id`.
-    unsafe { evacuator.scan_run(type_id, trace) }
+    // SAFETY: `trace` traces `T`s, the objects of `type_id`, and each is a
+    // block of a header and one `T` (caller contract).
+    unsafe { evacuator.scan_run(type_id, Some(object::object_size(size_of::<T>())), trace) }
 }
 
 /// [`trace_with`] for major collections.

@@ -45,6 +45,9 @@ fn every_field_round_trips_at_its_extremes_without_disturbing_its_neighbours() {
                         h.set_marked(marked);
                         assert_eq!(h.payload_size(), size);
                         assert_eq!(h.type_id(), ty(id));
+                        for other in TYPE_IDS {
+                            assert_eq!(h.has_type_id(ty(other)), other == id, "{id} vs {other}");
+                        }
                         assert_eq!(h.generation().to_byte(), generation);
                         assert_eq!(h.flags().bits(), flags & HeaderFlags::ALL.bits());
                         assert_eq!(h.is_marked(), marked);
