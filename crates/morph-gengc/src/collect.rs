@@ -136,15 +136,16 @@ impl<'h> Evacuator<'h> {
         }
     }
 
-    /// Copies a from-space object (once) and returns its new location.
+    /// Copies a from-space object (once) and returns its new location, and
+    /// whether that is in the nursery (a young copy, not a promoted one).
     ///
     /// # Safety
     /// `obj` is a live object in eden or the current survivor space.
     #[inline(always)]
-    unsafe fn evacuate(&mut self, obj: ObjectRef) -> ObjectRef {
+    unsafe fn evacuate(&mut self, obj: ObjectRef) -> (ObjectRef, bool) {
         // SAFETY: caller contract: a live from-space block, forwarded or not.
         if let Some(moved) = unsafe { obj.forwarded() } {
-            return moved;
+            return (moved, self.bounds.contains(moved.addr()));
         }
         // SAFETY: as above, and not forwarded.
         let header = unsafe { obj.header() };
@@ -191,7 +192,7 @@ impl<'h> Evacuator<'h> {
         if generation.is_old() {
             self.promoted.push(copy);
         }
-        copy
+        (copy, !generation.is_old())
     }
 
     /// Scans one object that is (or was just made) old: its young referents
@@ -395,21 +396,16 @@ impl SlotVisitor for Evacuator<'_> {
             return;
         };
         let addr = target.addr().get();
-        if !self.bounds.contains(addr) {
-            return;
-        }
         if self.bounds.in_from_space(addr) {
             // SAFETY: a non-null reference is a payload address (slot invariant).
             let obj = unsafe { ObjectRef::from_payload(target) };
             // SAFETY: a reference to a from-space address is to a live young
             // object (slot invariant), which evacuate requires.
-            let moved = unsafe { self.evacuate(obj) };
+            let (moved, young) = unsafe { self.evacuate(obj) };
             // SAFETY: as above: the slot is writable.
             unsafe { slot.write(moved.as_ptr().as_ptr()) };
-            if self.bounds.contains(moved.addr()) {
-                self.saw_young = true;
-            }
-        } else {
+            self.saw_young |= young;
+        } else if self.bounds.contains(addr) {
             // Already in the to-space.
             self.saw_young = true;
         }

@@ -1,11 +1,15 @@
 //! The nursery: where objects are born, and where most of them die.
 //!
-//! One contiguous region holds the allocation area (eden) and two survivor
-//! spaces: `[ eden | survivor 0 | survivor 1 ]`. One contiguous range makes
-//! "is this object young?" a single range check, which is the first test of
-//! the write barrier. Objects are bump-allocated in eden; a minor collection
-//! copies the live ones into the empty survivor space (or promotes them), and
-//! then eden and the old survivor space are empty again.
+//! One contiguous region holds the allocation area (eden) between the two
+//! survivor spaces: `[ survivor 0 | eden | survivor 1 ]`. One contiguous
+//! range makes "is this object young?" a single range check, which is the
+//! first test of the write barrier. Objects are bump-allocated in eden; a
+//! minor collection copies the live ones into the empty survivor space (or
+//! promotes them), and then eden and the old survivor space are empty
+//! again. With eden in the middle, what a minor collection evacuates (eden
+//! and the current survivor space) is contiguous too, whichever survivor
+//! space is current: "must this referent be copied?" is one range check
+//! as well, made for every reference a collection visits.
 //!
 //! Invariants:
 //! * eden is *not* re-zeroed after a minor collection: the safe API writes
@@ -76,10 +80,10 @@ impl Drop for Region {
 pub(crate) struct Bounds {
     base: usize,
     size: usize,
-    eden_size: usize,
-    /// Offset of the current survivor space.
-    from_offset: usize,
-    survivor_size: usize,
+    /// Where eden and the current survivor space start, together.
+    from_start: usize,
+    /// Their size, together.
+    from_size: usize,
 }
 
 impl Bounds {
@@ -92,8 +96,7 @@ impl Bounds {
     /// Whether `addr` is in eden or the current survivor space.
     #[inline(always)]
     pub(crate) fn in_from_space(&self, addr: usize) -> bool {
-        let offset = addr.wrapping_sub(self.base);
-        offset < self.eden_size || offset.wrapping_sub(self.from_offset) < self.survivor_size
+        addr.wrapping_sub(self.from_start) < self.from_size
     }
 }
 
@@ -151,10 +154,17 @@ fn bump(top: &mut usize, limit: usize, size: usize) -> Option<usize> {
     Some(start)
 }
 
+/// Region offset of survivor space `index` (0 or 1), on either side of eden.
+const fn survivor_offset(index: usize, eden_size: usize, survivor_size: usize) -> usize {
+    index * (survivor_size + eden_size)
+}
+
 /// Eden plus two survivor spaces in one region.
 #[derive(Debug)]
 pub(crate) struct Nursery {
     region: Region,
+    /// Eden's first byte: `survivor_size` bytes into the region.
+    eden: NonNull<u8>,
     /// Bytes reserved for eden (the most the adaptive policy may use).
     eden_size: usize,
     /// Bytes of eden in use as the allocation area: `eden_size` unless an
@@ -186,14 +196,19 @@ impl Nursery {
         // copy into them, and a page fault per 4 KiB there was a fifth of
         // those pauses. (Eden is faulted in by the first allocations, at
         // no pause's expense.)
-        // SAFETY: `eden_size` is inside the region (it is followed by the
-        // survivor spaces).
-        let survivors = unsafe { region.at(eden_size) };
-        // SAFETY: the survivor spaces are the rest of the region, and
-        // writing zeroes keeps it zero-initialised.
-        unsafe { object::touch_pages(survivors, region.size() - eden_size) };
+        for index in 0..2 {
+            // SAFETY: both survivor spaces lie inside the region
+            // (`survivor_offset`).
+            let space = unsafe { region.at(survivor_offset(index, eden_size, survivor_size)) };
+            // SAFETY: `survivor_size` bytes from `space` are that survivor
+            // space, and writing zeroes keeps it zero-initialised.
+            unsafe { object::touch_pages(space, survivor_size) };
+        }
+        // SAFETY: eden starts after survivor space 0, inside the region.
+        let eden = unsafe { region.at(survivor_size) };
         Ok(Nursery {
             region,
+            eden,
             eden_size,
             eden_limit: eden_size,
             survivor_size,
@@ -279,17 +294,18 @@ impl Nursery {
     /// the checks on every slot need no trip through the nursery.
     #[inline(always)]
     pub(crate) fn bounds(&self) -> Bounds {
+        let base = self.region.base().addr().get();
         Bounds {
-            base: self.region.base().addr().get(),
+            base,
             size: self.region.size(),
-            eden_size: self.eden_size,
-            from_offset: self.survivor_offset(self.from),
-            survivor_size: self.survivor_size,
+            // Survivor space 0 then eden, or eden then survivor space 1.
+            from_start: base + self.from * self.survivor_size,
+            from_size: self.survivor_size + self.eden_size,
         }
     }
 
     fn survivor_offset(&self, index: usize) -> usize {
-        self.eden_size + index * self.survivor_size
+        survivor_offset(index, self.eden_size, self.survivor_size)
     }
 
     /// Whether `addr` is in the part a minor collection evacuates: eden or
@@ -304,8 +320,8 @@ impl Nursery {
     #[inline(always)]
     pub(crate) fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         let start = bump(&mut self.eden_top, self.alloc_limit, size)?;
-        // SAFETY: start + size <= alloc_limit <= eden_size <= region size.
-        Some(unsafe { self.region.at(start) })
+        // SAFETY: start + size <= alloc_limit <= eden_size: inside eden.
+        Some(unsafe { self.eden.add(start) })
     }
 
     /// The survivor space a minor collection copies into, as a bump cursor
@@ -358,7 +374,7 @@ impl Nursery {
             )
         };
         // SAFETY: forwarded caller contract.
-        unsafe { self.walk(0, 0, self.eden_top, &mut f) };
+        unsafe { self.walk(self.survivor_size, 0, self.eden_top, &mut f) };
     }
 
     /// Walks the objects of the space starting at region offset `start`,
