@@ -138,18 +138,22 @@ impl<'h> Evacuator<'h> {
 
     /// Copies a from-space object (once) and returns its new location, and
     /// whether that is in the nursery (a young copy, not a promoted one).
+    /// `known_size` is the object's block size when the caller knows it
+    /// (then constant where a typed member's trace is inlined).
     ///
     /// # Safety
-    /// `obj` is a live object in eden or the current survivor space.
+    /// `obj` is a live object in eden or the current survivor space, and a
+    /// block of `known_size` bytes if that is given.
     #[inline(always)]
-    unsafe fn evacuate(&mut self, obj: ObjectRef) -> (ObjectRef, bool) {
+    unsafe fn evacuate(&mut self, obj: ObjectRef, known_size: Option<usize>) -> (ObjectRef, bool) {
         // SAFETY: caller contract: a live from-space block, forwarded or not.
         if let Some(moved) = unsafe { obj.forwarded() } {
             return (moved, self.bounds.contains(moved.addr()));
         }
         // SAFETY: as above, and not forwarded.
         let header = unsafe { obj.header() };
-        let size = object::object_size(header.payload_size());
+        debug_assert!(known_size.is_none_or(|s| s == object::object_size(header.payload_size())));
+        let size = known_size.unwrap_or_else(|| object::object_size(header.payload_size()));
         // From-space objects are young, so the generation byte is the age.
         debug_assert!(header.generation().is_young());
         let age = header.generation().to_byte();
@@ -389,6 +393,27 @@ impl<'h> Evacuator<'h> {
 impl SlotVisitor for Evacuator<'_> {
     #[inline(always)]
     fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+        // SAFETY: no size is promised.
+        unsafe { self.visit(slot, None) }
+    }
+
+    #[inline(always)]
+    unsafe fn visit_sized_slot(&mut self, slot: NonNull<*mut u8>, payload: usize) {
+        // SAFETY: a non-null referent has a payload of `payload` bytes
+        // (caller contract), so its block is `object_size(payload)`.
+        unsafe { self.visit(slot, Some(object::object_size(payload))) }
+    }
+}
+
+impl Evacuator<'_> {
+    /// Visits one slot: evacuates a from-space referent and updates the
+    /// slot, and notes whether the slot is left pointing into the nursery.
+    ///
+    /// # Safety
+    /// A non-null referent of `slot` is a block of `size` bytes if `size`
+    /// is given.
+    #[inline(always)]
+    unsafe fn visit(&mut self, slot: NonNull<*mut u8>, size: Option<usize>) {
         // SAFETY: slots handed to a visitor are valid, aligned reference
         // fields or root slots (trace and RootSet contracts).
         let target = unsafe { slot.read() };
@@ -400,8 +425,9 @@ impl SlotVisitor for Evacuator<'_> {
             // SAFETY: a non-null reference is a payload address (slot invariant).
             let obj = unsafe { ObjectRef::from_payload(target) };
             // SAFETY: a reference to a from-space address is to a live young
-            // object (slot invariant), which evacuate requires.
-            let (moved, young) = unsafe { self.evacuate(obj) };
+            // object (slot invariant), which evacuate requires; its size is
+            // `size` if given (caller contract).
+            let (moved, young) = unsafe { self.evacuate(obj, size) };
             // SAFETY: as above: the slot is writable.
             unsafe { slot.write(moved.as_ptr().as_ptr()) };
             self.saw_young |= young;

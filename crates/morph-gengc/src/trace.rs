@@ -80,10 +80,16 @@ impl<'t, V: SlotVisitor + ?Sized> Tracer<'t, V> {
         Tracer { visitor }
     }
 
-    /// Reports one member's slot.
+    /// Reports one member's slot, and the payload size of the type it
+    /// refers to.
+    ///
+    /// # Safety
+    /// As [`SlotVisitor::visit_sized_slot`]: a non-null referent of `slot`
+    /// has a payload of `payload` bytes.
     #[inline(always)]
-    pub(crate) fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
-        self.visitor.visit_slot(slot);
+    pub(crate) unsafe fn visit_sized_slot(&mut self, slot: NonNull<*mut u8>, payload: usize) {
+        // SAFETY: caller contract.
+        unsafe { self.visitor.visit_sized_slot(slot, payload) };
     }
 }
 
@@ -191,7 +197,10 @@ unsafe impl<T: 'static> Trace for Member<T> {
     #[inline]
     fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
         if !self.is_null() {
-            tracer.visit_slot(self.slot());
+            // SAFETY: a member only ever holds a `Gc<T>` (`Member::set`),
+            // and the safe API allocates a `T` as an object whose payload
+            // is one `T`.
+            unsafe { tracer.visit_sized_slot(self.slot(), size_of::<T>()) };
         }
     }
 }

@@ -26,9 +26,52 @@ use crate::{HeaderError, MAX_TYPES, TypeId};
 /// of another object's payload, or null. The visitor may read it and, for a
 /// moving collector, overwrite it with the object's new address — which is
 /// why tracing hands out slots rather than the references' values.
+///
+/// ```
+/// use morph_header::SlotVisitor;
+/// use std::ptr::NonNull;
+///
+/// /// Counts the non-null references it is shown.
+/// struct Count(usize);
+///
+/// impl SlotVisitor for Count {
+///     fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+///         // SAFETY: visitors are handed valid, aligned slots.
+///         if !unsafe { slot.read() }.is_null() {
+///             self.0 += 1;
+///         }
+///     }
+/// }
+///
+/// let mut target = [0u64; 2];
+/// let mut fields = [std::ptr::null_mut(), target.as_mut_ptr().cast::<u8>()];
+/// let mut count = Count(0);
+/// for field in &mut fields {
+///     count.visit_slot(NonNull::from(field));
+/// }
+/// // The sized visit falls back to `visit_slot` unless a visitor uses the size.
+/// // SAFETY: the referent's payload is the 16 bytes of `target`.
+/// unsafe { count.visit_sized_slot(NonNull::from(&mut fields[1]), 16) };
+/// assert_eq!(count.0, 2);
+/// ```
 pub trait SlotVisitor {
     /// Called once for every reference slot of the traced object.
     fn visit_slot(&mut self, slot: NonNull<*mut u8>);
+
+    /// [`visit_slot`](Self::visit_slot) for a slot whose referent, if the
+    /// slot is not null, is known to have a payload of exactly `payload`
+    /// bytes (a typed reference knows its referent's type). A copying
+    /// collector can then copy and place the referent without reading its
+    /// size from the header; the default ignores the size.
+    ///
+    /// # Safety
+    /// A non-null referent of `slot` is an object whose payload is
+    /// `payload` bytes.
+    #[inline(always)]
+    unsafe fn visit_sized_slot(&mut self, slot: NonNull<*mut u8>, payload: usize) {
+        let _ = payload;
+        self.visit_slot(slot);
+    }
 }
 
 /// Finds the reference slots of one object.

@@ -77,6 +77,23 @@ const CLASSES: [usize; 35] = [
 /// Granule of [`OldSpace::class`]'s lookup table.
 const CLASS_GRANULE: usize = 8;
 
+/// `CLASS_OF[size.div_ceil(CLASS_GRANULE)]` is the class index for an
+/// object size. A constant, so a promotion whose size is known at compile
+/// time (a safe-API member's referent) finds its class at compile time too.
+const CLASS_OF: [u8; MAX_OLD_OBJECT / CLASS_GRANULE + 1] = {
+    let mut table = [0u8; MAX_OLD_OBJECT / CLASS_GRANULE + 1];
+    let mut granules = 0;
+    let mut class = 0;
+    while granules < table.len() {
+        while CLASSES[class] < granules * CLASS_GRANULE {
+            class += 1;
+        }
+        table[granules] = class as u8;
+        granules += 1;
+    }
+    table
+};
+
 /// Largest object (header included) the old generation stores in a slot;
 /// larger ones go to the large-object space.
 pub(crate) const MAX_OLD_OBJECT: usize = CLASSES[CLASSES.len() - 1];
@@ -115,9 +132,6 @@ pub(crate) struct OldSpace {
     /// collection ([`flush_runs`](Self::flush_runs)), so walks of the space
     /// never meet a reserved slot holding no object.
     runs: [Run; CLASSES.len()],
-    /// `class_of[size.div_ceil(CLASS_GRANULE)]` is the class index for an
-    /// object size.
-    class_of: Vec<u8>,
     block_class: HashMap<usize, u8, BuildBlockHasher>,
     block_counts: Vec<usize>,
 }
@@ -139,28 +153,19 @@ impl OldSpace {
             .map_err(|e| GcError::InvalidConfig {
                 reason: format!("old-space pools: {e}"),
             })?;
-        let mut class_of = vec![0u8; MAX_OLD_OBJECT / CLASS_GRANULE + 1];
-        let mut class = 0;
-        for (granules, slot) in class_of.iter_mut().enumerate() {
-            while CLASSES[class] < granules * CLASS_GRANULE {
-                class += 1;
-            }
-            *slot = class as u8;
-        }
         Ok(OldSpace {
             reserve,
             pools,
             runs: [Run::EMPTY; CLASSES.len()],
-            class_of,
             block_class: HashMap::default(),
             block_counts: vec![0; CLASSES.len()],
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn class(&self, size: usize) -> usize {
         debug_assert!(size <= MAX_OLD_OBJECT);
-        self.class_of[size.div_ceil(CLASS_GRANULE)] as usize
+        CLASS_OF[size.div_ceil(CLASS_GRANULE)] as usize
     }
 
     /// Bytes reserved from the system: whole blocks of the pools, and the
@@ -233,7 +238,7 @@ impl OldSpace {
     /// As [`alloc`](Self::alloc), for promotion: slots come from a per-class
     /// run, so most calls are a bit scan. Call [`flush_runs`](Self::flush_runs)
     /// before anything else looks at the space.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc_promoted(&mut self, size: usize) -> Result<NonNull<u8>, GcError> {
         let class = self.class(size);
         if self.runs[class].bits == 0 {
