@@ -801,6 +801,44 @@ fn promotion_uses_blocks_faulted_in_before_the_pause() {
     });
 }
 
+#[cfg(all(target_os = "linux", not(miri)))]
+#[test]
+fn promotion_after_a_quiet_phase_still_finds_its_blocks_faulted_in() {
+    // Many collections that promote nothing, then one that promotes a
+    // quarter of a MiB at once: the reserve must not have shrunk to what
+    // the quiet collections needed, or that one faults its blocks in
+    // inside the pause (39 faults here with a target that followed recent
+    // promotion volumes).
+    let config = morph_gengc::GcConfig {
+        nursery_size: 1 << 20,
+        survivor_size: 0,
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        for _ in 0..20 {
+            churn(m, (1 << 20) / 32);
+            m.collect(Collection::Minor);
+        }
+        assert_eq!(m.usage().old_used, 0, "the quiet phase promoted something");
+        let head = m.alloc(Node::leaf(0));
+        let mut tail = head.clone();
+        let nodes = (256 << 10) / 32;
+        for value in 1..nodes {
+            let node = m.alloc(Node::leaf(value));
+            tail.get(m).right.set(m, Some(node.get(m)));
+            tail = node;
+            churn(m, 2);
+        }
+        let before = thread_minor_faults();
+        m.collect(Collection::Minor);
+        let faults = thread_minor_faults() - before;
+        assert!(m.usage().old_used >= 256 << 10);
+        assert!(faults < 16, "{faults} page faults in a minor collection");
+        assert_eq!(sum(Some(head.get(m)), m), nodes * (nodes - 1) / 2);
+    });
+}
+
 /// Two node types that point at each other, for graphs whose objects
 /// change type along the way (the collector scans runs of one type at a
 /// time).
