@@ -14,7 +14,7 @@
 
 use std::ptr::NonNull;
 
-use morph_header::{Generation, HeaderFlags, SlotVisitor, TypeId};
+use morph_header::{Generation, HeaderFlags, ObjectHeader, SlotVisitor, TypeId};
 
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
@@ -162,28 +162,45 @@ impl<'h> Evacuator<'h> {
         }
         // `promotion_age` is at most `MAX_YOUNG_AGE` (validated), so a copy
         // kept young has a young age.
-        let older = Generation::from_byte(age + 1);
-        let young_copy = if age + 1 < self.promotion_age {
-            self.to.alloc(size)
-        } else {
-            None
-        };
-        let (start, generation) = match young_copy {
-            Some(start) => {
-                self.survivor_objects += 1;
-                (start, older)
-            }
-            None => {
-                // A system allocation failure in the middle of a collection
-                // leaves no consistent heap to return to.
-                let start = self.old.alloc_promoted(size).unwrap_or_else(|e| {
-                    panic!("out of memory while promoting during a minor collection: {e}")
-                });
-                self.promoted_objects += 1;
-                self.promoted_bytes += size;
-                (start, Generation::OLD)
-            }
-        };
+        if age + 1 < self.promotion_age
+            && let Some(start) = self.to.alloc(size)
+        {
+            self.survivor_objects += 1;
+            // SAFETY: `start` is a fresh to-space block of `size` bytes.
+            let copy =
+                unsafe { Self::copy(obj, header, start, size, Generation::from_byte(age + 1)) };
+            return (copy, true);
+        }
+        // A system allocation failure in the middle of a collection leaves
+        // no consistent heap to return to.
+        let start = self.old.alloc_promoted(size).unwrap_or_else(|e| {
+            panic!("out of memory while promoting during a minor collection: {e}")
+        });
+        self.promoted_objects += 1;
+        self.promoted_bytes += size;
+        // SAFETY: `start` is a fresh old-generation block of `size` bytes.
+        let copy = unsafe { Self::copy(obj, header, start, size, Generation::OLD) };
+        self.promoted.push(copy);
+        (copy, false)
+    }
+
+    /// Copies `obj` (whose header is `header`, its block `size` bytes) to
+    /// `start` as an object of `generation`, and forwards it there. Each
+    /// destination has its own call, so the generation is a constant on
+    /// the promotion path.
+    ///
+    /// # Safety
+    /// `obj` is a live, unforwarded from-space object of `size` bytes with
+    /// this header; `start` a fresh block of `size` bytes outside the
+    /// from-space.
+    #[inline(always)]
+    unsafe fn copy(
+        obj: ObjectRef,
+        header: ObjectHeader,
+        start: NonNull<u8>,
+        size: usize,
+        generation: Generation,
+    ) -> ObjectRef {
         // SAFETY: `start` is a fresh block of at least `size` bytes in another
         // space than `obj`, so the two do not overlap.
         unsafe { object::copy_block(obj.start(), start, size) };
@@ -193,10 +210,7 @@ impl<'h> Evacuator<'h> {
         unsafe { copy.set_header(header.moved(generation, HeaderFlags::REMEMBERED)) };
         // SAFETY: `obj` is abandoned from here on; `copy` is its replacement.
         unsafe { obj.forward_to(copy) };
-        if generation.is_old() {
-            self.promoted.push(copy);
-        }
-        (copy, !generation.is_old())
+        copy
     }
 
     /// Scans one object that is (or was just made) old: its young referents

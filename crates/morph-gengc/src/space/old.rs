@@ -16,6 +16,7 @@
 //!   address can be checked and resolved to its object without trusting it.
 
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -241,20 +242,22 @@ impl OldSpace {
     #[inline(always)]
     pub(crate) fn alloc_promoted(&mut self, size: usize) -> Result<NonNull<u8>, GcError> {
         let class = self.class(size);
-        if self.runs[class].bits == 0 {
-            self.refill(class)?;
-        }
+        let bits = match NonZeroU64::new(self.runs[class].bits) {
+            Some(bits) => bits,
+            None => self.refill(class)?,
+        };
         let run = &mut self.runs[class];
-        let index = run.bits.trailing_zeros() as usize;
-        run.bits &= run.bits - 1;
+        let index = bits.trailing_zeros() as usize;
+        run.bits = bits.get() & (bits.get() - 1);
         // Slot `index` of the run's word: inside its block (a set bit is an
         // allocated slot), derived from the block's pointer.
         let slot = run.base.wrapping_add(index * CLASSES[class]);
         Ok(NonNull::new(slot).unwrap_or_else(|| unreachable!("slots are non-null")))
     }
 
+    /// Takes a new run for `class` and returns its slots (never none).
     #[cold]
-    fn refill(&mut self, class: usize) -> Result<(), GcError> {
+    fn refill(&mut self, class: usize) -> Result<NonZeroU64, GcError> {
         let (base, bits) = self.pools[class]
             .alloc_run()
             .map_err(|_| GcError::OutOfMemory {
@@ -262,7 +265,7 @@ impl OldSpace {
             })?;
         self.runs[class] = Run { base, bits };
         self.note_blocks(class, base.addr());
-        Ok(())
+        Ok(NonZeroU64::new(bits).expect("a run holds at least one free slot"))
     }
 
     /// Gives the unused slots of every run back to their pools.
