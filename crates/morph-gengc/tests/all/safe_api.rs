@@ -771,10 +771,27 @@ fn a_small_eden_prepares_old_blocks_before_it_fills() {
 #[cfg(all(target_os = "linux", not(miri)))]
 #[test]
 fn promotion_uses_blocks_faulted_in_before_the_pause() {
-    // Every survivor is promoted at once (no survivor space), 256 KiB of
-    // them; allocation faulted old-generation blocks into the reserve as
-    // eden filled, so the collection itself faults in (almost) nothing.
+    // Allocation faulted old-generation blocks into the reserve as eden
+    // filled, so the collection itself faults in (almost) nothing.
     // Without the reserve it faulted a page per 4 KiB promoted: 64 here.
+    promote_a_quarter_mib_and_count_faults(0);
+}
+
+#[cfg(all(target_os = "linux", not(miri)))]
+#[test]
+fn promotion_after_a_quiet_phase_still_finds_its_blocks_faulted_in() {
+    // The reserve must not have shrunk to what collections that promote
+    // nothing need, or the first one that promotes a lot faults its blocks
+    // in inside the pause (39 faults here with a target that followed
+    // recent promotion volumes).
+    promote_a_quarter_mib_and_count_faults(20);
+}
+
+/// After `quiet` minor collections that promote nothing, one that promotes
+/// 256 KiB at once (every survivor: no survivor space) must take fewer
+/// than 16 page faults.
+#[cfg(all(target_os = "linux", not(miri)))]
+fn promote_a_quarter_mib_and_count_faults(quiet: usize) {
     let config = morph_gengc::GcConfig {
         nursery_size: 1 << 20,
         survivor_size: 0,
@@ -782,6 +799,12 @@ fn promotion_uses_blocks_faulted_in_before_the_pause() {
     };
     let mut heap = Heap::new(config).unwrap();
     heap.enter(|m| {
+        for _ in 0..quiet {
+            churn(m, (1 << 20) / 32);
+            m.collect(Collection::Minor);
+        }
+        assert_eq!(m.usage().old_used, 0, "the quiet phase promoted something");
+        let collections = m.collections();
         let head = m.alloc(Node::leaf(0));
         let mut tail = head.clone();
         let nodes = (256 << 10) / 32;
@@ -791,45 +814,7 @@ fn promotion_uses_blocks_faulted_in_before_the_pause() {
             tail = node;
             churn(m, 2); // garbage: eden advances 3 bytes per live byte
         }
-        assert_eq!(m.collections(), 0, "everything fits in eden");
-        let before = thread_minor_faults();
-        m.collect(Collection::Minor);
-        let faults = thread_minor_faults() - before;
-        assert!(m.usage().old_used >= 256 << 10);
-        assert!(faults < 16, "{faults} page faults in a minor collection");
-        assert_eq!(sum(Some(head.get(m)), m), nodes * (nodes - 1) / 2);
-    });
-}
-
-#[cfg(all(target_os = "linux", not(miri)))]
-#[test]
-fn promotion_after_a_quiet_phase_still_finds_its_blocks_faulted_in() {
-    // Many collections that promote nothing, then one that promotes a
-    // quarter of a MiB at once: the reserve must not have shrunk to what
-    // the quiet collections needed, or that one faults its blocks in
-    // inside the pause (39 faults here with a target that followed recent
-    // promotion volumes).
-    let config = morph_gengc::GcConfig {
-        nursery_size: 1 << 20,
-        survivor_size: 0,
-        ..small_config()
-    };
-    let mut heap = Heap::new(config).unwrap();
-    heap.enter(|m| {
-        for _ in 0..20 {
-            churn(m, (1 << 20) / 32);
-            m.collect(Collection::Minor);
-        }
-        assert_eq!(m.usage().old_used, 0, "the quiet phase promoted something");
-        let head = m.alloc(Node::leaf(0));
-        let mut tail = head.clone();
-        let nodes = (256 << 10) / 32;
-        for value in 1..nodes {
-            let node = m.alloc(Node::leaf(value));
-            tail.get(m).right.set(m, Some(node.get(m)));
-            tail = node;
-            churn(m, 2);
-        }
+        assert_eq!(m.collections(), collections, "everything fits in eden");
         let before = thread_minor_faults();
         m.collect(Collection::Minor);
         let faults = thread_minor_faults() - before;
