@@ -43,12 +43,13 @@ const MIN_PACE_STEP: usize = 512;
 /// collections: enough for a collection that promotes everything it
 /// evacuates (a whole eden of `eden` bytes and a survivor space), plus one.
 ///
-/// Not fewer when promotion has been quiet for a while: the collection
-/// that ends such a phase, the first to promote a whole eden, found the
-/// reserve decayed to a block or two and faulted the rest in inside its
-/// pause (GCBench: 225 faults, 0.93-1.55 ms against 0.53 ms with the
-/// reserve full). The price is at most this much idle resident memory,
-/// which counts against `heap_limit` like any other reserved block.
+/// Not fewer when promotion has been quiet for a while: a target that
+/// followed recent promotion volumes shrinks during such a phase, and the
+/// collection that ends it, the first to promote a whole eden, then faults
+/// its blocks in inside the pause (GCBench's #79: 225 faults and 0.93-1.55
+/// ms, against 0.53 ms with the reserve full). The price is at most this
+/// much idle resident memory, which counts against `heap_limit` like any
+/// other reserved block.
 fn reserve_blocks(eden: usize, survivor_size: usize) -> usize {
     (eden + survivor_size).div_ceil(OLD_BLOCK_SIZE) + 1
 }
