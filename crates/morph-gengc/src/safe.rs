@@ -347,10 +347,19 @@ struct TypeEntry {
     young: Option<YoungTemplate>,
 }
 
-/// Maps Rust types to registered type ids, with a one-entry cache in front.
+/// Slots of [`TypeMap`]'s cache of recently allocated types.
+const RECENT_TYPES: usize = 16;
+
+/// Maps Rust types to registered type ids, with a direct-mapped cache in
+/// front: each type has a fixed slot, picked by its `TypeId`'s hash (a
+/// constant where the type is known), so the allocation fast path checks
+/// one slot, and a program that allocates several types in turn (records
+/// and their fields, an interpreter's value kinds) hits it on every
+/// allocation. Two types that share a slot take it from each other, and
+/// go through the map when they do.
 #[derive(Debug, Default)]
 struct TypeMap {
-    last: Option<(std::any::TypeId, TypeEntry)>,
+    recent: [Option<(std::any::TypeId, TypeEntry)>; RECENT_TYPES],
     map: std::collections::HashMap<
         std::any::TypeId,
         TypeEntry,
@@ -359,9 +368,8 @@ struct TypeMap {
 }
 
 /// Hashes `std::any::TypeId`s, which are already random hashes of their
-/// types: the word a `TypeId` feeds the hasher is the hash. An interpreter
-/// allocating several types in turn misses the one-entry cache on most
-/// allocations, and SipHash then cost ~4% of a VM workload's profile.
+/// types: the word a `TypeId` feeds the hasher is the hash. (SipHash in
+/// the map once cost ~4% of a VM workload's profile.)
 #[derive(Debug, Default)]
 struct TypeIdHasher(u64);
 
@@ -384,11 +392,20 @@ impl std::hash::Hasher for TypeIdHasher {
 }
 
 impl TypeMap {
-    /// `T`'s entry if it is the type looked up last (no map, no call).
+    /// `T`'s slot in the cache.
     #[inline(always)]
-    fn last_entry<T: Trace>(&self) -> Option<TypeEntry> {
-        match self.last {
-            Some((last, entry)) if last == std::any::TypeId::of::<T>() => Some(entry),
+    fn slot<T: 'static>() -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = TypeIdHasher::default();
+        std::any::TypeId::of::<T>().hash(&mut hasher);
+        hasher.finish() as usize % RECENT_TYPES
+    }
+
+    /// `T`'s entry if its cache slot holds it (no map, no call).
+    #[inline(always)]
+    fn recent_entry<T: Trace>(&self) -> Option<TypeEntry> {
+        match self.recent[Self::slot::<T>()] {
+            Some((id, entry)) if id == std::any::TypeId::of::<T>() => Some(entry),
             _ => None,
         }
     }
@@ -396,7 +413,7 @@ impl TypeMap {
     /// `T`'s entry, registering and loading the type on first use.
     #[inline]
     fn entry_of<T: Trace>(&mut self, raw: &mut RawHeap) -> Result<TypeEntry, GcError> {
-        if let Some(entry) = self.last_entry::<T>() {
+        if let Some(entry) = self.recent_entry::<T>() {
             return Ok(entry);
         }
         let key = std::any::TypeId::of::<T>();
@@ -421,7 +438,7 @@ impl TypeMap {
                 entry
             }
         };
-        self.last = Some((key, entry));
+        self.recent[Self::slot::<T>()] = Some((key, entry));
         Ok(entry)
     }
 }
@@ -584,8 +601,8 @@ impl<'gc> Mutator<'gc> {
         self.alloc_with_flags(value, AllocFlags::PINNED)
     }
 
-    /// Allocation's fast path, inlined into every caller: the type seen
-    /// last, a bump in eden, the header, the root. Everything else (a new
+    /// Allocation's fast path, inlined into every caller: the type's cache
+    /// slot, a bump in eden, the header, the root. Everything else (a new
     /// type, a full eden, flags, errors) is in [`alloc_slow`](Self::alloc_slow),
     /// out of line. As one function the register saves alone were ~20
     /// instructions an allocation.
@@ -595,7 +612,7 @@ impl<'gc> Mutator<'gc> {
         value: T,
         flags: AllocFlags,
     ) -> Result<Root<'gc, T>, GcError> {
-        let fast = match self.types.last_entry::<T>() {
+        let fast = match self.types.recent_entry::<T>() {
             Some(TypeEntry {
                 young: Some(template),
                 ..
@@ -993,6 +1010,35 @@ mod tests {
             assert_eq!(m.root_count(), 3, "a new root counts again");
             drop((a, c, d));
             assert_eq!(m.root_count(), 0);
+        });
+    }
+
+    /// Types that differ only in a constant, for filling the type cache.
+    #[derive(crate::Trace)]
+    #[trace(crate = "crate")]
+    struct Words<const N: usize>([u64; N]);
+
+    #[test]
+    fn each_type_is_found_in_its_cache_slot_after_allocating_it() {
+        let mut heap = Heap::new(GcConfig::default()).unwrap();
+        heap.enter(|m| {
+            // More types than slots, in turn, so slots are shared and
+            // taken back; each allocation must leave its own type cached
+            // with its own id, and its value must read back after a
+            // collection has moved it.
+            for round in 0..3u64 {
+                macro_rules! each {
+                    ($($n:literal)*) => {$(
+                        let root = m.alloc(Words::<$n>([round; $n]));
+                        let cached = m.types.recent_entry::<Words<$n>>()
+                            .expect("the type just allocated is in its slot");
+                        assert_eq!(Ok(cached.id), registered_id::<Words<$n>>());
+                        m.collect(Collection::Minor);
+                        assert_eq!(root.get(m).0, [round; $n]);
+                    )*};
+                }
+                each!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20);
+            }
         });
     }
 
