@@ -297,22 +297,35 @@ impl<'h> Evacuator<'h> {
         while let Some((obj, _)) = self.next_unscanned() {
             // SAFETY: a live, fully copied object.
             let type_id = unsafe { obj.header() }.type_id();
-            if let Some(CachedType {
-                specialized: Some(specialized),
-                ..
-            }) = self.types.get(type_id)
-            {
-                // SAFETY: the run function of the type `type_id` names.
-                unsafe { (specialized.minor_run)(self, type_id) };
-            } else {
-                let trace = |ev: &mut Self, obj: ObjectRef| {
-                    // SAFETY: `scan_run` hands over live, fully copied
-                    // objects, whose types are cached.
-                    unsafe { ev.trace(obj) }
-                };
-                // SAFETY: `trace` calls each object's own trace function;
-                // no size is promised.
-                unsafe { self.scan_run(type_id, None, trace) };
+            match self.types.get(type_id) {
+                Some(CachedType {
+                    specialized: Some(specialized),
+                    ..
+                }) => {
+                    // SAFETY: the run function of the type `type_id` names.
+                    unsafe { (specialized.minor_run)(self, type_id) };
+                }
+                Some(CachedType {
+                    trace: None,
+                    specialized: None,
+                    ..
+                }) => {
+                    // No references: stepping over the run is all there is
+                    // to do, without looking the type up for each object.
+                    // SAFETY: the type has no trace function, so tracing
+                    // its objects is nothing; no size is promised.
+                    unsafe { self.scan_run(type_id, None, |_, _| {}) };
+                }
+                _ => {
+                    let trace = |ev: &mut Self, obj: ObjectRef| {
+                        // SAFETY: `scan_run` hands over live, fully copied
+                        // objects, whose types are cached.
+                        unsafe { ev.trace(obj) }
+                    };
+                    // SAFETY: `trace` calls each object's own trace
+                    // function; no size is promised.
+                    unsafe { self.scan_run(type_id, None, trace) };
+                }
             }
         }
     }
