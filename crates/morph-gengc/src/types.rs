@@ -75,7 +75,6 @@ impl TypeCache {
         Ok(entry)
     }
 
-    /// The entry of a type this heap has allocated.
     /// Loads `id` and records its specialised trace functions.
     ///
     /// # Safety
@@ -93,6 +92,7 @@ impl TypeCache {
         Ok(())
     }
 
+    /// The entry of a type this heap has allocated.
     #[inline]
     pub(crate) fn get(&self, id: TypeId) -> Option<CachedType> {
         self.entries.get(id.index()).copied().flatten()
