@@ -429,9 +429,8 @@ impl TypeMap {
                 // SAFETY: all three trace `T`s as the registered
                 // `trace_erased::<T>` does (the same `T::trace`).
                 unsafe { raw.load_type(id, specialized) }?;
-                let finalizable = std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE;
                 let young = (align_of::<T>() <= 8)
-                    .then(|| raw.young_template(size_of::<T>(), id, finalizable))
+                    .then(|| raw.young_template(size_of::<T>(), id, needs_drop_fn::<T>()))
                     .flatten();
                 let entry = TypeEntry { id, young };
                 self.map.insert(key, entry);
@@ -441,6 +440,13 @@ impl TypeMap {
         self.recent[Self::slot::<T>()] = Some((key, entry));
         Ok(entry)
     }
+}
+
+/// Whether `T`'s objects need their drop function (`drop_erased`) run when
+/// they die: the registry gets one, and young `T`s are allocated
+/// `FINALIZABLE`, exactly when this holds.
+const fn needs_drop_fn<T: Trace>() -> bool {
+    std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE
 }
 
 /// The process-wide id of `T`, registering it on first use.
@@ -461,7 +467,7 @@ fn registered_id<T: Trace>() -> Result<TypeId, GcError> {
     if T::HAS_REFERENCES {
         descriptor = descriptor.with_trace(trace_erased::<T>);
     }
-    if std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE {
+    if needs_drop_fn::<T>() {
         descriptor = descriptor.with_drop(drop_erased::<T>);
     }
     let id = morph_header::TypeRegistry::global()
