@@ -58,6 +58,16 @@ unsafe fn trace_object<V: SlotVisitor>(
     }
 }
 
+/// The block size of the object whose header is `header`: `known`, when
+/// the caller knows it (a safe-API type's, a constant where its trace is
+/// inlined), else read from the header. Debug builds check the two agree.
+#[inline(always)]
+fn block_size(header: ObjectHeader, known: Option<usize>) -> usize {
+    let from_header = || object::object_size(header.payload_size());
+    debug_assert!(known.is_none_or(|size| size == from_header()));
+    known.unwrap_or_else(from_header)
+}
+
 /// A type's trace function instantiated for the evacuator (see
 /// [`SpecializedTrace`](crate::types::SpecializedTrace)).
 ///
@@ -152,8 +162,7 @@ impl<'h> Evacuator<'h> {
         }
         // SAFETY: as above, and not forwarded.
         let header = unsafe { obj.header() };
-        debug_assert!(known_size.is_none_or(|s| s == object::object_size(header.payload_size())));
-        let size = known_size.unwrap_or_else(|| object::object_size(header.payload_size()));
+        let size = block_size(header, known_size);
         // From-space objects are young, so the generation byte is the age.
         debug_assert!(header.generation().is_young());
         let age = header.generation().to_byte();
@@ -356,9 +365,7 @@ impl<'h> Evacuator<'h> {
             self.promoted.pop();
         } else {
             // SAFETY: a live, fully copied object.
-            let header = unsafe { obj.header() };
-            debug_assert!(size.is_none_or(|s| s == object::object_size(header.payload_size())));
-            self.scanned += size.unwrap_or_else(|| object::object_size(header.payload_size()));
+            self.scanned += block_size(unsafe { obj.header() }, size);
         }
     }
 
