@@ -156,14 +156,19 @@ fn bump(top: &mut usize, limit: usize, size: usize) -> Option<usize> {
 
 /// Region offset of survivor space `index` (0 or 1), on either side of eden.
 const fn survivor_offset(index: usize, eden_size: usize, survivor_size: usize) -> usize {
-    index * (survivor_size + eden_size)
+    index * (eden_offset(survivor_size) + eden_size)
+}
+
+/// Region offset of eden: right after survivor space 0.
+const fn eden_offset(survivor_size: usize) -> usize {
+    survivor_size
 }
 
 /// Eden plus two survivor spaces in one region.
 #[derive(Debug)]
 pub(crate) struct Nursery {
     region: Region,
-    /// Eden's first byte: `survivor_size` bytes into the region.
+    /// Eden's first byte ([`eden_offset`] into the region).
     eden: NonNull<u8>,
     /// Bytes reserved for eden (the most the adaptive policy may use).
     eden_size: usize,
@@ -204,8 +209,8 @@ impl Nursery {
             // space, and writing zeroes keeps it zero-initialised.
             unsafe { object::touch_pages(space, survivor_size) };
         }
-        // SAFETY: eden starts after survivor space 0, inside the region.
-        let eden = unsafe { region.at(survivor_size) };
+        // SAFETY: eden's offset is inside the region.
+        let eden = unsafe { region.at(eden_offset(survivor_size)) };
         Ok(Nursery {
             region,
             eden,
@@ -299,7 +304,11 @@ impl Nursery {
             base,
             size: self.region.size(),
             // Survivor space 0 then eden, or eden then survivor space 1.
-            from_start: base + self.from * self.survivor_size,
+            from_start: base
+                + match self.from {
+                    0 => self.survivor_offset(0),
+                    _ => eden_offset(self.survivor_size),
+                },
             from_size: self.survivor_size + self.eden_size,
         }
     }
@@ -374,7 +383,7 @@ impl Nursery {
             )
         };
         // SAFETY: forwarded caller contract.
-        unsafe { self.walk(self.survivor_size, 0, self.eden_top, &mut f) };
+        unsafe { self.walk(eden_offset(self.survivor_size), 0, self.eden_top, &mut f) };
     }
 
     /// Walks the objects of the space starting at region offset `start`,
