@@ -620,16 +620,16 @@ fn collector_summary(runs: &[RunRecord]) -> Value {
         .collect();
     let per_run =
         |f: &dyn Fn(&RunRecord) -> f64| -> f64 { median(&runs.iter().map(f).collect::<Vec<_>>()) };
-    let mut minor: Vec<f64> = Vec::new();
+    let mut minor: Vec<&Collection> = Vec::new();
     let mut major: Vec<f64> = Vec::new();
     let mut steady_shares = Vec::new();
-    let mut steady_minor: Vec<f64> = Vec::new();
+    let mut steady_minor: Vec<&Collection> = Vec::new();
     for run in runs {
         for c in &run.collections {
             if c.major {
                 major.push(c.pause_us);
             } else {
-                minor.push(c.pause_us);
+                minor.push(c);
             }
         }
         let start_ms = run.line["steady_from_heap_start_ms"].as_f64();
@@ -643,7 +643,7 @@ fn collector_summary(runs: &[RunRecord]) -> Value {
                 .collect();
             let gc_us: f64 = steady.iter().map(|c| c.pause_us).sum();
             steady_shares.push(gc_us / (steady_ms * 1e3).max(1.0));
-            steady_minor.extend(steady.iter().filter(|c| !c.major).map(|c| c.pause_us));
+            steady_minor.extend(steady.iter().filter(|c| !c.major));
         }
     }
     let traced = runs.iter().any(|r| !r.collections.is_empty());
@@ -654,12 +654,36 @@ fn collector_summary(runs: &[RunRecord]) -> Value {
         "gc_share": median(&shares),
         "stats_pauses": runs[median_run(runs)].line["gc"]["pauses"].clone(),
         "traced": traced,
-        "minor": distribution(&mut minor),
+        "minor": minor_distribution(&minor),
         "major": distribution(&mut major),
     });
     if !steady_shares.is_empty() {
         summary["steady_gc_share"] = json!(median(&steady_shares));
-        summary["steady_minor"] = distribution(&mut steady_minor);
+        summary["steady_minor"] = minor_distribution(&steady_minor);
+    }
+    summary
+}
+
+/// [`distribution`] of minor pauses, with what the pauses at or above the
+/// p99 copied (`tail`): a long pause that copied a whole eden of survivors
+/// says something else about the collector than one that copied little.
+fn minor_distribution(minors: &[&Collection]) -> Value {
+    let mut pauses: Vec<f64> = minors.iter().map(|c| c.pause_us).collect();
+    let mut summary = distribution(&mut pauses);
+    let p99 = summary["p99_us"].as_f64().unwrap_or(0.0);
+    let tail: Vec<&&Collection> = minors.iter().filter(|c| c.pause_us >= p99).collect();
+    if !tail.is_empty() {
+        let copied = tail.iter().map(|c| c.copied_bytes as f64);
+        let survival = tail
+            .iter()
+            .map(|c| c.copied_bytes as f64 / c.young_before_bytes.max(1) as f64);
+        summary["tail"] = json!({
+            "count": tail.len(),
+            "copied_min_bytes": copied.clone().fold(f64::INFINITY, f64::min),
+            "copied_max_bytes": copied.fold(0.0, f64::max),
+            "survival_min": survival.clone().fold(f64::INFINITY, f64::min),
+            "survival_max": survival.fold(0.0, f64::max),
+        });
     }
     summary
 }

@@ -220,14 +220,40 @@ fn minor_pause_target(out: &mut Vec<Value>, w: &Value, name: &str) {
         "minor-collection pause p99 < 1 ms",
         name,
         format!(
-            "p99 {} over {} minor pauses ({phase}, all runs), max {}",
+            "p99 {} over {} minor pauses ({phase}, all runs), max {}{}",
             us(p99),
             dist["count"],
-            us(dist["max_us"].as_f64().unwrap_or(0.0))
+            us(dist["max_us"].as_f64().unwrap_or(0.0)),
+            tail_copied(&dist["tail"]),
         ),
         Some(p99 < 1000.0),
         "",
     ));
+}
+
+/// What the minor pauses at or above the p99 copied, as `; the 3 ≥ p99
+/// copied 2.0 MiB–2.5 MiB each (98–100 % of the young generation survived)`;
+/// empty when the run's trace did not say.
+fn tail_copied(tail: &Value) -> String {
+    let (Some(count), Some(lo), Some(hi), Some(s_lo), Some(s_hi)) = (
+        tail["count"].as_u64(),
+        tail["copied_min_bytes"].as_f64(),
+        tail["copied_max_bytes"].as_f64(),
+        tail["survival_min"].as_f64(),
+        tail["survival_max"].as_f64(),
+    ) else {
+        return String::new();
+    };
+    let range = |lo: String, hi: String| if lo == hi { lo } else { format!("{lo}–{hi}") };
+    let copied = range(format_bytes(lo), format_bytes(hi));
+    let survival = range(
+        format!("{:.0}", s_lo * 100.0),
+        format!("{:.0}", s_hi * 100.0),
+    );
+    let each = if count == 1 { "" } else { " each" };
+    format!(
+        "; the {count} ≥ p99 copied {copied}{each} ({survival} % of the young generation survived)"
+    )
 }
 
 /// Compares every (workload, implementation) median with `baseline`'s. A
@@ -766,6 +792,34 @@ mod tests {
                 },
             },
         })
+    }
+
+    #[test]
+    fn the_minor_pause_target_says_what_its_longest_pauses_copied() {
+        let workload = json!({ "results": [{
+            "implementation": "morph-gengc",
+            "gc": {
+                "traced": true,
+                "minor": {
+                    "count": 264, "p99_us": 1_004.0, "max_us": 1_171.0,
+                    "tail": {
+                        "count": 3,
+                        "copied_min_bytes": 2_097_152.0, "copied_max_bytes": 2_620_416.0,
+                        "survival_min": 0.995, "survival_max": 1.0,
+                    },
+                },
+            },
+        }]});
+        let mut out = Vec::new();
+        minor_pause_target(&mut out, &workload, "gcbench");
+        assert_eq!(out[0]["met"], json!(false));
+        let measured = out[0]["measured"].as_str().unwrap();
+        assert!(
+            measured.ends_with(
+                "; the 3 ≥ p99 copied 2.0 MiB–2.5 MiB each (100 % of the young generation survived)"
+            ),
+            "{measured}"
+        );
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub(crate) struct Collection {
     pub pause_us: f64,
     /// Bytes the heap reserves after the collection.
     pub heap_bytes: u64,
+    /// A minor collection's young bytes before it (eden and survivors);
+    /// 0 for a major collection.
+    pub young_before_bytes: u64,
+    /// A minor collection's copied bytes: survivors kept young plus
+    /// promoted objects (what its pause is mostly spent on); 0 for a major.
+    pub copied_bytes: u64,
 }
 
 /// Parses a trace line such as
@@ -54,13 +60,35 @@ pub(crate) fn parse_trace_line(line: &str) -> Option<Collection> {
     let (at, rest) = rest.split_once("s ")?;
     let (kind, rest) = rest.split_once(": pause ")?;
     let (pause, rest) = rest.split_once("ms")?;
-    let heap = rest.rsplit_once("heap ")?.1.trim().strip_suffix('K')?;
+    let heap = rest.rsplit_once("heap ")?.1.trim();
+    let major = kind == "major";
+    let (young_before_bytes, copied_bytes) = if major {
+        (0, 0)
+    } else {
+        let (before, after) = field(rest, "young ")?.split_once("->")?;
+        let promoted = kib(field(rest, "promoted ")?)?;
+        (kib(before)?, kib(after)? + promoted)
+    };
     Some(Collection {
-        major: kind == "major",
+        major,
         at_s: at.parse().ok()?,
         pause_us: pause.parse::<f64>().ok()? * 1e3,
-        heap_bytes: heap.parse::<u64>().ok()? * 1024,
+        heap_bytes: kib(heap)?,
+        young_before_bytes,
+        copied_bytes,
     })
+}
+
+/// The value after `name` in a trace line's `, `-separated fields.
+fn field<'a>(rest: &'a str, name: &str) -> Option<&'a str> {
+    rest.split(", ")
+        .find_map(|f| f.trim().strip_prefix(name))
+        .map(str::trim)
+}
+
+/// Bytes of a `123K` trace value.
+fn kib(value: &str) -> Option<u64> {
+    Some(value.strip_suffix('K')?.parse::<u64>().ok()? * 1024)
 }
 
 #[cfg(test)]
@@ -92,6 +120,13 @@ mod tests {
         assert_eq!(c.at_s, 0.454);
         assert!((c.pause_us - 24_734.0).abs() < 1e-6);
         assert_eq!(c.heap_bytes, 69632 * 1024);
+        assert_eq!((c.young_before_bytes, c.copied_bytes), (0, 0));
+        let line = "morph-gc #80 @0.079s minor: pause 0.685ms, young 2559K->511K, \
+                    promoted 2047K, old 11372K, large 0K, heap 14592K";
+        let c = parse_trace_line(line).expect("a trace line");
+        assert!(!c.major);
+        assert_eq!(c.young_before_bytes, 2559 * 1024);
+        assert_eq!(c.copied_bytes, (511 + 2047) * 1024);
         assert_eq!(parse_trace_line("something else"), None);
     }
 }
