@@ -302,7 +302,21 @@ impl<'h> Evacuator<'h> {
     /// type's [`MinorRunFn`] when it has one, which saves the lookup and
     /// the call of a trace function per object; other types' runs go
     /// through the same loop with their registered trace function.
+    ///
+    /// Called after every root, remembered owner and recorded slot, most of
+    /// which copy nothing (a root of an old object, a slot already
+    /// updated), so the test for waiting objects is inlined at each call
+    /// and only the loop is out of line.
+    #[inline(always)]
     pub(crate) fn drain(&mut self) {
+        if self.next_unscanned().is_some() {
+            self.drain_waiting();
+        }
+    }
+
+    /// [`drain`](Self::drain)'s loop.
+    #[inline(never)]
+    fn drain_waiting(&mut self) {
         while let Some((obj, _)) = self.next_unscanned() {
             // SAFETY: a live, fully copied object.
             let type_id = unsafe { obj.header() }.type_id();
