@@ -58,6 +58,34 @@ unsafe fn trace_object<V: SlotVisitor>(
     }
 }
 
+/// How far on either side of an object being copied [`prefetch_neighbours`]
+/// asks for the from-space: 16 cache lines.
+const NEIGHBOUR_PREFETCH: usize = 2048;
+
+/// Starts loading the from-space [`NEIGHBOUR_PREFETCH`] bytes below and
+/// above `obj`, which is about to be copied.
+///
+/// What survives a minor collection together was mostly allocated
+/// together, so the next objects a copy reads lie close to the one it is
+/// copying, in the direction the program allocated them: ascending for a
+/// structure built parent first, descending for one built children first
+/// (a depth-first copy of a bottom-up tree meets its nodes in reverse
+/// allocation order). Whichever way the copy is going, one of the two
+/// lines is ahead of it. When eden is still in the cache this costs two
+/// instructions an object; when it has left the cache (the mutator's own
+/// data pushed it out, or another program's did), the copy would otherwise
+/// wait for memory at nearly every object. A 3 MiB tree promoted whole
+/// (`cargo run --release -p morph-benches --example full_survival`,
+/// medians of 8 interleaved runs): with every cache flushed first, built
+/// top down 2.98 → 1.09 ms and bottom up 1.40 → 0.90 ms; with eden warm,
+/// 0.86 → 0.77 ms and 0.74 → 0.76 ms.
+#[inline(always)]
+fn prefetch_neighbours(obj: ObjectRef) {
+    let at = obj.start().as_ptr().cast_const();
+    object::prefetch(at.wrapping_sub(NEIGHBOUR_PREFETCH));
+    object::prefetch(at.wrapping_add(NEIGHBOUR_PREFETCH));
+}
+
 /// The block size of the object whose header is `header`: `known`, when
 /// the caller knows it (a safe-API type's, a constant where its trace is
 /// inlined), else read from the header. Debug builds check the two agree.
@@ -107,6 +135,9 @@ pub(crate) struct Evacuator<'h> {
     old: &'h mut OldSpace,
     types: &'h TypeCache,
     promotion_age: u8,
+    /// Whether to prefetch the from-space around each object copied
+    /// ([`prefetch_neighbours`]).
+    prefetch: bool,
     /// Promoted objects not yet scanned.
     promoted: Vec<ObjectRef>,
     /// The new remembered set.
@@ -127,8 +158,10 @@ impl<'h> Evacuator<'h> {
         old: &'h mut OldSpace,
         types: &'h TypeCache,
         promotion_age: u8,
+        prefetch: bool,
     ) -> Self {
         Evacuator {
+            prefetch,
             bounds: nursery.bounds(),
             to: nursery.to_space(),
             nursery,
@@ -162,6 +195,9 @@ impl<'h> Evacuator<'h> {
         }
         // SAFETY: as above, and not forwarded.
         let header = unsafe { obj.header() };
+        if self.prefetch {
+            prefetch_neighbours(obj);
+        }
         let size = block_size(header, known_size);
         // From-space objects are young, so the generation byte is the age.
         debug_assert!(header.generation().is_young());

@@ -39,6 +39,14 @@ const PACE_STEP: usize = OLD_BLOCK_SIZE;
 /// The shortest pace step, for the smallest edens.
 const MIN_PACE_STEP: usize = 512;
 
+/// Share of the young generation a minor collection must copy (keep young
+/// or promote) for the next one to prefetch around what it copies. Where
+/// survivors are dense, the lines near one are the next ones copied; where
+/// they are sparse (a program whose young objects nearly all die), the
+/// same prefetches fetch dead objects and made an interpreter-like
+/// workload's minor collections ~10 % slower.
+const DENSE_SURVIVAL: f64 = 0.25;
+
 /// Idle, faulted-in old-generation blocks the reserve keeps between minor
 /// collections: enough for a collection that promotes everything it
 /// evacuates (a whole eden of `eden` bytes and a survivor space), plus one.
@@ -253,6 +261,10 @@ pub struct RawHeap {
     eden_policy: Option<EdenPolicy>,
     /// Picks each minor collection's promotion age (`adaptive_tenuring`).
     tenuring: TenuringPolicy,
+    /// Whether the next minor collection prefetches the from-space around
+    /// each object it copies: while minor collections copy a good share of
+    /// what they find (see [`DENSE_SURVIVAL`]).
+    dense_survival: bool,
     /// Called after every collection (the facade's pressure callbacks).
     observer: Option<CollectionObserver>,
     until_stress: u32,
@@ -298,6 +310,7 @@ impl RawHeap {
                 .pause_target
                 .map(|t| EdenPolicy::new(t, config.eden_floor(), config.eden_capacity())),
             tenuring: TenuringPolicy::new(config.promotion_age),
+            dense_survival: true,
             observer: None,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
             stress_rounds: 0,
@@ -750,6 +763,10 @@ impl RawHeap {
                 as u64,
             (after.nursery_used + after.old_used + after.large_reserved) as u64,
         );
+        if kind == CollectionKind::Minor && before.nursery_used > 0 {
+            let copied = after.nursery_used + promoted.1;
+            self.dense_survival = copied as f64 >= DENSE_SURVIVAL * before.nursery_used as f64;
+        }
         if let Some(policy) = &mut self.eden_policy
             && kind == CollectionKind::Minor
         {
@@ -841,8 +858,13 @@ impl RawHeap {
             (self.config.promotion_age, self.config.survivor_size)
         };
         self.nursery.set_survivor_room(survivor_room);
-        let mut evacuator =
-            Evacuator::new(&mut self.nursery, &mut self.old, &self.types, promotion_age);
+        let mut evacuator = Evacuator::new(
+            &mut self.nursery,
+            &mut self.old,
+            &self.types,
+            promotion_age,
+            self.dense_survival,
+        );
         // Each root's, owner's and slot's subgraph is copied before the next
         // one's (a drain after each), so what is promoted together lands
         // together: a structure's nodes end up next to each other instead of
@@ -1340,6 +1362,51 @@ impl RememberedSlots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Roots: a list of payload pointers, updated when their objects move.
+    struct Slots(Vec<*mut u8>);
+
+    impl RootSet for Slots {
+        fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
+            for slot in &mut self.0 {
+                visitor.visit_slot(NonNull::from(slot));
+            }
+        }
+    }
+
+    #[test]
+    fn neighbour_prefetching_follows_how_densely_minor_collections_survive() {
+        static TYPES: TypeRegistry = TypeRegistry::new();
+        let leaf = TYPES
+            .register(morph_header::TypeDescriptor::of::<[u64; 2]>("Leaf"))
+            .unwrap();
+        let config = GcConfig {
+            nursery_size: 64 << 10,
+            survivor_size: 16 << 10,
+            ..GcConfig::default()
+        };
+        let mut heap = RawHeap::with_registry(config, &TYPES).unwrap();
+        // Until a minor collection has measured anything, copies prefetch.
+        assert!(heap.dense_survival);
+        let mut roots = Slots(Vec::new());
+        let mut run = |heap: &mut RawHeap, keep_every: usize| {
+            roots.0.clear();
+            for i in 0..1000 {
+                let obj = heap
+                    .try_alloc(16, leaf, AllocFlags::DEFAULT, &mut ())
+                    .unwrap();
+                if i % keep_every == 0 {
+                    roots.0.push(obj.as_ptr().as_ptr());
+                }
+            }
+            heap.collect(Collection::Minor, &mut roots);
+            heap.dense_survival
+        };
+        // One object in 20 survives: sparse, so the next collection does not.
+        assert!(!run(&mut heap, 20));
+        // One in 2: dense again.
+        assert!(run(&mut heap, 2));
+    }
 
     #[test]
     fn a_cycle_recording_as_many_slots_as_the_last_is_not_compacted() {
