@@ -9,54 +9,17 @@
 //!
 //! Each round builds a binary tree of depth `DEPTH` (default 16: 131,071
 //! nodes, 3 MiB with headers) in an eden big enough to hold it, twice: top
-//! down (parent first, children just after it, as GCBench's `Populate`) and
-//! bottom up (children first, as binary-trees). A minor collection then
+//! down (parent first, children just after it: GCBench's `Populate`) and
+//! bottom up (children first, as binary-trees), with the tree builders of
+//! the `gcbench` and `binary-trees` workloads. A minor collection then
 //! promotes it whole; its pause is timed around the collection alone. The
 //! first round warms up and is not counted.
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use morph_gengc::{Collection, GcConfig, Heap, Member, Mutator, Root, Trace};
-
-#[derive(Trace)]
-struct Node {
-    left: Member<Node>,
-    right: Member<Node>,
-}
-
-fn leaf() -> Node {
-    Node {
-        left: Member::null(),
-        right: Member::null(),
-    }
-}
-
-fn bottom_up<'gc>(m: &mut Mutator<'gc>, depth: u32) -> Root<'gc, Node> {
-    if depth == 0 {
-        return m.alloc(leaf());
-    }
-    let left = bottom_up(m, depth - 1);
-    let right = bottom_up(m, depth - 1);
-    let node = m.alloc(leaf());
-    let parent = node.get(m);
-    parent.left.set(m, Some(left.get(m)));
-    parent.right.set(m, Some(right.get(m)));
-    node
-}
-
-fn top_down<'gc>(m: &mut Mutator<'gc>, depth: u32, node: &Root<'gc, Node>) {
-    if depth == 0 {
-        return;
-    }
-    let left = m.alloc(leaf());
-    let right = m.alloc(leaf());
-    let parent = node.get(m);
-    parent.left.set(m, Some(left.get(m)));
-    parent.right.set(m, Some(right.get(m)));
-    top_down(m, depth - 1, &left);
-    top_down(m, depth - 1, &right);
-}
+use morph_benches::workloads::trees::morph_gengc_impl::{bottom_up, leaf, populate};
+use morph_gengc::{Collection, GcConfig, Heap};
 
 /// Reads and writes every line of a buffer far bigger than the caches.
 fn flush_caches(buffer: &mut [u8]) {
@@ -105,7 +68,7 @@ fn main() {
             for parent_first in [true, false] {
                 let tree = if parent_first {
                     let root = m.alloc(leaf());
-                    top_down(m, depth, &root);
+                    populate(m, depth, &root);
                     root
                 } else {
                     bottom_up(m, depth)

@@ -926,13 +926,16 @@ pub mod morph_gengc_impl {
 
     use super::*;
 
-    #[derive(Trace)]
-    struct Node {
+    /// A tree node of the safe API: two members, 16 bytes (24 with its
+    /// header).
+    #[derive(Debug, Trace)]
+    pub struct Node {
         left: Member<Node>,
         right: Member<Node>,
     }
 
-    fn leaf() -> Node {
+    /// A node with no children.
+    pub fn leaf() -> Node {
         Node {
             left: Member::null(),
             right: Member::null(),
@@ -946,7 +949,7 @@ pub mod morph_gengc_impl {
 
     /// Children first, then the parent: the parent is the youngest object,
     /// so setting its fields needs no remembered-set entry.
-    fn bottom_up<'gc>(m: &mut Mutator<'gc>, depth: u32) -> Root<'gc, Node> {
+    pub fn bottom_up<'gc>(m: &mut Mutator<'gc>, depth: u32) -> Root<'gc, Node> {
         if depth == 0 {
             return m.alloc(leaf());
         }
@@ -960,7 +963,7 @@ pub mod morph_gengc_impl {
     }
 
     /// GCBench's top-down build: the parent exists before its children.
-    fn populate<'gc>(m: &mut Mutator<'gc>, depth: u32, node: &Root<'gc, Node>) {
+    pub fn populate<'gc>(m: &mut Mutator<'gc>, depth: u32, node: &Root<'gc, Node>) {
         if depth == 0 {
             return;
         }
