@@ -95,6 +95,22 @@ fn smooth(old: Option<f64>, new: f64) -> f64 {
     }
 }
 
+/// Share of the young generation a minor collection must copy (keep young
+/// or promote) for the next one to prefetch around what it copies. Where
+/// survivors are dense, the lines near one are the next ones copied; where
+/// they are sparse (a program whose young objects nearly all die), the
+/// same prefetches fetch dead objects and made an interpreter-like
+/// workload's minor collections ~10 % slower.
+const DENSE_SURVIVAL: f64 = 0.25;
+
+/// Whether a minor collection that found `scanned` young bytes and copied
+/// `copied` of them saw survivors dense enough for the next one to
+/// prefetch the from-space around each copy (see [`DENSE_SURVIVAL`]);
+/// `None` when it found nothing to judge by.
+pub(crate) fn survival_is_dense(scanned: usize, copied: usize) -> Option<bool> {
+    (scanned > 0).then_some(copied as f64 >= DENSE_SURVIVAL * scanned as f64)
+}
+
 /// Second-survival rate at or above which survivors are promoted at their
 /// first minor collection.
 const EARLY_PROMOTION_RATE: f64 = 0.5;
@@ -264,6 +280,13 @@ mod tests {
         // 1 KiB copied per collection: too little to measure a per-byte cost.
         let eden = policy.observe(2 * MIB, 2 * MIB, 1024, ms(0.05));
         assert_eq!(eden, 4 * MIB);
+    }
+
+    #[test]
+    fn survival_is_dense_from_a_quarter_copied() {
+        assert_eq!(survival_is_dense(4 * MIB, MIB), Some(true));
+        assert_eq!(survival_is_dense(4 * MIB, MIB - 8), Some(false));
+        assert_eq!(survival_is_dense(0, 0), None);
     }
 
     #[test]

@@ -59,7 +59,7 @@ unsafe fn trace_object<V: SlotVisitor>(
 }
 
 /// How far on either side of an object being copied [`prefetch_neighbours`]
-/// asks for the from-space: 16 cache lines.
+/// asks for the from-space: 32 cache lines.
 const NEIGHBOUR_PREFETCH: usize = 2048;
 
 /// Starts loading the from-space [`NEIGHBOUR_PREFETCH`] bytes below and

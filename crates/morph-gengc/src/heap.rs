@@ -39,14 +39,6 @@ const PACE_STEP: usize = OLD_BLOCK_SIZE;
 /// The shortest pace step, for the smallest edens.
 const MIN_PACE_STEP: usize = 512;
 
-/// Share of the young generation a minor collection must copy (keep young
-/// or promote) for the next one to prefetch around what it copies. Where
-/// survivors are dense, the lines near one are the next ones copied; where
-/// they are sparse (a program whose young objects nearly all die), the
-/// same prefetches fetch dead objects and made an interpreter-like
-/// workload's minor collections ~10 % slower.
-const DENSE_SURVIVAL: f64 = 0.25;
-
 /// Idle, faulted-in old-generation blocks the reserve keeps between minor
 /// collections: enough for a collection that promotes everything it
 /// evacuates (a whole eden of `eden` bytes and a survivor space), plus one.
@@ -263,7 +255,7 @@ pub struct RawHeap {
     tenuring: TenuringPolicy,
     /// Whether the next minor collection prefetches the from-space around
     /// each object it copies: while minor collections copy a good share of
-    /// what they find (see [`DENSE_SURVIVAL`]).
+    /// what they find ([`adaptive::survival_is_dense`]).
     dense_survival: bool,
     /// Called after every collection (the facade's pressure callbacks).
     observer: Option<CollectionObserver>,
@@ -763,20 +755,17 @@ impl RawHeap {
                 as u64,
             (after.nursery_used + after.old_used + after.large_reserved) as u64,
         );
-        if kind == CollectionKind::Minor && before.nursery_used > 0 {
-            let copied = after.nursery_used + promoted.1;
-            self.dense_survival = copied as f64 >= DENSE_SURVIVAL * before.nursery_used as f64;
-        }
-        if let Some(policy) = &mut self.eden_policy
-            && kind == CollectionKind::Minor
-        {
-            let eden = policy.observe(
-                self.nursery.eden_limit(),
-                before.nursery_used,
-                after.nursery_used + promoted.1,
-                pause,
-            );
-            self.nursery.set_eden_limit(eden, self.config.eden_floor());
+        if kind == CollectionKind::Minor {
+            // Young bytes the collection found, and those it kept young or
+            // promoted: what every survival-driven policy reads.
+            let (scanned, copied) = (before.nursery_used, after.nursery_used + promoted.1);
+            if let Some(dense) = adaptive::survival_is_dense(scanned, copied) {
+                self.dense_survival = dense;
+            }
+            if let Some(policy) = &mut self.eden_policy {
+                let eden = policy.observe(self.nursery.eden_limit(), scanned, copied, pause);
+                self.nursery.set_eden_limit(eden, self.config.eden_floor());
+            }
         }
         if self.config.trace {
             eprintln!("{}", self.trace_line(&event, &after));
