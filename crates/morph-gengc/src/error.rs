@@ -50,6 +50,9 @@ pub enum GcError {
         /// Bytes that were requested from the system.
         bytes: usize,
     },
+    /// A panic out of user code (a root set or a trace function) interrupted
+    /// a collection; the heap can no longer be used.
+    Poisoned,
 }
 
 impl fmt::Display for GcError {
@@ -86,6 +89,11 @@ impl fmt::Display for GcError {
             GcError::OutOfMemory { bytes } => {
                 write!(f, "the system refused {bytes} bytes of memory")
             }
+            GcError::Poisoned => f.write_str(
+                "the heap is poisoned: a root set or trace function panicked during a \
+                 collection, which left it half done; build a new heap (root sets and trace \
+                 functions must not panic)",
+            ),
         }
     }
 }

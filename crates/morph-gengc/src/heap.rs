@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use morph_metrics::{
 
 use crate::adaptive::{self, EdenPolicy, TenuringPolicy};
 use crate::collect::{Evacuator, Marker};
+use crate::finalize::{self, PanicPayload};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
 use crate::space::nursery::Nursery;
@@ -121,13 +123,31 @@ impl std::ops::BitOr for AllocFlags {
 /// moving collection rewrites the slots, so roots must be real memory
 /// locations, not copies.
 ///
+/// # Safety
+/// The collector trusts what a root set reports, and reads and rewrites it
+/// without checks. An implementation must:
+/// * in [`visit_roots`](Self::visit_roots), report each root slot once, as
+///   a valid, aligned, writable pointer-sized location that holds null or
+///   the payload address of a live object of the heap being collected, and
+///   that stays valid for the whole call;
+/// * in [`visit_weak`](Self::visit_weak), hand `update` only payload
+///   addresses of objects of this heap that were live after the previous
+///   collection, and store what it returns;
+/// * not unwind: a panic out of either method leaves the collection half
+///   done and the heap [poisoned](RawHeap::is_poisoned); objects may then
+///   exist twice (a copy and its original), and reading them is undefined.
+///
 /// ```
 /// use morph_gengc::RootSet;
 /// use morph_header::SlotVisitor;
 /// use std::ptr::NonNull;
 ///
+/// /// Payload addresses of live objects, or null, set by the VM.
 /// struct Stack(Vec<*mut u8>);
-/// impl RootSet for Stack {
+/// // SAFETY: each slot is a vector element reported once, holding null or
+/// // a live object's payload (the VM only stores what the heap returned,
+/// // and the collector keeps the slots current); the visit cannot panic.
+/// unsafe impl RootSet for Stack {
 ///     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
 ///         for slot in &mut self.0 {
 ///             visitor.visit_slot(NonNull::from(slot));
@@ -135,7 +155,7 @@ impl std::ops::BitOr for AllocFlags {
 ///     }
 /// }
 /// ```
-pub trait RootSet {
+pub unsafe trait RootSet {
     /// Reports every root slot to `visitor`.
     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor);
 
@@ -149,7 +169,8 @@ pub trait RootSet {
 }
 
 /// A root set with no roots.
-impl RootSet for () {
+// SAFETY: reports nothing.
+unsafe impl RootSet for () {
     fn visit_roots(&mut self, _visitor: &mut dyn SlotVisitor) {}
 }
 
@@ -202,7 +223,8 @@ impl HeapUsage {
 /// let blob = TYPES.register(TypeDescriptor::of::<[u64; 4]>("Blob"))?;
 ///
 /// let mut heap = RawHeap::with_registry(GcConfig::default(), &TYPES)?;
-/// let obj = heap.try_alloc(32, blob, AllocFlags::DEFAULT, &mut ())?;
+/// // SAFETY: `[u64; 4]` has no trace or drop function; 32 bytes is its size.
+/// let obj = unsafe { heap.try_alloc(32, blob, AllocFlags::DEFAULT, &mut ()) }?;
 /// assert!(heap.is_young(obj));
 /// heap.collect(Collection::Minor, &mut ()); // no roots: the object dies
 /// assert_eq!(heap.usage().nursery_used, 0);
@@ -259,6 +281,15 @@ pub struct RawHeap {
     dense_survival: bool,
     /// Called after every collection (the facade's pressure callbacks).
     observer: Option<CollectionObserver>,
+    /// Set while a collection runs; still set afterwards only if user code
+    /// the collector called (a root set, a trace function) panicked out of
+    /// it. A poisoned heap refuses every later allocation and collection,
+    /// and leaks its objects' destructors when dropped: its spaces may be
+    /// half copied.
+    poisoned: bool,
+    /// The first panic of a destructor run by the current collection,
+    /// re-raised once the collection is complete.
+    pending_panic: Option<PanicPayload>,
     until_stress: u32,
     stress_rounds: u32,
     collections: u64,
@@ -304,6 +335,8 @@ impl RawHeap {
             tenuring: TenuringPolicy::new(config.promotion_age),
             dense_survival: true,
             observer: None,
+            poisoned: false,
+            pending_panic: None,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
             stress_rounds: 0,
             nursery,
@@ -344,6 +377,9 @@ impl RawHeap {
     /// zeroed, collecting first if the nursery is full (which is why it needs
     /// the roots).
     ///
+    /// The object lives while a root set or another live object reports it
+    /// at every collection; [`verify`](Self::verify) checks that.
+    ///
     /// Objects of at least `large_object_threshold` bytes, or too big for the
     /// old generation's size classes, go to the large-object space; pinned
     /// and tenured ones to the old generation.
@@ -352,9 +388,24 @@ impl RawHeap {
     /// [`GcError::HeapExhausted`] if the heap bound does not allow the
     /// allocation even after a full collection (nothing reachable is lost);
     /// [`GcError::UnknownType`], [`GcError::ObjectTooLarge`],
-    /// [`GcError::OutOfMemory`].
+    /// [`GcError::OutOfMemory`], [`GcError::Poisoned`].
+    ///
+    /// # Safety
+    /// The collector runs `type_id`'s registered functions on the new
+    /// object: its trace function at every collection that finds it live,
+    /// its drop function once when it dies (or the heap is dropped). From
+    /// the moment this returns, through every value the caller later
+    /// writes, those functions must be sound on the object's payload:
+    /// * `payload` is at least the size of the type's registered layout,
+    ///   and the functions read no further than `payload` bytes;
+    /// * the zeroed payload is a value they accept (null references, no
+    ///   owned memory) until the caller writes a valid value; so a type
+    ///   whose drop function frees something (`TypeDescriptor::of::<Box<_>>`)
+    ///   must be written before the next allocation or collection;
+    /// * every reference slot the trace function reports holds null or a
+    ///   live object of this heap.
     #[inline]
-    pub fn try_alloc(
+    pub unsafe fn try_alloc(
         &mut self,
         payload: usize,
         type_id: TypeId,
@@ -437,6 +488,9 @@ impl RawHeap {
         flags: AllocFlags,
         roots: &mut dyn RootSet,
     ) -> Result<ObjectRef, GcError> {
+        if self.poisoned {
+            return Err(GcError::Poisoned);
+        }
         let size = payload
             .checked_add(object::HEADER_SIZE + 7)
             .map(|_| object::object_size(payload))
@@ -720,7 +774,21 @@ impl RawHeap {
     /// A minor collection may promote more into the old generation than the
     /// heap bound allows; the allocator avoids that by checking first, so
     /// prefer letting [`try_alloc`](Self::try_alloc) decide when to collect.
+    ///
+    /// # Panics
+    /// If the heap is [poisoned](Self::is_poisoned). A panic of a
+    /// destructor or the observer is re-raised once the collection is
+    /// complete (every dead object finalized, the heap consistent); a panic
+    /// of the root set or a trace function leaves the heap poisoned.
     pub fn collect(&mut self, kind: Collection, roots: &mut dyn RootSet) {
+        if self.poisoned {
+            poisoned_heap();
+        }
+        // Until the collection completes: a panic out of it leaves this set,
+        // and allocation stopped (no eden room, so the fast path fails and
+        // the slow path sees the poison).
+        self.poisoned = true;
+        self.nursery.pace_every(Some(0));
         let started = Instant::now();
         self.count_new_young();
         let before = self.usage();
@@ -770,9 +838,24 @@ impl RawHeap {
         if self.config.trace {
             eprintln!("{}", self.trace_line(&event, &after));
         }
+        self.poisoned = false;
+        self.schedule_pacing();
         if let Some(observer) = &mut self.observer {
-            observer(&event, &after);
+            let observed = panic::catch_unwind(AssertUnwindSafe(|| observer(&event, &after))).err();
+            self.pending_panic = self.pending_panic.take().or(observed);
         }
+        if let Some(payload) = self.pending_panic.take() {
+            panic::resume_unwind(payload);
+        }
+    }
+
+    /// Whether a panic out of user code interrupted a collection (a root
+    /// set or trace function: destructors and observers cannot do this),
+    /// leaving the heap unusable: allocation returns [`GcError::Poisoned`],
+    /// collection and verification refuse to run, and dropping the heap
+    /// frees its memory without running destructors.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Calls `observer` after every collection with what it did and the
@@ -925,8 +1008,10 @@ impl RawHeap {
             unsafe { obj.forwarded() }
         });
 
-        // Finalize young objects that died; hand promoted ones to the old list.
+        // Hand surviving finalizable objects to their lists, then finalize
+        // the dead ones, while their memory is intact (until the flip).
         let young = std::mem::take(&mut self.finalizable_young);
+        let mut dead = Vec::new();
         for obj in young {
             // SAFETY: listed objects are live nursery blocks, intact until the flip.
             match unsafe { obj.forwarded() } {
@@ -934,33 +1019,15 @@ impl RawHeap {
                     self.finalizable_young.push(moved)
                 }
                 Some(moved) => self.finalizable_old.push(moved),
-                // SAFETY: unreachable, so nothing can observe it; its memory is intact.
-                None => unsafe { self.finalize(obj) },
+                None => dead.push(obj),
             }
         }
+        // SAFETY: not forwarded, so unreachable; listed once; intact until
+        // the flip below.
+        self.pending_panic = unsafe { finalize::run_destructors(&self.types, &dead) };
         self.nursery.flip();
         self.retarget_reserve();
         (outcome.promoted_objects, outcome.promoted_bytes)
-    }
-
-    /// Runs an unreachable object's destructor.
-    ///
-    /// # Safety
-    /// `obj` is unreachable, not yet finalized, and its memory is intact.
-    unsafe fn finalize(&mut self, obj: ObjectRef) {
-        // SAFETY: caller contract.
-        let mut header = unsafe { obj.header() };
-        if header.flags().contains(HeaderFlags::FINALIZED) {
-            return;
-        }
-        header.insert_flags(HeaderFlags::FINALIZED);
-        // SAFETY: as above.
-        unsafe { obj.set_header(header) };
-        if let Some(drop) = self.types.get(header.type_id()).and_then(|t| t.drop) {
-            // SAFETY: the object is an initialised value of the type its header
-            // names (allocation invariant), unreachable, and never used again.
-            unsafe { drop(obj.as_ptr()) };
-        }
     }
 
     /// Major collection: mark everything reachable in every space (young
@@ -1006,10 +1073,8 @@ impl RawHeap {
             .into_iter()
             .partition(|&o| is_live(o));
         self.finalizable_old = alive;
-        for obj in dead {
-            // SAFETY: unmarked, so unreachable; swept only below.
-            unsafe { self.finalize(obj) };
-        }
+        // SAFETY: unmarked, so unreachable; listed once; swept only below.
+        self.pending_panic = unsafe { finalize::run_destructors(&self.types, &dead) };
         // Young survivors keep no mark: clear the header bits marking set.
         let unmark = |obj: ObjectRef| {
             // SAFETY: the walk yields live nursery objects.
@@ -1194,15 +1259,25 @@ impl RawHeap {
 impl Drop for RawHeap {
     /// Every object dies with the heap: destructors still owed run now
     /// (young ones first), exactly once, before the spaces are freed.
+    ///
+    /// A poisoned heap runs none: its spaces may hold half-copied objects,
+    /// so it leaks what their destructors would have freed. A destructor's
+    /// panic is re-raised after all have run (unless the heap is dropped
+    /// during unwinding, when it is dropped silently).
     fn drop(&mut self) {
-        for obj in std::mem::take(&mut self.finalizable_young) {
-            // SAFETY: outside a collection, listed young objects are live,
-            // unforwarded nursery objects; nothing can reach them any more.
-            unsafe { self.finalize(obj) };
+        if self.poisoned {
+            return;
         }
-        for obj in std::mem::take(&mut self.finalizable_old) {
-            // SAFETY: listed old and large objects are live; as above.
-            unsafe { self.finalize(obj) };
+        let mut dead = std::mem::take(&mut self.finalizable_young);
+        dead.append(&mut self.finalizable_old);
+        // SAFETY: outside a collection, listed young objects are live,
+        // unforwarded nursery objects and listed old and large objects live
+        // blocks, each listed once; nothing can reach them any more.
+        let panicked = unsafe { finalize::run_destructors(&self.types, &dead) };
+        if let Some(payload) = panicked
+            && !std::thread::panicking()
+        {
+            panic::resume_unwind(payload);
         }
     }
 }
@@ -1217,6 +1292,12 @@ impl StatsSource for RawHeap {
         heap.large_bytes += usage.large_reserved as u64;
         heap.large_count += usage.large_objects as u64;
     }
+}
+
+#[cold]
+#[inline(never)]
+fn poisoned_heap() -> ! {
+    panic!("{}", GcError::Poisoned)
 }
 
 /// Records into `metrics` the eden allocations not yet recorded, given how
@@ -1355,7 +1436,9 @@ mod tests {
     /// Roots: a list of payload pointers, updated when their objects move.
     struct Slots(Vec<*mut u8>);
 
-    impl RootSet for Slots {
+    // SAFETY: the slots hold null or payloads the test allocated and kept
+    // rooted; each is reported once; nothing panics.
+    unsafe impl RootSet for Slots {
         fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
             for slot in &mut self.0 {
                 visitor.visit_slot(NonNull::from(slot));
@@ -1381,9 +1464,9 @@ mod tests {
         let mut run = |heap: &mut RawHeap, keep_every: usize| {
             roots.0.clear();
             for i in 0..1000 {
-                let obj = heap
-                    .try_alloc(16, leaf, AllocFlags::DEFAULT, &mut ())
-                    .unwrap();
+                // SAFETY: a leaf type of 16 bytes: nothing to trace or drop.
+                let obj =
+                    unsafe { heap.try_alloc(16, leaf, AllocFlags::DEFAULT, &mut ()) }.unwrap();
                 if i % keep_every == 0 {
                     roots.0.push(obj.as_ptr().as_ptr());
                 }

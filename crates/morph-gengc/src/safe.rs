@@ -32,6 +32,7 @@ use morph_metrics::MorphMemStats;
 use crate::collect::{Evacuator, Marker};
 use crate::heap::{AllocFlags, Collection, HeapUsage, RawHeap, RootSet, YoungTemplate};
 use crate::object::{self, ObjectRef};
+use crate::reentry;
 use crate::trace::{Trace, Tracer};
 use crate::types::SpecializedTrace;
 use crate::verify::VerifyError;
@@ -149,7 +150,12 @@ impl RootTable {
 /// Hands the root table to the collector.
 struct TableRoots<'r>(&'r RootTable);
 
-impl RootSet for TableRoots<'_> {
+// SAFETY: live slots of the table hold payloads of live objects of the
+// table's heap (roots are made from objects of the heap, `Mutator::root`
+// checks, and every collection updates them); free slots are tagged and
+// skipped; weak slots hold null or objects live after the last
+// collection. Nothing here panics.
+unsafe impl RootSet for TableRoots<'_> {
     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
         // Walked through raw pointers, not a `&mut Slots` held across the
         // visitor's calls: the visitor gets each slot's address to update.
@@ -191,7 +197,9 @@ impl RootSet for TableRoots<'_> {
 /// a [`Heap`] keep both the safe API's roots and the caller's alive.
 struct ChainedRoots<'r>(TableRoots<'r>, &'r mut dyn RootSet);
 
-impl RootSet for ChainedRoots<'_> {
+// SAFETY: both parts keep the contract (the second by its own `unsafe
+// impl`), and they report disjoint slots.
+unsafe impl RootSet for ChainedRoots<'_> {
     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
         self.0.visit_roots(visitor);
         self.1.visit_roots(visitor);
@@ -263,7 +271,21 @@ impl Heap {
 
     /// Runs `f` with the heap's mutator. Roots made inside cannot leave:
     /// return plain data.
+    ///
+    /// # Panics
+    /// If another heap is entered on this thread (one mutator per thread at
+    /// a time), or when called from a finalizer: see `docs/SAFETY.md`.
+    ///
+    /// ```should_panic
+    /// use morph_gengc::Heap;
+    ///
+    /// let mut a = Heap::new(Default::default())?;
+    /// let mut b = Heap::new(Default::default())?;
+    /// a.enter(|_| b.enter(|_| ())); // panics: `a` is entered
+    /// # Ok::<(), morph_gengc::GcError>(())
+    /// ```
     pub fn enter<R>(&mut self, f: impl for<'gc> FnOnce(&mut Mutator<'gc>) -> R) -> R {
+        let _entered = reentry::enter();
         let mut mutator = Mutator {
             raw: &mut self.raw,
             roots: &self.roots,
@@ -306,11 +328,17 @@ impl Heap {
     ///
     /// let bytes = TypeRegistry::global().register(TypeDescriptor::new("Bytes", std::alloc::Layout::new::<[u8; 32]>()))?;
     /// let mut heap = Heap::new(GcConfig::default())?;
-    /// let obj = heap.try_alloc_raw(32, bytes, AllocFlags::DEFAULT, &mut ())?;
+    /// // SAFETY: `Bytes` has no trace or drop function; 32 bytes is its size.
+    /// let obj = unsafe { heap.try_alloc_raw(32, bytes, AllocFlags::DEFAULT, &mut ()) }?;
     /// assert!(heap.raw().is_young(obj));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_alloc_raw(
+    ///
+    /// # Safety
+    /// As [`RawHeap::try_alloc`]. In particular, `type_id` must not be a
+    /// safe-API type's id: its functions expect a valid Rust value, and a
+    /// zeroed payload is not one for most types.
+    pub unsafe fn try_alloc_raw(
         &mut self,
         payload: usize,
         type_id: TypeId,
@@ -318,7 +346,8 @@ impl Heap {
         roots: &mut dyn RootSet,
     ) -> Result<ObjectRef, GcError> {
         let mut chained = ChainedRoots(TableRoots(&self.roots), roots);
-        self.raw.try_alloc(payload, type_id, flags, &mut chained)
+        // SAFETY: forwarded caller contract.
+        unsafe { self.raw.try_alloc(payload, type_id, flags, &mut chained) }
     }
 
     /// Runs a collection with the safe API's roots and `roots`.
@@ -555,12 +584,20 @@ unsafe fn trace_major<T: Trace>(object: NonNull<u8>, marker: &mut Marker<'_>) {
 /// # Safety
 /// As `DropFn`: `object` is a live, initialised, unreachable `T`.
 unsafe fn drop_erased<T: Trace>(object: NonNull<u8>) {
-    if T::NEEDS_FINALIZE {
-        // SAFETY: caller contract.
-        unsafe { object.cast::<T>().as_ref() }.finalize();
+    /// Drops the value when dropped: also when `finalize` panics, so its
+    /// fields are freed either way.
+    struct DropValue<T>(NonNull<T>);
+    impl<T> Drop for DropValue<T> {
+        fn drop(&mut self) {
+            // SAFETY: `drop_erased`'s contract: dropped once, never used again.
+            unsafe { self.0.drop_in_place() }
+        }
     }
-    // SAFETY: caller contract: dropped once, never used again.
-    unsafe { object.cast::<T>().drop_in_place() }
+    let value = DropValue(object.cast::<T>());
+    if T::NEEDS_FINALIZE {
+        // SAFETY: caller contract: a live, initialised `T`, not yet dropped.
+        unsafe { value.0.as_ref() }.finalize();
+    }
 }
 
 /// Access to a [`Heap`] during [`Heap::enter`]: allocation, roots,
@@ -650,8 +687,14 @@ impl<'gc> Mutator<'gc> {
         {
             return Ok(obj);
         }
-        self.raw
-            .try_alloc(size_of::<T>(), entry.id, flags, &mut TableRoots(self.roots))
+        // SAFETY: `entry.id` is `T`'s id, whose functions trace and drop a
+        // `T` of `size_of::<T>()` bytes (`registered_id`); the caller writes
+        // the `T` into the payload before anything else can happen in the
+        // heap (`alloc_with_flags`), so they never see the zeroed payload.
+        unsafe {
+            self.raw
+                .try_alloc(size_of::<T>(), entry.id, flags, &mut TableRoots(self.roots))
+        }
     }
 
     #[inline]

@@ -61,6 +61,9 @@ pub enum VerifyError {
         /// The young object it references.
         target: usize,
     },
+    /// A panic interrupted a collection: the heap is poisoned and not walked
+    /// (see [`RawHeap::is_poisoned`](crate::RawHeap::is_poisoned)).
+    Poisoned,
 }
 
 impl fmt::Display for VerifyError {
@@ -90,6 +93,9 @@ impl fmt::Display for VerifyError {
             VerifyError::NotRemembered { owner, target } => write!(
                 f,
                 "old object {owner:#x} references young object {target:#x} but is not in the remembered set"
+            ),
+            VerifyError::Poisoned => f.write_str(
+                "the heap is poisoned: a panic interrupted a collection, so it is not walked",
             ),
         }
     }
@@ -160,11 +166,15 @@ impl RawHeap {
     /// static TYPES: TypeRegistry = TypeRegistry::new();
     /// let leaf = TYPES.register(TypeDescriptor::of::<u64>("Leaf"))?;
     /// let mut heap = RawHeap::with_registry(GcConfig::default(), &TYPES)?;
-    /// heap.try_alloc(8, leaf, AllocFlags::DEFAULT, &mut ())?;
+    /// // SAFETY: a leaf type: nothing to trace or drop.
+    /// unsafe { heap.try_alloc(8, leaf, AllocFlags::DEFAULT, &mut ()) }?;
     /// assert_eq!(heap.verify(&mut ()), Ok(()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify(&self, roots: &mut dyn RootSet) -> Result<(), Vec<VerifyError>> {
+        if self.is_poisoned() {
+            return Err(vec![VerifyError::Poisoned]);
+        }
         let mut objects = HashSet::new();
         let mut errors = Vec::new();
         // SAFETY: not inside a collection; the closure does not allocate.

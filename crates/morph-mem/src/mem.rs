@@ -21,11 +21,16 @@ pub use morph_gengc::RootSet;
 /// The roots of a raw allocation (see [`MorphMem::alloc_raw`]). This build
 /// has no collector, so there is nothing to report; `&mut ()` is the empty
 /// root set.
+///
+/// # Safety
+/// Nothing to uphold in this build; collector builds re-export
+/// `morph_gengc::RootSet`, whose contract an implementation must keep.
 #[cfg(not(collector))]
-pub trait RootSet {}
+pub unsafe trait RootSet {}
 
+// SAFETY: the empty root set.
 #[cfg(not(collector))]
-impl RootSet for () {}
+unsafe impl RootSet for () {}
 
 /// A registered type, for counting allocations per type ("Top Types" in
 /// the stats report). Made by [`MorphMem::register_type`](crate::MorphMem::register_type);
@@ -320,8 +325,10 @@ impl MorphMem {
     ///
     /// let mut mm = MorphMem::new(MorphMemConfig::COMPILER)?;
     /// let token = mm.register_type::<[u64; 4]>("Token")?;
-    /// let a = mm.alloc_raw(32, token.id(), AllocFlags::DEFAULT, &mut ())?;
-    /// let b = mm.alloc_raw(32, token.id(), AllocFlags::POOLED, &mut ())?;
+    /// // SAFETY: `[u64; 4]` has no destructor or references; 32 bytes is its size.
+    /// let a = unsafe { mm.alloc_raw(32, token.id(), AllocFlags::DEFAULT, &mut ()) }?;
+    /// // SAFETY: as above.
+    /// let b = unsafe { mm.alloc_raw(32, token.id(), AllocFlags::POOLED, &mut ()) }?;
     /// assert_eq!((a.space, b.space), (Space::Arena, Space::Pool));
     /// mm.free_raw(b.ptr, 32, token.id())?;
     /// assert!(mm.free_raw(b.ptr, 32, token.id()).is_err()); // a double free is refused
@@ -334,7 +341,15 @@ impl MorphMem {
     /// in collector modes [`GcError::HeapExhausted`](morph_gengc::GcError::HeapExhausted)
     /// when the bound does not allow it even after a full collection
     /// (nothing reachable is lost), or an unregistered type.
-    pub fn alloc_raw(
+    ///
+    /// # Safety
+    /// In collector modes, as [`RawHeap::try_alloc`](morph_gengc::RawHeap::try_alloc):
+    /// `type_id`'s trace and drop functions must be sound on the new object
+    /// from now on (at least `size` bytes of their type; the zeroed payload
+    /// accepted until the caller writes a valid value), and `roots` must
+    /// keep [`RootSet`]'s contract. Arena and pool allocations run no
+    /// function on the memory; the caller owns what it writes there.
+    pub unsafe fn alloc_raw(
         &mut self,
         size: usize,
         type_id: TypeId,
@@ -362,7 +377,8 @@ impl MorphMem {
         }
         #[cfg(collector)]
         if let Some(c) = &mut self.collected {
-            return c.alloc(size, type_id, flags, roots);
+            // SAFETY: forwarded caller contract.
+            return unsafe { c.alloc(size, type_id, flags, roots) };
         }
         // Without a collector nothing reads the roots.
         #[cfg(not(collector))]
@@ -539,7 +555,9 @@ impl Collected {
         Ok(Collected { heap, pressure })
     }
 
-    fn alloc(
+    /// # Safety
+    /// As [`MorphMem::alloc_raw`].
+    unsafe fn alloc(
         &mut self,
         size: usize,
         type_id: TypeId,
@@ -553,7 +571,8 @@ impl Collected {
         if flags.contains(AllocFlags::TENURED) {
             gc_flags = gc_flags | morph_gengc::AllocFlags::TENURED;
         }
-        let obj = self.heap.try_alloc_raw(size, type_id, gc_flags, roots)?;
+        // SAFETY: forwarded caller contract.
+        let obj = unsafe { self.heap.try_alloc_raw(size, type_id, gc_flags, roots) }?;
         let raw = self.heap.raw();
         let space = if raw.is_young(obj) {
             Space::Nursery

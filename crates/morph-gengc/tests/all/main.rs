@@ -1,5 +1,6 @@
 //! Behaviour of the collector, as one test binary (one link on small machines).
 
+mod adversarial;
 mod model;
 mod raw_api;
 mod safe_api;

@@ -46,7 +46,10 @@ fn cons_type() -> TypeId {
 #[derive(Default)]
 struct Stack(Vec<*mut u8>);
 
-impl RootSet for Stack {
+// SAFETY: the stack's slots hold null or payloads of live objects: the VM
+// only stores what the heap returned, and collections update them. Each is
+// reported once; nothing panics.
+unsafe impl RootSet for Stack {
     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
         for slot in &mut self.0 {
             visitor.visit_slot(NonNull::from(slot));
@@ -55,8 +58,9 @@ impl RootSet for Stack {
 }
 
 fn alloc_cons(heap: &mut RawHeap, stack: &mut Stack, number: u64) -> ObjectRef {
-    let obj = heap
-        .try_alloc(size_of::<Cons>(), cons_type(), AllocFlags::DEFAULT, stack)
+    // SAFETY: a zeroed Cons is valid (null references); its trace reads
+    // `size_of::<Cons>()` bytes.
+    let obj = unsafe { heap.try_alloc(size_of::<Cons>(), cons_type(), AllocFlags::DEFAULT, stack) }
         .unwrap();
     // SAFETY: a fresh, zeroed Cons payload.
     unsafe { obj.as_ptr().cast::<Cons>().as_mut().number = number };
@@ -157,12 +161,13 @@ fn unknown_types_and_huge_sizes_are_errors() {
     let mut heap = RawHeap::with_registry(small_config(), &TYPES).unwrap();
     let unknown = TypeId::new(60_000).unwrap();
     assert_eq!(
-        heap.try_alloc(8, unknown, AllocFlags::DEFAULT, &mut ())
-            .unwrap_err(),
+        // SAFETY: refused before anything is allocated.
+        unsafe { heap.try_alloc(8, unknown, AllocFlags::DEFAULT, &mut ()) }.unwrap_err(),
         morph_gengc::GcError::UnknownType { type_id: 60_000 }
     );
     assert!(matches!(
-        heap.try_alloc(usize::MAX - 4, cons_type(), AllocFlags::DEFAULT, &mut ()),
+        // SAFETY: refused before anything is allocated.
+        unsafe { heap.try_alloc(usize::MAX - 4, cons_type(), AllocFlags::DEFAULT, &mut ()) },
         Err(morph_gengc::GcError::ObjectTooLarge { .. })
     ));
 }
