@@ -142,7 +142,46 @@ fn collections_feed_counts_pauses_and_promotion() {
         ),
         (9, 288)
     );
-    assert_eq!(s.gc.bytes_reclaimed, 1800);
+    // Each minor moved 96 of its 600 bytes to the old generation: freed
+    // are the other 504; the major freed all 600.
+    assert_eq!(s.gc.bytes_reclaimed, 2 * 504 + 600);
+}
+
+/// A minor collection that promotes everything it finds frees nothing:
+/// the reclaimed total stays within what was allocated and is not live.
+#[test]
+fn promotion_is_not_reclaimed() {
+    let ty = TypeId::new(1).unwrap();
+    let mut m = Metrics::new();
+    for _ in 0..1000 {
+        m.record_alloc(ty, 24);
+    }
+    // Everything survives: the nursery empties into the old generation.
+    m.record_collection(&CollectionEvent {
+        kind: CollectionKind::Minor,
+        pause: Duration::from_micros(10),
+        bytes_before: 24_000,
+        bytes_after: 0,
+        promoted_objects: 1000,
+        promoted_bytes: 24_000,
+    });
+    m.record_live(1000, 24_000);
+    // A major collection finds half of it dead.
+    m.record_collection(&CollectionEvent {
+        kind: CollectionKind::Major,
+        pause: Duration::from_micros(10),
+        bytes_before: 24_000,
+        bytes_after: 12_000,
+        promoted_objects: 0,
+        promoted_bytes: 0,
+    });
+    m.record_live(500, 12_000);
+    let s = m.snapshot(&TypeRegistry::new());
+    let a = &s.allocation;
+    assert_eq!(s.gc.bytes_reclaimed, 12_000);
+    assert_eq!(a.total_freed, s.gc.bytes_reclaimed);
+    assert!(a.current_live <= a.total_allocated);
+    assert_eq!((a.current_live, a.peak_live), (12_000, 24_000));
 }
 
 #[test]
