@@ -91,6 +91,13 @@ pub type DropFn = unsafe fn(object: NonNull<u8>);
 
 /// What the collector knows about one managed type.
 ///
+/// Building and registering a descriptor is safe, whatever its functions
+/// do: they are `unsafe fn` pointers that run only on objects a collector
+/// allocated for the type, and that allocation is where a caller vouches
+/// for them (`morph_gengc::RawHeap::try_alloc` is an `unsafe fn` whose
+/// contract requires the functions to be sound on the object's payload,
+/// zeroed at first).
+///
 /// ```
 /// use morph_header::TypeDescriptor;
 ///

@@ -65,7 +65,7 @@ fn a_finalizer_cannot_enter_a_heap_during_a_collection_run_by_allocation() {
         let kept = m.alloc(Target { value: 1 });
         dead_snoop(m);
         let message = panic_message(|| {
-            loop {
+            for _ in 0..crate::scaled(200_000) {
                 // Until a minor collection finds the snoop dead.
                 m.alloc(Target { value: 2 });
             }

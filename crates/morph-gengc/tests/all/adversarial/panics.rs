@@ -140,7 +140,7 @@ fn a_finalizer_panic_in_an_allocation_leaves_the_heap_consistent() {
         }
         // The collection runs inside an allocation; the panic comes out of it.
         let message = panic_message(|| {
-            loop {
+            for _ in 0..crate::scaled(200_000) {
                 m.alloc(Node {
                     value: 0,
                     next: Member::null(),
