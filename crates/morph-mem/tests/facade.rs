@@ -302,15 +302,13 @@ mod compiler {
     fn dispatcher_routes_by_flags_and_checks_frees() {
         let mut mm = MorphMem::new(MorphMemConfig::COMPILER).unwrap();
         let token = mm.register_type::<[u8; 48]>("Token").unwrap();
-        let a = mm
-            .alloc_raw(48, token.id(), AllocFlags::DEFAULT, &mut ())
-            .unwrap();
-        let pinned = mm
-            .alloc_raw(48, token.id(), AllocFlags::PINNED, &mut ())
-            .unwrap();
-        let b = mm
-            .alloc_raw(48, token.id(), AllocFlags::POOLED, &mut ())
-            .unwrap();
+        // SAFETY: arena and pool memory runs no trace or drop function, and
+        // `[u8; 48]` has none anyway.
+        let a = unsafe { mm.alloc_raw(48, token.id(), AllocFlags::DEFAULT, &mut ()) }.unwrap();
+        // SAFETY: as above.
+        let pinned = unsafe { mm.alloc_raw(48, token.id(), AllocFlags::PINNED, &mut ()) }.unwrap();
+        // SAFETY: as above.
+        let b = unsafe { mm.alloc_raw(48, token.id(), AllocFlags::POOLED, &mut ()) }.unwrap();
         assert_eq!(
             (a.space, pinned.space, b.space),
             (Space::Arena, Space::Arena, Space::Pool)
@@ -328,7 +326,8 @@ mod compiler {
         ));
         // Above the largest size class: a clear error, nothing allocated.
         assert!(matches!(
-            mm.alloc_raw(1 << 20, token.id(), AllocFlags::POOLED, &mut ()),
+            // SAFETY: as above.
+            unsafe { mm.alloc_raw(1 << 20, token.id(), AllocFlags::POOLED, &mut ()) },
             Err(MorphMemError::Pool(_))
         ));
     }
@@ -377,13 +376,19 @@ mod collector {
         let mut mm = MorphMem::new(gc_mode().preset()).unwrap();
         let blob = mm.register_type::<[u8; 64]>("Blob").unwrap();
         let id = blob.id();
-        let young = mm.alloc_raw(64, id, AllocFlags::DEFAULT, &mut ()).unwrap();
-        let pinned = mm.alloc_raw(64, id, AllocFlags::PINNED, &mut ()).unwrap();
-        let tenured = mm.alloc_raw(64, id, AllocFlags::TENURED, &mut ()).unwrap();
-        let large = mm
-            .alloc_raw(2 << 20, id, AllocFlags::DEFAULT, &mut ())
-            .unwrap();
-        let pooled = mm.alloc_raw(64, id, AllocFlags::POOLED, &mut ()).unwrap();
+        // SAFETY: `[u8; 64]` has no trace or drop function, so nothing
+        // reads these payloads, whatever their size; `&mut ()` reports no
+        // slots, and no object is used after a later allocation could have
+        // collected it.
+        let young = unsafe { mm.alloc_raw(64, id, AllocFlags::DEFAULT, &mut ()) }.unwrap();
+        // SAFETY: as above.
+        let pinned = unsafe { mm.alloc_raw(64, id, AllocFlags::PINNED, &mut ()) }.unwrap();
+        // SAFETY: as above.
+        let tenured = unsafe { mm.alloc_raw(64, id, AllocFlags::TENURED, &mut ()) }.unwrap();
+        // SAFETY: as above.
+        let large = unsafe { mm.alloc_raw(2 << 20, id, AllocFlags::DEFAULT, &mut ()) }.unwrap();
+        // SAFETY: as above.
+        let pooled = unsafe { mm.alloc_raw(64, id, AllocFlags::POOLED, &mut ()) }.unwrap();
         assert_eq!(
             [
                 young.space,
