@@ -105,9 +105,11 @@ pub const MIN_NURSERY_SIZE: usize = 4 << 10;
 
 impl GcConfig {
     /// Bytes the nursery reserves: eden (at its adaptive maximum) plus both
-    /// survivor spaces.
+    /// survivor spaces (`usize::MAX` if that overflows: no heap can hold it).
     pub fn nursery_reservation(&self) -> usize {
-        self.eden_capacity() + 2 * self.survivor_size
+        self.survivor_size
+            .saturating_mul(2)
+            .saturating_add(self.eden_capacity())
     }
 
     /// Bytes reserved for eden: `nursery_size`, or the adaptive maximum.
@@ -169,7 +171,9 @@ impl GcConfig {
             return invalid("gc_threshold must be positive (it is the old-generation growth that triggers a major collection)".into());
         }
         if let Some(limit) = self.heap_limit {
-            let floor = self.nursery_reservation() * 2;
+            // Saturates: a reservation past the address space is above
+            // every limit, which is the right verdict.
+            let floor = self.nursery_reservation().saturating_mul(2);
             if limit < floor {
                 return invalid(format!(
                     "heap_limit {limit} bytes is too small for a nursery reserving {} bytes: \
@@ -179,5 +183,27 @@ impl GcConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `config` fuzz target: the reservation overflowed (a
+    /// panic with overflow checks, a wrapped and accepted value without).
+    #[test]
+    fn a_nursery_too_large_to_reserve_is_refused_under_a_heap_limit() {
+        for survivor_size in [1 << 63, 18_446_743_253_370_793_728] {
+            let config = GcConfig {
+                nursery_size: 281_470_681_743_360,
+                survivor_size,
+                heap_limit: Some(720_650),
+                ..GcConfig::default()
+            };
+            assert_eq!(config.nursery_reservation(), usize::MAX);
+            let error = config.validate().unwrap_err();
+            assert!(error.to_string().contains("heap_limit"), "{error}");
+        }
     }
 }

@@ -228,9 +228,11 @@ impl MorphMemConfig {
     }
 
     /// Bytes the young generation reserves: eden plus two survivor spaces
-    /// of a quarter of it each.
+    /// of a quarter of it each (`usize::MAX` if that overflows: no heap
+    /// can hold it).
     pub const fn young_reservation(&self) -> usize {
-        self.nursery_size + 2 * self.survivor_size()
+        self.nursery_size
+            .saturating_add(self.survivor_size().saturating_mul(2))
     }
 
     /// Bytes of each survivor space: a quarter of the nursery, rounded down
@@ -518,5 +520,21 @@ mod tests {
         let old = "MemTotal: 100 kB\nMemFree: 10 kB\nCached: 5 kB\n";
         assert_eq!(parse_meminfo(old), Some(15 * 1024));
         assert_eq!(parse_meminfo("garbage"), None);
+    }
+
+    /// Found by the `config` fuzz target: the reservation sum wrapped, so a
+    /// nursery past the address space passed the "half the heap" rule.
+    #[test]
+    fn a_nursery_too_large_to_reserve_is_refused_not_wrapped() {
+        for nursery in [0xAAAA_AAAA_AAAA_B000, 0xFFFF_FA00_0000_0000] {
+            let built = MorphMemConfig::builder(Mode::Server)
+                .heap_size_hint(1 << 30)
+                .nursery_size(nursery)
+                .build();
+            assert!(
+                matches!(built, Err(ConfigError::NurseryLargerThanHeap { nursery: n, .. }) if n == usize::MAX),
+                "{built:?}"
+            );
+        }
     }
 }

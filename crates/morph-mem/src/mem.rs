@@ -529,7 +529,8 @@ impl Collected {
         let nursery = config.nursery_size;
         // The adaptive eden may grow to 4× the nursery, within a quarter of
         // the heap (the young generation stays under half of it).
-        let max_eden = (nursery * 4)
+        let max_eden = nursery
+            .saturating_mul(4)
             .min(config.heap_size_hint / 4 / 4096 * 4096)
             .max(nursery);
         let gc = morph_gengc::GcConfig {

@@ -60,7 +60,12 @@ impl MorphMemStats {
         }
 
         let h = &self.heap;
-        let reserved = h.arena_bytes + h.pool_bytes + h.heap_bytes;
+        // Saturating: a loaded stats file may hold any counts (the
+        // `stats_json` fuzz target found a sum past u64::MAX).
+        let reserved = h
+            .arena_bytes
+            .saturating_add(h.pool_bytes)
+            .saturating_add(h.heap_bytes);
         writeln!(out, "\nBreakdown:")?;
         writeln!(
             out,

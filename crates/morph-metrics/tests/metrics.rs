@@ -411,3 +411,15 @@ fn prometheus_text_is_well_formed_and_escapes_labels() {
         );
     }
 }
+
+/// Found by the `stats_json` fuzz target: a loaded stats file may hold any
+/// counts, and the report's reserved total overflowed.
+#[test]
+fn a_report_of_counts_near_u64_max_does_not_overflow() {
+    let mut stats = compiler_snapshot();
+    stats.heap.arena_bytes = u64::MAX;
+    stats.heap.pool_bytes = 1;
+    let report = stats.report();
+    assert!(report.contains("Breakdown:"), "{report}");
+    assert!(report.contains("Arena: 100%"), "{report}");
+}
