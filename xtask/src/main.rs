@@ -3,15 +3,20 @@
 //!
 //! * `cargo xtask ci` — everything CI checks: formatting, clippy with
 //!   warnings denied, tests and doc tests, rustdoc warnings, loom model
-//!   checks, and Miri over the unsafe core when the nightly toolchain has it.
+//!   checks, Miri over the unsafe core when the nightly toolchain has it,
+//!   and a short run of every fuzz target when nightly and cargo-fuzz are
+//!   there.
 //! * `cargo xtask bench` — the benchmark suite against peer crates, a summary
 //!   table of ratios measured in the same run, and a report under
 //!   `target/morph-bench/`.
+//! * `cargo xtask fuzz [TARGET] [--time S]` — the cargo-fuzz targets under
+//!   `fuzz/` (nightly), each for S seconds; `ci` runs them briefly.
 //!
 //! Plain Rust instead of shell scripts, so it runs the same everywhere and
 //! needs nothing but cargo.
 
 mod bench;
+mod fuzz;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -22,11 +27,18 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  ci [--no-miri] [--no-loom]     fmt, clippy, tests, doc tests, rustdoc, loom, Miri
+  ci [--no-miri] [--no-loom] [--no-fuzz]
+                                 fmt, clippy, tests, doc tests, rustdoc, loom, Miri,
+                                 and 10s of each fuzz target (skipped without nightly
+                                 or cargo-fuzz)
   bench [--quick|--full] [--only W] [--impl I] [--json] [--baseline FILE [--fail-on-regression]] [--criterion]
                                  workload suite vs peers, one process per run; table +
                                  target/morph-bench/{report.md,results.json,*.svg}
                                  (`cargo xtask bench --help` for every option)
+  fuzz [TARGET] [--time S]       build the cargo-fuzz targets (nightly) into target/fuzz,
+                                 then fuzz TARGET or each of header, config, stats_json,
+                                 pool_free, collector for S seconds (default 60); fails
+                                 on a crash (`cargo xtask fuzz --help`, fuzz/README.md)
   help                           this text
 ";
 
@@ -35,6 +47,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -101,10 +114,12 @@ const FACADE_FEATURES: [&str; 4] = ["compiler", "runtime", "vm", "server"];
 fn ci(args: &[String]) -> Result<(), String> {
     let mut miri = true;
     let mut loom = true;
+    let mut run_fuzz = true;
     for arg in args {
         match arg.as_str() {
             "--no-miri" => miri = false,
             "--no-loom" => loom = false,
+            "--no-fuzz" => run_fuzz = false,
             other => return Err(format!("ci: unknown option `{other}`\n\n{USAGE}")),
         }
     }
@@ -176,6 +191,21 @@ fn ci(args: &[String]) -> Result<(), String> {
                 "\n==> miri: SKIPPED — `cargo +nightly miri` is not installed \
                  (rustup +nightly component add miri rust-src)"
             );
+        }
+    }
+
+    if run_fuzz {
+        // A smoke run: each target briefly, to catch a regression of a
+        // property they check (the long runs are `cargo xtask fuzz`).
+        if !fuzz::nightly_available() {
+            println!("\n==> fuzz: SKIPPED — the nightly toolchain is not installed");
+        } else if !fuzz::cargo_fuzz_available() {
+            println!(
+                "\n==> fuzz: SKIPPED — `cargo fuzz` is not installed \
+                 (cargo install cargo-fuzz --locked)"
+            );
+        } else {
+            fuzz::fuzz(&fuzz::TARGETS, fuzz::CI_SECONDS)?;
         }
     }
 
