@@ -20,13 +20,6 @@ use morph_metrics::{
     ObjectStats, TypeStats,
 };
 
-/// Set `MORPH_FUZZ_KNOWN_BUGS=1` to also run the checks that a known,
-/// unfixed library bug fails (see `fuzz/regressions/stats_json/`).
-fn known_bugs() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("MORPH_FUZZ_KNOWN_BUGS").is_some_and(|v| v == "1"))
-}
-
 /// A scratch file of this process (fuzzing jobs run in separate processes),
 /// in memory where the machine has a tmpfs: rewriting a file on a disk
 /// mounted with `discard` costs milliseconds a run.
@@ -136,23 +129,27 @@ impl StatsInput {
     }
 }
 
-/// Whether the text report's arithmetic stays in range for `stats`: the
-/// report adds the three reserved figures (known bug: it overflows).
-fn report_is_safe(stats: &MorphMemStats) -> bool {
-    let h = &stats.heap;
-    h.arena_bytes
-        .checked_add(h.pool_bytes)
-        .and_then(|s| s.checked_add(h.heap_bytes))
-        .is_some()
-}
-
 /// Renders `stats` every way a loaded snapshot is shown; checks the
 /// Prometheus text's shape.
 fn render(stats: &MorphMemStats) {
-    if known_bugs() || report_is_safe(stats) {
-        let report = stats.report();
-        assert!(report.starts_with("=== Morph Memory Statistics ===\n"));
-        assert_eq!(report, stats.to_string());
+    let report = stats.report();
+    assert!(report.starts_with("=== Morph Memory Statistics ===\n"));
+    assert_eq!(report, stats.to_string());
+    // Shares of the reserved total are percentages. (Read off the
+    // Breakdown lines, which only a name with a line break could fake.)
+    let one_line_names =
+        !stats.mode.contains('\n') && stats.objects.by_type.iter().all(|t| !t.name.contains('\n'));
+    let breakdown = report.lines().filter(|l| {
+        l.starts_with("  Arena:") || l.starts_with("  Pool:") || l.starts_with("  Heap:")
+    });
+    for line in breakdown.filter(|_| one_line_names) {
+        let share: u64 = line
+            .split('%')
+            .next()
+            .and_then(|s| s.split_whitespace().last())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no share in {line:?}"));
+        assert!(share <= 100, "share above 100% in {line:?}");
     }
     let _ = stats.top_types(morph_metrics::TOP_TYPES);
     let text = stats.to_prometheus();
