@@ -6,8 +6,9 @@
 //! `target/fuzz`, apart from the main build cache: their flags (sanitizer,
 //! coverage instrumentation, `--cfg fuzzing`) differ from every other
 //! build. Each run reads the checked-in seeds in `fuzz/corpus/TARGET` and
-//! writes what it discovers to `target/fuzz/corpus/TARGET`, so the working
-//! tree stays clean and the next run starts from where this one stopped.
+//! the inputs of bugs found before in `fuzz/regressions/TARGET`, and writes
+//! what it discovers to `target/fuzz/corpus/TARGET`, so the working tree
+//! stays clean and the next run starts from where this one stopped.
 //! A crash leaves its input in `fuzz/artifacts/TARGET/`; see
 //! `fuzz/README.md` for reproducing and minimising it.
 
@@ -83,8 +84,9 @@ usage: cargo xtask fuzz [TARGET] [--time S]
 
 Builds the cargo-fuzz targets under fuzz/ (nightly, AddressSanitizer,
 target dir target/fuzz), then fuzzes TARGET, or every target in turn, for
-S seconds each (default 60). Seeds come from fuzz/corpus/TARGET; new
-inputs go to target/fuzz/corpus/TARGET. Installs cargo-fuzz if it is
+S seconds each (default 60). Seeds come from fuzz/corpus/TARGET and
+the inputs of past bugs from fuzz/regressions/TARGET; new inputs go to
+target/fuzz/corpus/TARGET. Installs cargo-fuzz if it is
 missing. Fails if any target finds a crash (its input is saved under
 fuzz/artifacts/TARGET/).
 
@@ -202,6 +204,7 @@ impl Outcome<'_> {
 
 fn fuzz_one<'a>(target: &'a str, seconds: u64, target_dir: &Path) -> Result<Outcome<'a>, String> {
     let seeds = root().join("fuzz").join("corpus").join(target);
+    let regressions = root().join("fuzz").join("regressions").join(target);
     let found = target_dir.join("corpus").join(target);
     let logs = target_dir.join("logs");
     for dir in [&seeds, &found, &logs] {
@@ -218,27 +221,35 @@ fn fuzz_one<'a>(target: &'a str, seconds: u64, target_dir: &Path) -> Result<Outc
         "\n==> fuzz {target} for {seconds}s (log: {})",
         log_path.display()
     );
-    let started = Instant::now();
-    let status = cargo_plain(&[
-        "+nightly",
-        "fuzz",
-        "run",
-        target,
-        // New inputs go to the first directory; the seeds are only read.
-        &found.to_string_lossy(),
-        &seeds.to_string_lossy(),
+    // New inputs go to the first directory; the seeds and the inputs of
+    // past bugs are only read (every run replays them first).
+    let mut corpora = vec![found, seeds];
+    if regressions.is_dir() {
+        corpora.push(regressions);
+    }
+    let corpora: Vec<String> = corpora
+        .iter()
+        .map(|d| d.to_string_lossy().into_owned())
+        .collect();
+    let target_dir_arg = target_dir.to_string_lossy();
+    let max_time = format!("-max_total_time={seconds}");
+    let mut args = vec!["+nightly", "fuzz", "run", target];
+    args.extend(corpora.iter().map(String::as_str));
+    args.extend([
         "--target-dir",
-        &target_dir.to_string_lossy(),
+        &target_dir_arg,
         "--",
-        &format!("-max_total_time={seconds}"),
+        &max_time,
         // One input running this long is a hang, and a finding.
         "-timeout=60",
         "-print_final_stats=1",
-    ])
-    .stdout(log)
-    .stderr(log_err)
-    .status()
-    .map_err(|e| format!("fuzz {target}: could not start: {e}"))?;
+    ]);
+    let started = Instant::now();
+    let status = cargo_plain(&args)
+        .stdout(log)
+        .stderr(log_err)
+        .status()
+        .map_err(|e| format!("fuzz {target}: could not start: {e}"))?;
     let elapsed = started.elapsed().as_secs_f64();
 
     let text = fs::read_to_string(&log_path).unwrap_or_default();
