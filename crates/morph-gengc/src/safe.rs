@@ -644,6 +644,37 @@ impl<'gc> Mutator<'gc> {
         self.alloc_with_flags(value, AllocFlags::PINNED)
     }
 
+    /// Allocates `value` straight into the old generation (pretenuring):
+    /// for data the program knows will live long (a symbol table, a
+    /// program's constants, the long-lived half of a cache), which would
+    /// otherwise be copied out of the nursery before it is promoted.
+    ///
+    /// ```
+    /// use morph_gengc::{Heap, Member, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Symbol {
+    ///     id: u32,
+    ///     next: Member<Symbol>,
+    /// }
+    ///
+    /// let mut heap = Heap::new(Default::default())?;
+    /// heap.enter(|m| {
+    ///     let table = m.alloc_tenured(Symbol { id: 1, next: Member::null() })?;
+    ///     assert!(!m.is_young(table.get(m)));
+    ///     Ok::<(), morph_gengc::GcError>(())
+    /// })?;
+    /// # Ok::<(), morph_gengc::GcError>(())
+    /// ```
+    pub fn alloc_tenured<T: Trace>(&mut self, value: T) -> Result<Root<'gc, T>, GcError> {
+        self.alloc_with_flags(value, AllocFlags::TENURED)
+    }
+
+    /// Whether `gc` is in the nursery (young, so it may still move).
+    pub fn is_young<T>(&self, gc: Gc<'_, T>) -> bool {
+        self.raw.is_young_addr(gc.object().addr())
+    }
+
     /// Allocation's fast path, inlined into every caller: the type's cache
     /// slot, a bump in eden, the header, the root. Everything else (a new
     /// type, a full eden, flags, errors) is in [`alloc_slow`](Self::alloc_slow),

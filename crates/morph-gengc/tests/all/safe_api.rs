@@ -935,3 +935,26 @@ fn walk(head: Gc<'_, Red>, m: &Mutator<'_>) -> u64 {
         }
     }
 }
+
+#[test]
+fn tenured_objects_start_old_and_never_move() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let old = m.alloc_tenured(Node::leaf(7)).unwrap();
+        let young = m.alloc(Node::leaf(8));
+        assert!(!m.is_young(old.get(m)) && m.is_young(young.get(m)));
+        let address = old.get(m).as_ptr();
+        // A young child of a tenured parent goes through the barrier.
+        old.get(m).left.set(m, Some(young.get(m)));
+        drop(young);
+        churn(m, scaled(10_000));
+        m.collect(Collection::Minor);
+        assert_eq!(old.get(m).as_ptr(), address, "old objects do not move");
+        assert_eq!(sum(Some(old.get(m)), m), 15);
+        assert_eq!(m.verify(), Ok(()));
+        let used = m.usage().old_used;
+        drop(old);
+        m.collect(Collection::Major);
+        assert!(m.usage().old_used < used, "a dead tenured object is swept");
+    });
+}
