@@ -132,6 +132,9 @@ pub fn collector_details(heap: &Heap) -> Value {
 pub enum Family {
     /// binary-trees, GCBench: throughput of a collector against peers.
     Collector,
+    /// binary-trees at each depth of a curve: how time and peak RSS grow
+    /// with the heap, against the same peers.
+    Scaling,
     /// The server churn workload: pauses, GC share, memory over time.
     Server,
     /// The large-heap VM workload: minor/major pauses with a big live set.
@@ -150,6 +153,7 @@ impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Collector => "collector",
+            Family::Scaling => "scaling",
             Family::Server => "server",
             Family::LargeHeap => "large-heap",
             Family::Arena => "arena",
@@ -233,6 +237,24 @@ fn binary_trees_depth(size: Size) -> u32 {
     }
 }
 
+/// The scaling curve's workloads, `binary-trees@15` .. `binary-trees@21`.
+fn scaling_workloads() -> impl Iterator<Item = Workload> {
+    SCALING_DEPTHS.map(|depth| Workload {
+        name: format!("binary-trees@{depth}"),
+        family: Family::Scaling,
+        baseline: "morph-gengc",
+        implementations: COLLECTOR_IMPLS.to_vec(),
+        left_out: Vec::new(),
+        quick: if depth <= SCALING_QUICK_MAX {
+            format!("max depth {depth}")
+        } else {
+            format!("max depth {depth} (--full only)")
+        },
+        full: format!("max depth {depth}"),
+        run: Box::new(move |implementation, _size| binary_trees_at(implementation, depth)),
+    })
+}
+
 /// GCBench per size: quick halves the short-lived work (stretch depth 17),
 /// full is Boehm's original (stretch 18, long-lived 16, 500,000 doubles).
 fn gcbench_shape(size: Size) -> trees::GcBenchShape {
@@ -246,7 +268,19 @@ fn gcbench_shape(size: Size) -> trees::GcBenchShape {
 }
 
 fn binary_trees(implementation: &str, size: Size) -> Option<Outcome> {
-    let depth = std::hint::black_box(binary_trees_depth(size));
+    binary_trees_at(implementation, binary_trees_depth(size))
+}
+
+/// The depths of the scaling curve: 15 (the quick default) up to the
+/// benchmarks game's 21. A quick run stops at [`SCALING_QUICK_MAX`].
+pub const SCALING_DEPTHS: std::ops::RangeInclusive<u32> = 15..=21;
+
+/// The deepest point of the curve a quick run measures.
+pub const SCALING_QUICK_MAX: u32 = 18;
+
+/// binary-trees at `depth` whatever the size: one point of the curve.
+fn binary_trees_at(implementation: &str, depth: u32) -> Option<Outcome> {
+    let depth = std::hint::black_box(depth);
     let elements = trees::workload::binary_trees_allocations(depth);
     if implementation == "morph-gengc" {
         let mut heap = trees::morph_gengc_impl::heap();
@@ -441,6 +475,7 @@ pub fn catalogue() -> Vec<Workload> {
             run: Box::new(vm::run),
         },
     ];
+    all.extend(scaling_workloads());
     for (name, kind, count) in [
         ("arena-small-objects", "small", arena::SMALL_COUNT),
         ("arena-mixed-sizes", "mixed", arena::MIXED_COUNT),
