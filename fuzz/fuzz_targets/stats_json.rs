@@ -54,7 +54,7 @@ struct StatsInput {
     gc: [u64; 8],
     object_count: u64,
     by_type: Vec<TypeInput>,
-    heap: [u64; 14],
+    heap: [u64; 17],
     generational: [u64; 4],
 }
 
@@ -62,7 +62,25 @@ impl StatsInput {
     fn build(self) -> MorphMemStats {
         let [a0, a1, a2, a3, a4, a5, a6, a7] = self.allocation;
         let [g0, g1, g2, g3, g4, g5, g6, g7] = self.gc;
-        let [h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13] = self.heap;
+        let [
+            h0,
+            h1,
+            h2,
+            h3,
+            h4,
+            h5,
+            h6,
+            h7,
+            h8,
+            h9,
+            h10,
+            h11,
+            h12,
+            h13,
+            h14,
+            h15,
+            h16,
+        ] = self.heap;
         let [y0, y1, y2, y3] = self.generational;
         MorphMemStats {
             mode: self.mode,
@@ -118,6 +136,9 @@ impl StatsInput {
                 old_bytes: h11,
                 large_bytes: h12,
                 large_count: h13,
+                code_bytes: h14,
+                code_used_bytes: h15,
+                code_blocks: h16,
             },
             generational: GenerationalStats {
                 young_gc_count: y0,
@@ -140,7 +161,10 @@ fn render(stats: &MorphMemStats) {
     let one_line_names =
         !stats.mode.contains('\n') && stats.objects.by_type.iter().all(|t| !t.name.contains('\n'));
     let breakdown = report.lines().filter(|l| {
-        l.starts_with("  Arena:") || l.starts_with("  Pool:") || l.starts_with("  Heap:")
+        l.starts_with("  Arena:")
+            || l.starts_with("  Pool:")
+            || l.starts_with("  Heap:")
+            || l.starts_with("  Code:")
     });
     for line in breakdown.filter(|_| one_line_names) {
         let share: u64 = line

@@ -62,10 +62,13 @@ impl MorphMemStats {
         let h = &self.heap;
         // Saturating: a loaded stats file may hold any counts (the
         // `stats_json` fuzz target found a sum past u64::MAX).
+        // A code cache counts the pages its blocks use, not its reservation
+        // (mostly address space with no memory behind it).
         let reserved = h
             .arena_bytes
             .saturating_add(h.pool_bytes)
-            .saturating_add(h.heap_bytes);
+            .saturating_add(h.heap_bytes)
+            .saturating_add(h.code_used_bytes);
         writeln!(out, "\nBreakdown:")?;
         writeln!(
             out,
@@ -92,6 +95,18 @@ impl MorphMemStats {
             percent(h.heap_bytes, reserved),
             bytes_human(h.heap_bytes)
         )?;
+        if h.code_bytes > 0 {
+            writeln!(
+                out,
+                "  {:<6}{:>4}% ({} in {} {}, {} reserved)",
+                "Code:",
+                percent(h.code_used_bytes, reserved),
+                bytes_human(h.code_used_bytes),
+                thousands(h.code_blocks),
+                plural(h.code_blocks, "block", "blocks"),
+                bytes_human(h.code_bytes),
+            )?;
+        }
 
         let g = &self.gc;
         let generational = &self.generational;
@@ -341,6 +356,13 @@ impl MorphMemStats {
         ] {
             p.sample("morph_mem_space_reserved_bytes", &[("space", space)], value);
         }
+        // The JIT code cache (VM mode): address space reserved, of which
+        // `used` is in live blocks.
+        p.sample(
+            "morph_mem_space_reserved_bytes",
+            &[("space", "code")],
+            h.code_bytes,
+        );
         p.family(
             "morph_mem_space_used_bytes",
             "gauge",
@@ -355,6 +377,11 @@ impl MorphMemStats {
             "morph_mem_space_used_bytes",
             &[("space", "pool")],
             h.pool_used_bytes,
+        );
+        p.sample(
+            "morph_mem_space_used_bytes",
+            &[("space", "code")],
+            h.code_used_bytes,
         );
 
         p.family(

@@ -147,6 +147,15 @@ pub struct HeapStats {
     pub large_bytes: u64,
     /// Objects in the large-object space.
     pub large_count: u64,
+    /// Bytes of address space reserved by a JIT code cache (VM mode).
+    #[serde(default)]
+    pub code_bytes: u64,
+    /// Bytes in live code blocks (whole pages).
+    #[serde(default)]
+    pub code_used_bytes: u64,
+    /// Live code blocks.
+    #[serde(default)]
+    pub code_blocks: u64,
 }
 
 /// Generational counters.
