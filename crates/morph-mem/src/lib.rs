@@ -67,6 +67,13 @@
 //! # Ok::<(), morph_mem::MorphMemError>(())
 //! ```
 //!
+//! # The JIT code cache (VM mode)
+//!
+//! With the `vm` feature, [`MorphMem::code_cache`] lends VM mode's
+//! [`CodeCache`]: a reserved region from which a JIT takes code blocks,
+//! writes them, makes them executable (never writable and executable at
+//! once) and discards them; its usage joins [`MorphMem::stats`].
+//!
 //! # The dispatcher
 //!
 //! [`MorphMem::alloc_raw`] is the Rust form of the seed design's
@@ -75,6 +82,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(all(feature = "vm", unix))]
+mod code_cache;
 #[cfg(feature = "compiler")]
 mod compiler;
 mod config;
@@ -82,6 +91,11 @@ mod error;
 mod mem;
 mod pressure;
 
+#[cfg(all(feature = "vm", unix))]
+pub use code_cache::{
+    CodeBlock, CodeCache, CodeCacheConfig, CodeCacheError, CodeCacheStats, CodeState, IcacheFlush,
+    flush_icache,
+};
 #[cfg(feature = "compiler")]
 pub use compiler::CompilerArena;
 pub use config::{

@@ -162,6 +162,9 @@ pub struct MorphMem {
     arena: Option<CompilerArena>,
     #[cfg(collector)]
     collected: Option<Collected>,
+    /// The JIT code cache of VM mode, reserved on first use (`code_cache.rs`).
+    #[cfg(all(feature = "vm", unix))]
+    pub(crate) code_cache: Option<crate::CodeCache>,
 }
 
 impl fmt::Debug for MorphMem {
@@ -192,6 +195,8 @@ impl MorphMem {
             arena: None,
             #[cfg(collector)]
             collected: None,
+            #[cfg(all(feature = "vm", unix))]
+            code_cache: None,
         };
         match config.mode {
             #[cfg(feature = "compiler")]
@@ -478,6 +483,10 @@ impl MorphMem {
         #[cfg(collector)]
         if let Some(c) = &self.collected {
             c.heap.raw().report_into(&mut stats);
+        }
+        #[cfg(all(feature = "vm", unix))]
+        if let Some(cache) = &self.code_cache {
+            cache.report_into(&mut stats);
         }
         for pool in self.pools.stats() {
             if pool.blocks > 0 {
