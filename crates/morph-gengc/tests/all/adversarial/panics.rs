@@ -248,14 +248,14 @@ unsafe impl RootSet for PanickingRoots {
 
 #[test]
 fn a_root_set_that_panics_poisons_the_heap() {
-    let types = Box::leak(Box::new(morph_header::TypeRegistry::new()));
-    let leaf = types
+    static TYPES: morph_header::TypeRegistry = morph_header::TypeRegistry::new();
+    let leaf = TYPES
         .register(morph_header::TypeDescriptor::new(
             "Leaf",
             std::alloc::Layout::new::<[u64; 2]>(),
         ))
         .unwrap();
-    let mut heap = RawHeap::with_registry(small_config(), types).unwrap();
+    let mut heap = RawHeap::with_registry(small_config(), &TYPES).unwrap();
     let mut roots = PanickingRoots(Vec::new());
     for _ in 0..10 {
         // SAFETY: a leaf type of 16 bytes: nothing to trace or drop.
