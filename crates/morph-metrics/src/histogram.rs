@@ -37,36 +37,72 @@ pub const MAX_TRACKED_PAUSE: Duration = Duration::from_secs(3600);
 /// ```
 #[derive(Clone, Debug)]
 pub struct PauseHistogram {
-    histogram: Histogram<u64>,
+    /// Made at the first pause: its bucket array is ~270 KB for these
+    /// bounds, which every recorder that never sees a collection (pools,
+    /// arenas, the empty recorder a merged snapshot starts from) would
+    /// otherwise allocate and fill, and every merge and percentile walk.
+    histogram: Option<Box<Histogram<u64>>>,
     total: Duration,
     max: Duration,
 }
 
 impl PauseHistogram {
-    /// An empty histogram.
+    /// An empty histogram (allocates nothing until the first pause).
     pub fn new() -> Self {
-        let max_ns = MAX_TRACKED_PAUSE.as_nanos() as u64;
-        let histogram = Histogram::new_with_bounds(1, max_ns, SIGNIFICANT_DIGITS)
-            .expect("constant bounds are valid: 1 <= 2 * 1, digits <= 5");
         PauseHistogram {
-            histogram,
+            histogram: None,
             total: Duration::ZERO,
             max: Duration::ZERO,
         }
+    }
+
+    fn buckets_for_ns() -> Histogram<u64> {
+        let max_ns = MAX_TRACKED_PAUSE.as_nanos() as u64;
+        Histogram::new_with_bounds(1, max_ns, SIGNIFICANT_DIGITS)
+            .expect("constant bounds are valid: 1 <= 2 * 1, digits <= 5")
     }
 
     /// Records one pause.
     #[inline]
     pub fn record(&mut self, pause: Duration) {
         let ns = u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX);
-        self.histogram.saturating_record(ns.max(1));
+        self.histogram
+            .get_or_insert_with(|| Box::new(Self::buckets_for_ns()))
+            .saturating_record(ns.max(1));
         self.total += pause;
         self.max = self.max.max(pause);
     }
 
+    /// Adds every pause of `other` to `self`, bucket by bucket (the same
+    /// buckets as recording each of them again, in one pass).
+    ///
+    /// ```
+    /// use morph_metrics::PauseHistogram;
+    /// use std::time::Duration;
+    ///
+    /// let (mut a, mut b) = (PauseHistogram::new(), PauseHistogram::new());
+    /// a.record(Duration::from_micros(10));
+    /// b.record(Duration::from_micros(30));
+    /// a.merge(&b);
+    /// assert_eq!((a.count(), a.max(), a.total()), (2, Duration::from_micros(30), Duration::from_micros(40)));
+    /// ```
+    pub fn merge(&mut self, other: &PauseHistogram) {
+        let Some(theirs) = &other.histogram else {
+            return;
+        };
+        match &mut self.histogram {
+            Some(mine) => mine
+                .add(&**theirs)
+                .expect("both histograms have the same bounds"),
+            None => self.histogram = Some(theirs.clone()),
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
     /// Number of pauses recorded.
     pub fn count(&self) -> u64 {
-        self.histogram.len()
+        self.histogram.as_ref().map_or(0, |h| h.len())
     }
 
     /// Sum of all pauses (exact, not bucketed).
@@ -76,11 +112,11 @@ impl PauseHistogram {
 
     /// The pause at quantile `q` (0.0..=1.0), zero when empty.
     pub fn percentile(&self, q: f64) -> Duration {
-        if self.histogram.is_empty() {
+        let Some(histogram) = self.histogram.as_ref().filter(|h| !h.is_empty()) else {
             return Duration::ZERO;
-        }
+        };
         let q = q.clamp(0.0, 1.0);
-        let value = Duration::from_nanos(self.histogram.value_at_quantile(q));
+        let value = Duration::from_nanos(histogram.value_at_quantile(q));
         // The bucket's highest equivalent value can exceed the true maximum;
         // never report a percentile above the largest pause recorded.
         value.min(self.max)
@@ -101,12 +137,15 @@ impl PauseHistogram {
 
     /// Every recorded value bucket as (upper value, count), for plots.
     pub fn buckets(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
-        self.histogram.iter_recorded().map(|v| {
-            (
-                Duration::from_nanos(v.value_iterated_to()),
-                v.count_at_value(),
-            )
-        })
+        self.histogram
+            .iter()
+            .flat_map(|h| h.iter_recorded())
+            .map(|v| {
+                (
+                    Duration::from_nanos(v.value_iterated_to()),
+                    v.count_at_value(),
+                )
+            })
     }
 }
 

@@ -353,11 +353,7 @@ impl Metrics {
         self.promoted_objects += other.promoted_objects;
         self.promoted_bytes += other.promoted_bytes;
         self.reclaimed_bytes += other.reclaimed_bytes;
-        for (value, count) in other.pauses.buckets() {
-            for _ in 0..count {
-                self.pauses.record(value);
-            }
-        }
+        self.pauses.merge(&other.pauses);
     }
 
     /// A snapshot of everything recorded, with type names from `registry`.
