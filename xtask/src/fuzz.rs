@@ -127,6 +127,7 @@ fn fuzz_dir() -> PathBuf {
 /// Builds every target once, then fuzzes each of `targets` for `seconds`.
 /// Fails if any found a crash (after running the others).
 pub(crate) fn fuzz(targets: &[&str], seconds: u64) -> Result<(), String> {
+    let started = Instant::now();
     let target_dir = fuzz_dir();
     let target_dir_arg = target_dir.to_string_lossy().into_owned();
     crate::step(
@@ -139,7 +140,10 @@ pub(crate) fn fuzz(targets: &[&str], seconds: u64) -> Result<(), String> {
         results.push(fuzz_one(target, seconds, &target_dir)?);
     }
 
-    println!("\n==> fuzz summary ({seconds}s per target)");
+    println!(
+        "\n==> fuzz summary ({seconds}s per target; {:.0}s in all, build included)",
+        started.elapsed().as_secs_f64()
+    );
     println!(
         "  {:<11} {:>6} {:>10} {:>6} {:>7}  result",
         "target", "secs", "execs", "cov", "ft"
@@ -152,7 +156,11 @@ pub(crate) fn fuzz(targets: &[&str], seconds: u64) -> Result<(), String> {
             r.stat("execs"),
             r.stat("cov"),
             r.stat("ft"),
-            if r.crashed { "CRASH" } else { "ok" }
+            match (r.crashed, r.build_failed) {
+                (false, _) => "ok",
+                (true, false) => "CRASH",
+                (true, true) => "BUILD FAILED",
+            }
         );
     }
     let crashed: Vec<&str> = results
@@ -164,8 +172,8 @@ pub(crate) fn fuzz(targets: &[&str], seconds: u64) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "fuzz: {} found a crash; inputs are under fuzz/artifacts/ \
-             (fuzz/README.md says how to reproduce and minimise them)",
+            "fuzz: {} failed: a crash saves its input under fuzz/artifacts/ \
+             (fuzz/README.md says how to reproduce and minimise it)",
             crashed.join(", ")
         ))
     }
@@ -176,6 +184,8 @@ struct Outcome<'a> {
     target: &'a str,
     seconds: f64,
     crashed: bool,
+    /// The run failed before fuzzing: `cargo fuzz run` could not rebuild.
+    build_failed: bool,
     /// libFuzzer's last status line: `#N DONE cov: C ft: F corp: ...`.
     status: Option<String>,
 }
@@ -263,6 +273,7 @@ fn fuzz_one<'a>(target: &'a str, seconds: u64, target_dir: &Path) -> Result<Outc
         target,
         seconds: elapsed,
         crashed: !status.success(),
+        build_failed: !status.success() && text.contains("failed to build fuzz script"),
         status: status_line,
     };
     if outcome.crashed {
@@ -274,12 +285,18 @@ fn fuzz_one<'a>(target: &'a str, seconds: u64, target_dir: &Path) -> Result<Outc
                 l.contains("panicked at")
                     || l.contains("ERROR: libFuzzer")
                     || l.contains("ERROR: AddressSanitizer")
+                    || l.starts_with("error")
             })
             .unwrap_or(lines.len().saturating_sub(40));
         for line in lines.iter().skip(first).take(150) {
             println!("    {line}");
         }
-        println!("==> fuzz {target}: CRASH after {elapsed:.0}s ({status})");
+        let what = if outcome.build_failed {
+            "BUILD FAILED"
+        } else {
+            "CRASH"
+        };
+        println!("==> fuzz {target}: {what} after {elapsed:.0}s ({status})");
     } else {
         println!(
             "==> fuzz {target}: ok ({elapsed:.0}s; {} runs, cov {}, ft {})",
