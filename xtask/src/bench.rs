@@ -43,6 +43,10 @@ const QUANTILES: [f64; 17] = [
     0.99999, 1.0,
 ];
 
+/// Runs per point of the scaling curve at most (each point is a workload
+/// with every peer; `--runs` can ask for fewer).
+const SCALING_RUNS: usize = 3;
+
 /// Default regression threshold: a median more than this much slower than
 /// the baseline's (plus both runs' noise) is a regression.
 const DEFAULT_THRESHOLD: f64 = 0.10;
@@ -54,8 +58,10 @@ Runs every workload once per implementation per process, several times, and
 reports medians, spreads, peak RSS and ratios to our implementation (same run).
 
 options:
-  --quick                 default sizes (3 runs each; a few minutes on 2 cores)
-  --full                  target sizes (64 MiB server live set, 1 GiB VM heap; 7 runs)
+  --quick                 default sizes (3 runs each; a few minutes on 2 cores);
+                          the scaling curve (binary-trees@N) up to depth 18
+  --full                  target sizes (64 MiB server live set, 1 GiB VM heap; 7 runs);
+                          the scaling curve up to depth 21 (3 runs a point)
   --runs N                runs per (workload, implementation)
   --only NAME[,NAME]      workloads by name or prefix (binary-trees, server, pool, arena-small...)
   --impl NAME[,NAME]      implementations (repeatable); the baseline always runs too
@@ -207,11 +213,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
         return Ok(());
     }
-    let selected = select(&catalogue, &options.only)?;
+    let mut selected = select(&catalogue, &options.only)?;
+    // The deep end of the scaling curve takes minutes a run for the slower
+    // peers: only `--full` runs it, or naming it.
+    selected.retain(|w| {
+        options.full || w["full_only"] != true || options.only.iter().any(|o| w["name"] == *o)
+    });
     let runs = options.runs.unwrap_or(if options.full { 7 } else { 3 });
 
     let mut workloads = Vec::new();
     for spec in selected {
+        // A curve has many points: three runs each, unless asked for fewer.
+        let runs = if spec["family"] == "scaling" {
+            runs.min(SCALING_RUNS)
+        } else {
+            runs
+        };
         workloads.push(run_workload(&runner, spec, &options, runs)?);
     }
 

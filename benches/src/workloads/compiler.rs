@@ -79,6 +79,7 @@ pub fn workload() -> Workload {
         )],
         quick: CompilerShape::of(Size::Quick).describe(),
         full: CompilerShape::of(Size::Full).describe(),
+        full_only: false,
         run: Box::new(run),
     }
 }

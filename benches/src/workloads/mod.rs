@@ -183,6 +183,9 @@ pub struct Workload {
     pub quick: String,
     /// What a full run does.
     pub full: String,
+    /// Run only by `--full` (or when named): the deep end of the scaling
+    /// curve, minutes per run for the slower peers.
+    pub full_only: bool,
     /// Runs it.
     pub run: RunFn,
 }
@@ -213,6 +216,7 @@ impl Workload {
             "left_out": left_out,
             "quick": self.quick,
             "full": self.full,
+            "full_only": self.full_only,
         })
     }
 }
@@ -251,6 +255,7 @@ fn scaling_workloads() -> impl Iterator<Item = Workload> {
             format!("max depth {depth} (--full only)")
         },
         full: format!("max depth {depth}"),
+        full_only: depth > SCALING_QUICK_MAX,
         run: Box::new(move |implementation, _size| binary_trees_at(implementation, depth)),
     })
 }
@@ -416,6 +421,7 @@ pub fn catalogue() -> Vec<Workload> {
             left_out: Vec::new(),
             quick: format!("max depth {}", binary_trees_depth(Size::Quick)),
             full: format!("max depth {}", binary_trees_depth(Size::Full)),
+            full_only: false,
             run: Box::new(binary_trees),
         },
         Workload {
@@ -426,6 +432,7 @@ pub fn catalogue() -> Vec<Workload> {
             left_out: Vec::new(),
             quick: describe_gcbench(Size::Quick),
             full: describe_gcbench(Size::Full),
+            full_only: false,
             run: Box::new(gcbench),
         },
         Workload {
@@ -441,6 +448,7 @@ pub fn catalogue() -> Vec<Workload> {
             )],
             quick: describe_churn(Size::Quick),
             full: describe_churn(Size::Full),
+            full_only: false,
             run: Box::new(churn::run),
         },
         Workload {
@@ -451,6 +459,7 @@ pub fn catalogue() -> Vec<Workload> {
             left_out: Vec::new(),
             quick: server::ServerShape::of(Size::Quick).describe(),
             full: server::ServerShape::of(Size::Full).describe(),
+            full_only: false,
             run: Box::new(server::run),
         },
         Workload {
@@ -472,6 +481,7 @@ pub fn catalogue() -> Vec<Workload> {
             ],
             quick: vm::VmShape::of(Size::Quick).describe(),
             full: vm::VmShape::of(Size::Full).describe(),
+            full_only: false,
             run: Box::new(vm::run),
         },
     ];
@@ -504,6 +514,7 @@ pub fn catalogue() -> Vec<Workload> {
             left_out,
             quick: describe(Size::Quick),
             full: describe(Size::Full),
+            full_only: false,
             run: Box::new(arena_workload(kind)),
         });
     }
@@ -526,6 +537,7 @@ pub fn catalogue() -> Vec<Workload> {
             baseline: "morph-pool",
             implementations: vec!["morph-pool", "box-glibc", "box-mimalloc", "slab"],
             left_out: Vec::new(),
+            full_only: false,
             run: Box::new(move |implementation, s| {
                 let batches = pool_batches(s);
                 let checksum = crate::pool::run_batches(implementation, size, &order, batches)?;

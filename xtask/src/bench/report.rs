@@ -75,6 +75,7 @@ pub(crate) fn targets(results: &Value) -> Value {
                 }
                 minor_pause_target(&mut out, w, name);
             }
+            Some("scaling") => scaling_targets(&mut out, w, name),
             Some("server") => {
                 minor_pause_target(&mut out, w, name);
                 if let Some(gc) = row(w, "morph-gengc").map(|r| &r["gc"]) {
@@ -161,6 +162,98 @@ pub(crate) fn targets(results: &Value) -> Value {
         }
     }
     Value::Array(out)
+}
+
+/// The scaling curve's targets at one point (`binary-trees@N`): faster
+/// than `Box` + glibc, peak RSS at most 1.5× its, and at the benchmarks
+/// game's depth 21 within 1.2× of `Box` + mimalloc.
+fn scaling_targets(out: &mut Vec<Value>, w: &Value, name: &str) {
+    if let Some(r) = ratio(w, "box-glibc") {
+        out.push(target(
+            "scaling: faster than Box + glibc at every depth",
+            name,
+            format!("Box takes {r:.2}× our time"),
+            Some(r > 1.0),
+            "",
+        ));
+    }
+    let rss = |implementation: &str| row(w, implementation)?["peak_rss_bytes"].as_f64();
+    if let (Some(ours), Some(boxed)) = (rss("morph-gengc"), rss("box-glibc")) {
+        let over = ours / boxed.max(1.0);
+        out.push(target(
+            "scaling: peak RSS ≤ 1.5× Box + glibc's",
+            name,
+            format!(
+                "{} against {} ({over:.2}×)",
+                format_bytes(ours),
+                format_bytes(boxed)
+            ),
+            Some(over <= 1.5),
+            "",
+        ));
+    }
+    if name.ends_with("@21")
+        && let Some(r) = ratio(w, "box-mimalloc")
+    {
+        out.push(target(
+            "scaling: within 1.2× of Box + mimalloc at depth 21",
+            name,
+            format!("we take {:.2}× Box + mimalloc's time", 1.0 / r),
+            Some(1.0 / r <= 1.2),
+            "",
+        ));
+    }
+}
+
+/// The scaling curve as one table: a row per depth, the time ratio
+/// (peer ÷ ours) and peak RSS of every implementation.
+fn scaling_table(out: &mut String, results: &Value) {
+    let points: Vec<&Value> = workloads(results)
+        .filter(|w| w["family"] == "scaling" && w["not_run"] != true)
+        .collect();
+    let Some(first) = points.first() else {
+        return;
+    };
+    let implementations: Vec<&str> = rows(first)
+        .filter_map(|r| r["implementation"].as_str())
+        .collect();
+    let _ = writeln!(
+        out,
+        "## Scaling curve\n\nbinary-trees at each depth, one process per run: our median \
+         time and peak RSS, then each peer's time as a ratio to ours (above 1.00 we are \
+         faster) and its peak RSS.\n"
+    );
+    let _ = write!(out, "| depth |");
+    for i in &implementations {
+        let _ = write!(out, " {i} |");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "|---|{}", "---|".repeat(implementations.len()));
+    for w in points {
+        let depth = w["name"]
+            .as_str()
+            .and_then(|n| n.rsplit('@').next())
+            .unwrap_or("?");
+        let _ = write!(out, "| {depth} |");
+        for i in &implementations {
+            let cell = match row(w, i) {
+                Some(r) if *i == "morph-gengc" => format!(
+                    "{} ({})",
+                    format_duration(r["median_ns"].as_f64().unwrap_or(0.0)),
+                    format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0))
+                ),
+                Some(r) => format!(
+                    "{:.2} ({})",
+                    r["ratio"].as_f64().unwrap_or(0.0),
+                    format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0))
+                ),
+                None => "–".into(),
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out);
 }
 
 /// The VM-mode pause target, judged on each kind of collection.
@@ -498,7 +591,9 @@ pub(crate) fn markdown(results: &Value, plots: &[String]) -> String {
         );
     }
 
-    let _ = writeln!(out, "\n## Results\n");
+    let _ = writeln!(out);
+    scaling_table(&mut out, results);
+    let _ = writeln!(out, "## Results\n");
     for w in workloads(results) {
         let name = w["name"].as_str().unwrap_or("?");
         let _ = writeln!(out, "### `{name}`\n");

@@ -291,7 +291,14 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
     // Collector pauses: morph-gengc by kind per workload, gc-arena's
     // collect_debt calls in the server workload.
     let mut pauses = Vec::new();
-    for w in results["workloads"].as_array().into_iter().flatten() {
+    // The scaling curve's points are left out: seven more tree runs would
+    // hide the workloads the pause targets are about.
+    for w in results["workloads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["family"] != "scaling")
+    {
         let name = w["name"].as_str().unwrap_or("?");
         for r in rows(w) {
             let gc = &r["gc"];
@@ -411,7 +418,79 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
             write(&format!("{name}-memory.svg"), render(&chart, &memory))?;
         }
     }
+    for (file, title, key, y_label, format) in [
+        (
+            "scaling-time.svg",
+            "binary-trees: median time against depth",
+            "median_ns",
+            "time",
+            format_ns as fn(f64) -> String,
+        ),
+        (
+            "scaling-rss.svg",
+            "binary-trees: peak RSS against depth",
+            "peak_rss_bytes",
+            "peak RSS",
+            format_bytes_tick,
+        ),
+    ] {
+        let curves = scaling_series(results, key);
+        if !curves.is_empty() {
+            let chart = Chart {
+                title,
+                x_label: "max depth",
+                y_label,
+                x_scale: Scale::Linear,
+                y_scale: Scale::Log,
+                y_format: format,
+            };
+            write(file, render(&chart, &curves))?;
+        }
+    }
     Ok(written)
+}
+
+/// One series per implementation over the scaling curve's points:
+/// (depth, the row's `key`).
+fn scaling_series(results: &Value, key: &str) -> Vec<Series> {
+    let mut series: Vec<Series> = Vec::new();
+    for w in results["workloads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["family"] == "scaling" && w["not_run"] != true)
+    {
+        let Some(depth) = w["name"]
+            .as_str()
+            .and_then(|n| n.rsplit('@').next())
+            .and_then(|d| d.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        for r in rows(w) {
+            let (Some(name), Some(value)) = (r["implementation"].as_str(), r[key].as_f64()) else {
+                continue;
+            };
+            match series.iter_mut().find(|s| s.name == name) {
+                Some(s) => s.points.push((depth, value)),
+                None => series.push(Series {
+                    name: name.to_owned(),
+                    points: vec![(depth, value)],
+                    dashed: name != "morph-gengc",
+                    color: None,
+                }),
+            }
+        }
+    }
+    series
+}
+
+fn format_ns(ns: f64) -> String {
+    format_us(ns / 1e3)
+}
+
+fn format_bytes_tick(bytes: f64) -> String {
+    format_mib(bytes / (1024.0 * 1024.0))
 }
 
 #[cfg(test)]
