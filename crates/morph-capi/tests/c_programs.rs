@@ -151,6 +151,14 @@ fn show(output: &Output) -> String {
 /// Compiles `tests/c/<name>.c` and runs it with `args`; returns its stdout.
 /// `None` (with a notice) when there is no C compiler.
 fn run_c_program(name: &str, args: &[&str]) -> Option<String> {
+    let source = manifest_dir().join("tests/c").join(format!("{name}.c"));
+    let exe = build_c_program(&source, name)?;
+    Some(run_checked(&exe, name, args, &[]))
+}
+
+/// Compiles `source` (C11, warnings as errors, with the sanitizer when it
+/// works) against the static library; `None` without a C compiler.
+fn build_c_program(source: &Path, name: &str) -> Option<PathBuf> {
     let Some(tc) = toolchain() else {
         assert!(
             !required(),
@@ -188,7 +196,7 @@ fn run_c_program(name: &str, args: &[&str]) -> Option<String> {
         compile.arg("-fsanitize=address");
     }
     compile
-        .arg(dir.join("tests/c").join(format!("{name}.c")))
+        .arg(source)
         .arg(&tc.staticlib)
         .args(native_libs())
         .arg("-o")
@@ -196,10 +204,18 @@ fn run_c_program(name: &str, args: &[&str]) -> Option<String> {
     let compiled = compile.output().expect("running the C compiler");
     assert!(
         compiled.status.success(),
-        "compiling {name}.c failed\n{}",
+        "compiling {} failed\n{}",
+        source.display(),
         show(&compiled)
     );
+    Some(exe)
+}
 
+/// Runs a program built by [`build_c_program`] under the memory checker
+/// with `env` (and no inherited Morph variables); fails on a non-zero exit
+/// or a checker report. Returns its stdout.
+fn run_checked(exe: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let tc = toolchain().expect("built with a toolchain");
     let mut run = if tc.checker == Checker::Valgrind {
         let mut valgrind = Command::new("valgrind");
         valgrind
@@ -209,10 +225,10 @@ fn run_c_program(name: &str, args: &[&str]) -> Option<String> {
                 "--errors-for-leak-kinds=definite",
                 "-q",
             ])
-            .arg(&exe);
+            .arg(exe);
         valgrind
     } else {
-        Command::new(&exe)
+        Command::new(exe)
     };
     run.args(args)
         .env(
@@ -220,17 +236,49 @@ fn run_c_program(name: &str, args: &[&str]) -> Option<String> {
             "detect_leaks=1:abort_on_error=0:exitcode=99",
         )
         .env_remove("MORPH_MEM_MODE")
-        .env_remove("MORPH_GC_STRESS");
+        .env_remove("MORPH_MEM_V2")
+        .env_remove("MORPH_GC_STRESS")
+        .envs(env.iter().copied());
     let output = run.output().expect("running the C program");
     assert!(
         output.status.success(),
-        "C test {name} failed (checker: {:?})\n{}",
+        "C program {name} {env:?} failed (checker: {:?})\n{}",
         tc.checker,
         show(&output)
     );
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    println!("--- {name} ({:?})\n{stdout}", tc.checker);
-    Some(stdout)
+    println!(
+        "--- {name} {env:?} ({:?})\n{stdout}{}",
+        tc.checker,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The example interpreter prints the same results under the V1 allocator
+/// and under Morph Memory in compiler mode, runtime mode and stress mode:
+/// the seed's migration path, step by step.
+#[test]
+fn the_example_interpreter_gives_the_same_results_at_every_migration_step() {
+    let source = manifest_dir().join("examples/interp/interp.c");
+    let Some(exe) = build_c_program(&source, "interp") else {
+        return;
+    };
+    let expected = "332833500\n6765\n(0 1 1 2 3 5 8 13 21 34 55 89 144 233 377)\n332833500\n";
+    let steps: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("MORPH_MEM_V2", "1"), ("MORPH_MEM_MODE", "compiler")],
+        &[("MORPH_MEM_V2", "1")],
+        &[("MORPH_MEM_V2", "1"), ("MORPH_GC_STRESS", "200")],
+    ];
+    for env in steps {
+        assert_eq!(run_checked(&exe, "interp", &[], env), expected, "{env:?}");
+    }
+    let with_stats = run_checked(&exe, "interp", &["--stats"], &[("MORPH_MEM_V2", "1")]);
+    assert!(
+        with_stats.contains("Top Types:") && with_stats.contains("Cons"),
+        "{with_stats}"
+    );
 }
 
 #[test]
