@@ -16,11 +16,13 @@
 //!   and [`writable`](CodeCache::writable) refuse it
 //!   ([`CodeCacheError::NotWritable`]); a raw store into it faults.
 //! * **Discard and reuse.** [`discard`](CodeCache::discard) makes the pages
-//!   inaccessible again and gives them back to the system (`MADV_DONTNEED`:
-//!   a stale call into discarded code faults instead of running old code),
-//!   and returns the run to the free list, merged with its free neighbours.
-//!   The next allocation takes the lowest free run that fits, so the space
-//!   is reused.
+//!   inaccessible again (a stale call into discarded code faults instead of
+//!   running old code) and returns the run to the free list, merged with
+//!   its free neighbours. Up to [`CodeCacheConfig::retained_bytes`] of
+//!   discarded pages stay resident, so reusing them costs no page fault
+//!   (they are zeroed when handed out again); past that, discarded pages go
+//!   back to the system (`MADV_DONTNEED`). The next allocation takes the
+//!   lowest free run that fits, so the space is reused.
 //! * **Checked handles.** A [`CodeBlock`] names its cache, a slot and the
 //!   slot's generation: a handle used after its block was discarded, or
 //!   with another cache, is [`CodeCacheError::UnknownBlock`], never
@@ -38,7 +40,8 @@
 //! * every live block is a page-aligned run `offset .. offset + len` inside
 //!   it, disjoint from every other live block and from every free run; its
 //!   protection is exactly read + write (writable) or read + execute
-//!   (executable); every free run is inaccessible.
+//!   (executable); every free run is inaccessible, and a free page not
+//!   marked in `dirty` reads as zeroes once made accessible.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,11 +73,17 @@ pub struct CodeCacheConfig {
     /// [`IcacheFlush`]); `None` skips the flush, which is only correct on
     /// architectures with a coherent instruction cache.
     pub icache_flush: Option<IcacheFlush>,
+    /// Bytes of discarded blocks kept resident (inaccessible) for reuse
+    /// without page faults; discarded pages past it are returned to the
+    /// system at once.
+    pub retained_bytes: usize,
 }
 
 impl CodeCacheConfig {
     /// The capacity [`Default`] reserves: 64 MiB of address space.
     pub const DEFAULT_CAPACITY: usize = 64 << 20;
+    /// The discarded bytes [`Default`] keeps resident: 1 MiB.
+    pub const DEFAULT_RETAINED: usize = 1 << 20;
 }
 
 impl Default for CodeCacheConfig {
@@ -82,6 +91,7 @@ impl Default for CodeCacheConfig {
         CodeCacheConfig {
             capacity: Self::DEFAULT_CAPACITY,
             icache_flush: Some(flush_icache),
+            retained_bytes: Self::DEFAULT_RETAINED,
         }
     }
 }
@@ -275,6 +285,9 @@ pub struct CodeCacheStats {
     pub allocations: u64,
     /// Blocks discarded since the cache was made.
     pub discards: u64,
+    /// Bytes of free pages kept resident for reuse (see
+    /// [`CodeCacheConfig::retained_bytes`]).
+    pub retained_bytes: usize,
 }
 
 /// One slot of the block table.
@@ -320,6 +333,10 @@ pub struct CodeCache {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     icache_flush: Option<IcacheFlush>,
+    /// Free pages that may hold old bytes (kept resident by `discard`):
+    /// one bit per page of the region.
+    dirty: Vec<u64>,
+    retain_limit: usize,
     stats: CodeCacheStats,
 }
 
@@ -379,6 +396,8 @@ impl CodeCache {
             slots: Vec::new(),
             free_slots: Vec::new(),
             icache_flush: config.icache_flush,
+            dirty: vec![0; (capacity / page).div_ceil(64)],
+            retain_limit: config.retained_bytes,
             stats: CodeCacheStats {
                 reserved_bytes: capacity,
                 ..CodeCacheStats::default()
@@ -456,6 +475,7 @@ impl CodeCache {
         if run > len {
             self.free.insert(offset + len, run - len);
         }
+        self.zero_dirty(offset, len);
         let slot = Slot {
             offset,
             len,
@@ -604,14 +624,20 @@ impl CodeCache {
     pub fn discard(&mut self, block: CodeBlock) -> Result<(), CodeCacheError> {
         let (index, slot) = self.slot(block)?;
         self.protect(slot.offset, slot.len, libc::PROT_NONE)?;
-        // Give the memory back; a failure only keeps it resident, and
-        // alloc's blocks need not be zero for soundness, so it is ignored.
+        let keep = self.stats.retained_bytes + slot.len <= self.retain_limit;
+        // Past the retention limit, give the memory back (zero pages on the
+        // next use); if the system refuses, keep the pages as dirty.
         // SAFETY: the run lies inside the reservation and no Rust
         // reference points into it (its protection was just removed).
-        let _ = unsafe {
-            self.region
-                .unchecked_advise_range(UncheckedAdvice::DontNeed, slot.offset, slot.len)
-        };
+        let released = !keep
+            && unsafe {
+                self.region
+                    .unchecked_advise_range(UncheckedAdvice::DontNeed, slot.offset, slot.len)
+            }
+            .is_ok();
+        if !released {
+            self.mark_dirty(slot.offset, slot.len);
+        }
         let state = slot.state;
         let freed = &mut self.slots[index];
         freed.state = None;
@@ -625,6 +651,33 @@ impl CodeCache {
         }
         self.stats.discards += 1;
         Ok(())
+    }
+
+    /// Marks the free pages of `offset .. offset + len` as holding old bytes.
+    fn mark_dirty(&mut self, offset: usize, len: usize) {
+        for page in offset / self.page..(offset + len) / self.page {
+            self.dirty[page / 64] |= 1 << (page % 64);
+        }
+        self.stats.retained_bytes += len;
+    }
+
+    /// Zeroes the dirty pages of `offset .. offset + len`, a run just made
+    /// read + write, so a new block reads as zeroes.
+    fn zero_dirty(&mut self, offset: usize, len: usize) {
+        for page in offset / self.page..(offset + len) / self.page {
+            let (word, bit) = (page / 64, 1u64 << (page % 64));
+            if self.dirty[word] & bit == 0 {
+                continue;
+            }
+            self.dirty[word] &= !bit;
+            self.stats.retained_bytes -= self.page;
+            // SAFETY: the page lies inside the run, which is inside the
+            // reservation and mapped read + write (callers).
+            let start = unsafe { self.base.add(page * self.page) };
+            // SAFETY: as above: `self.page` writable bytes, referenced by
+            // nothing else (the block is not handed out yet).
+            unsafe { start.write_bytes(0, self.page) };
+        }
     }
 
     /// Returns a run to the free map, merged with free neighbours.

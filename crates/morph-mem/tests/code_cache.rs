@@ -22,12 +22,15 @@ fn return_42() -> Option<&'static [u8]> {
     }
 }
 
-fn small_cache() -> CodeCache {
-    CodeCache::new(CodeCacheConfig {
+fn small_config() -> CodeCacheConfig {
+    CodeCacheConfig {
         capacity: 1 << 20,
         ..CodeCacheConfig::default()
-    })
-    .expect("a 1 MiB code cache")
+    }
+}
+
+fn small_cache() -> CodeCache {
+    CodeCache::new(small_config()).expect("a 1 MiB code cache")
 }
 
 /// Calls the code at `entry` as `extern "C" fn() -> u32`.
@@ -215,12 +218,34 @@ fn an_icache_flush_hook_sees_each_block_made_executable() {
         FLUSHED.fetch_add(len, Ordering::Relaxed);
     }
     let mut cache = CodeCache::new(CodeCacheConfig {
-        capacity: 1 << 20,
         icache_flush: Some(count),
+        ..small_config()
     })
     .unwrap();
     let block = cache.alloc(10).unwrap();
     cache.make_executable(block).unwrap();
     cache.make_executable(block).unwrap(); // already executable: no second flush
     assert_eq!(FLUSHED.load(Ordering::Relaxed), cache.page_size());
+}
+
+#[test]
+fn reused_space_is_zeroed_whether_it_was_retained_or_released() {
+    for retained_bytes in [0, 1 << 20] {
+        let mut cache = CodeCache::new(CodeCacheConfig {
+            retained_bytes,
+            ..small_config()
+        })
+        .unwrap();
+        let page = cache.page_size();
+        let first = cache.alloc(2 * page).unwrap();
+        cache.writable(first).unwrap().fill(0xcc);
+        cache.make_executable(first).unwrap();
+        cache.discard(first).unwrap();
+        let kept = cache.stats().retained_bytes;
+        assert_eq!(kept, if retained_bytes > 0 { 2 * page } else { 0 });
+        // A larger block over the old one and fresh space: all zero.
+        let second = cache.alloc(3 * page).unwrap();
+        assert!(cache.writable(second).unwrap().iter().all(|&b| b == 0));
+        assert_eq!(cache.stats().retained_bytes, 0);
+    }
 }
