@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
-use morph_mem::gc::{Collection, ObjectRef};
+use morph_mem::gc::{AllocFlags as GcAllocFlags, Collection, ObjectRef};
 use morph_mem::{AllocFlags, Mode, MorphMem, Space};
 
 use crate::handle::{Shell, handle_kind};
@@ -184,6 +184,9 @@ pub(crate) struct Context {
     pub(crate) mem: MorphMem,
     pub(crate) roots: Roots,
     stress: Stress,
+    /// A collector mode without stress mode: managed allocations go
+    /// straight to the heap.
+    direct: bool,
 }
 
 /// A Morph Memory instance for one runtime: the layers of its mode, its
@@ -205,10 +208,12 @@ pub(crate) const STRESS_ENV: &str = "MORPH_GC_STRESS";
 impl Context {
     fn new(config: morph_mem::MorphMemConfig) -> Result<Self, Failure> {
         let mem = MorphMem::from_env(config)?;
+        let direct = mem.mode().has_collector();
         let mut context = Context {
             mem,
             roots: Roots::default(),
             stress: Stress::default(),
+            direct,
         };
         if let Some(every) = std::env::var(STRESS_ENV)
             .ok()
@@ -229,11 +234,47 @@ impl Context {
             until: every,
             rounds: 0,
         };
+        self.direct = self.has_collector() && every == 0;
     }
 
-    /// The dispatcher behind `morph_alloc_v2`.
-    #[inline]
+    /// The dispatcher behind `morph_alloc_v2`. The common case — a
+    /// collector mode, no stress mode, a managed object (not pooled) —
+    /// goes straight to the collected heap's raw allocation, which is
+    /// what `MorphMem::alloc_raw` does for it after its dispatch; every
+    /// other case takes [`alloc_dispatched`](Self::alloc_dispatched).
+    #[inline(always)]
     fn alloc(
+        &mut self,
+        size: usize,
+        ty: &'static MorphTypeInfo,
+        flags: MorphAllocFlags,
+    ) -> Result<NonNull<u8>, Failure> {
+        if !self.direct || flags & !(MORPH_ALLOC_PINNED | MORPH_ALLOC_TENURED) != 0 {
+            return self.alloc_dispatched(size, ty, flags);
+        }
+        if size < ty.size() {
+            return Err(too_small(size, ty));
+        }
+        let mut gc_flags = GcAllocFlags::DEFAULT;
+        if flags & MORPH_ALLOC_PINNED != 0 {
+            gc_flags = gc_flags | GcAllocFlags::PINNED;
+        }
+        if flags & MORPH_ALLOC_TENURED != 0 {
+            gc_flags = gc_flags | GcAllocFlags::TENURED;
+        }
+        let heap = self.mem.heap()?;
+        let mut roots = self.roots.root_set();
+        // SAFETY: `Heap::try_alloc_raw`'s contract, which is
+        // `MorphMem::alloc_raw`'s: see `alloc_dispatched`.
+        let obj = unsafe { heap.try_alloc_raw(size, ty.id(), gc_flags, &mut roots) }
+            .map_err(|e| Failure::from(morph_mem::MorphMemError::from(e)))?;
+        Ok(obj.as_ptr())
+    }
+
+    /// Every allocation through the facade's dispatcher (pools, arena,
+    /// stress mode, argument errors).
+    #[inline(never)]
+    fn alloc_dispatched(
         &mut self,
         size: usize,
         ty: &'static MorphTypeInfo,
@@ -246,13 +287,7 @@ impl Context {
             )));
         }
         if size < ty.size() {
-            return Err(Failure::new(
-                MORPH_ERR_TYPE,
-                format!(
-                    "a {size}-byte payload is smaller than its type ({} bytes)",
-                    ty.size()
-                ),
-            ));
+            return Err(too_small(size, ty));
         }
         let mut mem_flags = AllocFlags::DEFAULT;
         for (bit, flag) in [
@@ -351,6 +386,17 @@ impl Context {
             Ok(())
         }
     }
+}
+
+#[cold]
+fn too_small(size: usize, ty: &MorphTypeInfo) -> Failure {
+    Failure::new(
+        MORPH_ERR_TYPE,
+        format!(
+            "a {size}-byte payload is smaller than its type ({} bytes)",
+            ty.size()
+        ),
+    )
 }
 
 fn poisoned() -> Failure {

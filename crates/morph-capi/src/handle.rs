@@ -176,7 +176,7 @@ impl<T: Kind> Shell<T> {
     /// `handle` is null or was returned by [`create`](Self::create) (of
     /// any kind); other pointers are read as a shell, which is undefined
     /// unless at least 24 readable bytes lie there.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn enter(handle: *const Shell<T>) -> Result<Entered<T>, Failure> {
         // SAFETY: caller contract.
         let shell = unsafe { Self::check(handle) }?;
@@ -196,7 +196,7 @@ impl<T: Kind> Shell<T> {
     ///
     /// # Safety
     /// As [`enter`](Self::enter).
-    #[inline]
+    #[inline(always)]
     unsafe fn check(handle: *const Shell<T>) -> Result<&'static Shell<T>, Failure> {
         if handle.is_null() {
             return Err(Failure::new(

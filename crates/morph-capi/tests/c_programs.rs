@@ -45,22 +45,26 @@ fn works(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// The static library cargo built for this test run: the test binary is
-/// `target/<profile>/deps/c_programs-<hash>`, the library
-/// `target/<profile>/libmorph_capi.a`.
+/// The static library cargo built for this test run. Cargo builds every
+/// crate type of the library next to the test binary
+/// (`target/<profile>/deps/`), and copies it to `target/<profile>/` only
+/// for `cargo build`; the copy in `deps/` is the fresh one.
 fn staticlib() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let lib = profile_dir.join("libmorph_capi.a");
-    assert!(
-        lib.is_file(),
-        "{} is missing: cargo builds it with the crate's `staticlib` type",
-        lib.display()
-    );
-    lib
+    let deps = exe.parent().expect("target/<profile>/deps/<test>");
+    [
+        deps.join("libmorph_capi.a"),
+        deps.join("../libmorph_capi.a"),
+    ]
+    .into_iter()
+    .find(|lib| lib.is_file())
+    .unwrap_or_else(|| {
+        panic!(
+            "libmorph_capi.a is missing next to {}: cargo builds it with the crate's \
+                 `staticlib` type",
+            exe.display()
+        )
+    })
 }
 
 /// The libraries a Rust static library needs on this platform
