@@ -2,20 +2,24 @@
 //! workspace (see `.cargo/config.toml`).
 //!
 //! * `cargo xtask ci` — everything CI checks: formatting, clippy with
-//!   warnings denied, tests and doc tests, rustdoc warnings, loom model
-//!   checks, Miri over the unsafe core when the nightly toolchain has it,
-//!   and a short run of every fuzz target when nightly and cargo-fuzz are
-//!   there.
+//!   warnings denied, the C ABI header's staleness check, tests (the C
+//!   ABI's C programs under AddressSanitizer among them) and doc tests,
+//!   rustdoc warnings, loom model checks, Miri over the unsafe core when
+//!   the nightly toolchain has it, and a short run of every fuzz target
+//!   when nightly and cargo-fuzz are there.
 //! * `cargo xtask bench` — the benchmark suite against peer crates, a summary
 //!   table of ratios measured in the same run, and a report under
 //!   `target/morph-bench/`.
 //! * `cargo xtask fuzz [TARGET] [--time S]` — the cargo-fuzz targets under
 //!   `fuzz/` (nightly), each for S seconds; `ci` runs them briefly.
+//! * `cargo xtask capi-header [--check]` — regenerate (or, with `--check`,
+//!   compare) the C ABI's header with cbindgen; `ci` fails when it is stale.
 //!
 //! Plain Rust instead of shell scripts, so it runs the same everywhere and
 //! needs nothing but cargo.
 
 mod bench;
+mod capi;
 mod fuzz;
 
 use std::env;
@@ -28,9 +32,10 @@ usage: cargo xtask <command> [options]
 
 commands:
   ci [--no-miri] [--no-loom] [--no-fuzz]
-                                 fmt, clippy, tests, doc tests, rustdoc, loom, Miri,
-                                 and 10s of each fuzz target (skipped without nightly
-                                 or cargo-fuzz)
+                                 fmt, clippy, the C header's staleness check, tests (the
+                                 C ABI's C programs under ASan among them), doc tests,
+                                 rustdoc, loom, Miri, and 10s of each fuzz target
+                                 (skipped without nightly or cargo-fuzz)
   bench [--quick|--full] [--only W] [--impl I] [--json] [--baseline FILE [--fail-on-regression]] [--criterion]
                                  workload suite vs peers, one process per run; table +
                                  target/morph-bench/{report.md,results.json,*.svg}
@@ -39,6 +44,9 @@ commands:
                                  then fuzz TARGET or each of header, config, stats_json,
                                  pool_free, collector for S seconds (default 60); fails
                                  on a crash (`cargo xtask fuzz --help`, fuzz/README.md)
+  capi-header [--check]          regenerate crates/morph-capi/include/morph_mem_v2.h with
+                                 cbindgen (installed if missing); --check fails when the
+                                 checked-in header is stale (ci runs it)
   help                           this text
 ";
 
@@ -48,6 +56,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("capi-header") => capi::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -137,7 +146,18 @@ fn ci(args: &[String]) -> Result<(), String> {
             "warnings",
         ]),
     )?;
-    step("tests and doc tests", cargo(&["test", "--workspace"]))?;
+    // The C ABI's header must be what cbindgen generates from the crate.
+    capi::run(&["--check".to_owned()])?;
+    // Among the tests: morph-capi's C programs, compiled with the system C
+    // compiler against the staticlib and run under AddressSanitizer
+    // (valgrind where ASan cannot run) — required here, not skipped — and
+    // morph-mem's JIT code-cache tests.
+    let mut tests = cargo(&["test", "--workspace"]);
+    tests.env("MORPH_CAPI_REQUIRE_CC", "1");
+    step(
+        "tests and doc tests (with the C ABI's C programs under ASan, the code cache)",
+        tests,
+    )?;
     // Each workload mode of the facade builds and passes its tests alone.
     for feature in FACADE_FEATURES {
         step(
