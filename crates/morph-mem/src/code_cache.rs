@@ -2,37 +2,7 @@
 //! blocks for machine code, writes them, makes them executable, and later
 //! discards them (de-optimisation) so their space is reused.
 //!
-//! # The model
-//!
-//! * **One reservation.** [`CodeCache::new`] maps the whole region at once
-//!   (memmap2, `MAP_NORESERVE`) and makes it inaccessible: address space,
-//!   no memory. Blocks are runs of whole pages inside it, so code stays
-//!   near other code (short relative calls) and the cache's size is bounded.
-//! * **W^X, per block.** A block is either *writable* (read + write) or
-//!   *executable* (read + execute), never both:
-//!   [`alloc`](CodeCache::alloc) hands out a writable block,
-//!   [`make_executable`](CodeCache::make_executable) flips it (and flushes
-//!   the instruction cache), and from then on [`write`](CodeCache::write)
-//!   and [`writable`](CodeCache::writable) refuse it
-//!   ([`CodeCacheError::NotWritable`]); a raw store into it faults.
-//! * **Discard and reuse.** [`discard`](CodeCache::discard) makes the pages
-//!   inaccessible again (a stale call into discarded code faults instead of
-//!   running old code) and returns the run to the free list, merged with
-//!   its free neighbours. Up to [`CodeCacheConfig::retained_bytes`] of
-//!   discarded pages stay resident, so reusing them costs no page fault
-//!   (they are zeroed when handed out again); past that, discarded pages go
-//!   back to the system (`MADV_DONTNEED`). The next allocation takes the
-//!   lowest free run that fits, so the space is reused.
-//! * **Checked handles.** A [`CodeBlock`] names its cache, a slot and the
-//!   slot's generation: a handle used after its block was discarded, or
-//!   with another cache, is [`CodeCacheError::UnknownBlock`], never
-//!   another block.
-//! * **Instruction-cache coherence.** x86 and x86_64 keep the instruction
-//!   cache coherent with data writes; elsewhere (AArch64, RISC-V, …) new
-//!   code must be flushed from the data cache and invalidated in the
-//!   instruction cache before it runs. [`make_executable`](CodeCache::make_executable)
-//!   calls the configured [`IcacheFlush`] hook: by default nothing on
-//!   x86/x86_64 and the toolchain's `__clear_cache` elsewhere.
+//! The model is on [`CodeCache`].
 //!
 //! Invariants this module keeps (its `unsafe` blocks rely on them):
 //! * `base .. base + capacity` is the memmap2 reservation, owned by
@@ -304,7 +274,37 @@ struct Slot {
 /// Gives each cache its own id, so a handle of one is refused by another.
 static NEXT_CACHE_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A JIT code cache: see the [module docs](self).
+/// A JIT code cache: a reserved region from which a JIT takes code blocks.
+///
+/// * **One reservation.** [`new`](Self::new) maps the whole region at once
+///   (memmap2, `MAP_NORESERVE`) and makes it inaccessible: address space,
+///   no memory. Blocks are runs of whole pages inside it, so code stays
+///   near other code (short relative calls) and the cache's size is bounded.
+/// * **W^X, per block.** A block is either *writable* (read + write) or
+///   *executable* (read + execute), never both:
+///   [`alloc`](Self::alloc) hands out a writable block,
+///   [`make_executable`](Self::make_executable) flips it (and flushes
+///   the instruction cache), and from then on [`write`](Self::write)
+///   and [`writable`](Self::writable) refuse it
+///   ([`CodeCacheError::NotWritable`]); a raw store into it faults.
+/// * **Discard and reuse.** [`discard`](Self::discard) makes the pages
+///   inaccessible again (a stale call into discarded code faults instead of
+///   running old code) and returns the run to the free list, merged with
+///   its free neighbours. Up to [`CodeCacheConfig::retained_bytes`] of
+///   discarded pages stay resident, so reusing them costs no page fault
+///   (they are zeroed when handed out again); past that, discarded pages go
+///   back to the system (`MADV_DONTNEED`). The next allocation takes the
+///   lowest free run that fits, so the space is reused.
+/// * **Checked handles.** A [`CodeBlock`] names its cache, a slot and the
+///   slot's generation: a handle used after its block was discarded, or
+///   with another cache, is [`CodeCacheError::UnknownBlock`], never
+///   another block.
+/// * **Instruction-cache coherence.** x86 and x86_64 keep the instruction
+///   cache coherent with data writes; elsewhere (AArch64, RISC-V, …) new
+///   code must be flushed from the data cache and invalidated in the
+///   instruction cache before it runs. [`make_executable`](Self::make_executable)
+///   calls the configured [`IcacheFlush`] hook: by default nothing on
+///   x86/x86_64 and the toolchain's `__clear_cache` elsewhere.
 ///
 /// ```
 /// use morph_mem::{CodeCache, CodeCacheConfig, CodeState};
