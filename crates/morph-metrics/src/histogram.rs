@@ -37,44 +37,63 @@ pub const MAX_TRACKED_PAUSE: Duration = Duration::from_secs(3600);
 /// ```
 #[derive(Clone, Debug)]
 pub struct PauseHistogram {
-    /// Made at the first pause: its bucket array is ~270 KB for these
-    /// bounds, which every recorder that never sees a collection (pools,
-    /// arenas, the empty recorder a merged snapshot starts from) would
-    /// otherwise allocate and fill, and every merge and percentile walk.
+    /// The pauses themselves (nanoseconds, at least 1, in recording
+    /// order) while there are at most [`EXACT_PAUSES`]; empty once
+    /// `histogram` is made.
+    exact: Vec<u64>,
+    /// The buckets, made when the pauses outgrow `exact`. Their array is
+    /// ~270 KB for these bounds, and a percentile walks it from the start:
+    /// recorders that see few collections or none (pools, arenas, short
+    /// runs, the empty recorder a merged snapshot starts from) do without.
     histogram: Option<Box<Histogram<u64>>>,
     total: Duration,
     max: Duration,
 }
 
+/// Pauses kept one by one before they go into buckets: their percentiles
+/// are then exact.
+const EXACT_PAUSES: usize = 64;
+
 impl PauseHistogram {
     /// An empty histogram (allocates nothing until the first pause).
     pub fn new() -> Self {
         PauseHistogram {
+            exact: Vec::new(),
             histogram: None,
             total: Duration::ZERO,
             max: Duration::ZERO,
         }
     }
 
-    fn buckets_for_ns() -> Histogram<u64> {
-        let max_ns = MAX_TRACKED_PAUSE.as_nanos() as u64;
-        Histogram::new_with_bounds(1, max_ns, SIGNIFICANT_DIGITS)
-            .expect("constant bounds are valid: 1 <= 2 * 1, digits <= 5")
+    /// The bucketed form, made (from the exact pauses) if it is not yet.
+    fn buckets_mut(&mut self) -> &mut Histogram<u64> {
+        let exact = &mut self.exact;
+        self.histogram.get_or_insert_with(|| {
+            let max_ns = MAX_TRACKED_PAUSE.as_nanos() as u64;
+            let mut histogram = Histogram::new_with_bounds(1, max_ns, SIGNIFICANT_DIGITS)
+                .expect("constant bounds are valid: 1 <= 2 * 1, digits <= 5");
+            for ns in exact.drain(..) {
+                histogram.saturating_record(ns);
+            }
+            Box::new(histogram)
+        })
     }
 
     /// Records one pause.
     #[inline]
     pub fn record(&mut self, pause: Duration) {
-        let ns = u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX);
-        self.histogram
-            .get_or_insert_with(|| Box::new(Self::buckets_for_ns()))
-            .saturating_record(ns.max(1));
+        let ns = u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX).max(1);
+        if self.histogram.is_none() && self.exact.len() < EXACT_PAUSES {
+            self.exact.push(ns);
+        } else {
+            self.buckets_mut().saturating_record(ns);
+        }
         self.total += pause;
         self.max = self.max.max(pause);
     }
 
-    /// Adds every pause of `other` to `self`, bucket by bucket (the same
-    /// buckets as recording each of them again, in one pass).
+    /// Adds every pause of `other` to `self` (in one pass over `other`'s
+    /// buckets, if it has them).
     ///
     /// ```
     /// use morph_metrics::PauseHistogram;
@@ -85,16 +104,29 @@ impl PauseHistogram {
     /// b.record(Duration::from_micros(30));
     /// a.merge(&b);
     /// assert_eq!((a.count(), a.max(), a.total()), (2, Duration::from_micros(30), Duration::from_micros(40)));
+    /// assert_eq!(a.percentile(0.5), Duration::from_micros(10));
     /// ```
     pub fn merge(&mut self, other: &PauseHistogram) {
-        let Some(theirs) = &other.histogram else {
-            return;
-        };
-        match &mut self.histogram {
-            Some(mine) => mine
+        match &other.histogram {
+            None if self.histogram.is_none()
+                && self.exact.len() + other.exact.len() <= EXACT_PAUSES =>
+            {
+                self.exact.extend_from_slice(&other.exact);
+            }
+            None => {
+                let mine = self.buckets_mut();
+                for &ns in &other.exact {
+                    mine.saturating_record(ns);
+                }
+            }
+            Some(theirs) if self.count() == 0 => {
+                self.exact.clear();
+                self.histogram = Some(theirs.clone());
+            }
+            Some(theirs) => self
+                .buckets_mut()
                 .add(&**theirs)
                 .expect("both histograms have the same bounds"),
-            None => self.histogram = Some(theirs.clone()),
         }
         self.total += other.total;
         self.max = self.max.max(other.max);
@@ -102,7 +134,10 @@ impl PauseHistogram {
 
     /// Number of pauses recorded.
     pub fn count(&self) -> u64 {
-        self.histogram.as_ref().map_or(0, |h| h.len())
+        match &self.histogram {
+            Some(histogram) => histogram.len(),
+            None => self.exact.len() as u64,
+        }
     }
 
     /// Sum of all pauses (exact, not bucketed).
@@ -112,14 +147,22 @@ impl PauseHistogram {
 
     /// The pause at quantile `q` (0.0..=1.0), zero when empty.
     pub fn percentile(&self, q: f64) -> Duration {
-        let Some(histogram) = self.histogram.as_ref().filter(|h| !h.is_empty()) else {
-            return Duration::ZERO;
-        };
         let q = q.clamp(0.0, 1.0);
-        let value = Duration::from_nanos(histogram.value_at_quantile(q));
+        let value = match &self.histogram {
+            Some(histogram) if !histogram.is_empty() => histogram.value_at_quantile(q),
+            Some(_) => return Duration::ZERO,
+            None if self.exact.is_empty() => return Duration::ZERO,
+            None => {
+                // Nearest rank, as the buckets count it.
+                let mut sorted = self.exact.clone();
+                sorted.sort_unstable();
+                let rank = (q * sorted.len() as f64).ceil() as usize;
+                sorted[rank.clamp(1, sorted.len()) - 1]
+            }
+        };
         // The bucket's highest equivalent value can exceed the true maximum;
         // never report a percentile above the largest pause recorded.
-        value.min(self.max)
+        Duration::from_nanos(value).min(self.max)
     }
 
     /// Longest pause recorded (exact), zero when empty.
@@ -135,9 +178,17 @@ impl PauseHistogram {
         }
     }
 
-    /// Every recorded value bucket as (upper value, count), for plots.
+    /// Every recorded value bucket as (upper value, count), for plots; while
+    /// there are few pauses, each distinct pause is its own bucket.
     pub fn buckets(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
-        self.histogram
+        let mut exact = self.exact.clone();
+        exact.sort_unstable();
+        let exact = exact.chunk_by(|a, b| a == b).map(|run| {
+            let count = run.len() as u64;
+            (Duration::from_nanos(run[0]), count)
+        });
+        let bucketed = self
+            .histogram
             .iter()
             .flat_map(|h| h.iter_recorded())
             .map(|v| {
@@ -145,7 +196,8 @@ impl PauseHistogram {
                     Duration::from_nanos(v.value_iterated_to()),
                     v.count_at_value(),
                 )
-            })
+            });
+        exact.collect::<Vec<_>>().into_iter().chain(bucketed)
     }
 }
 

@@ -57,6 +57,73 @@ fn percentiles_are_within_a_tenth_of_a_percent_of_exact_ranks() {
     );
 }
 
+/// Few pauses are kept one by one (exact percentiles); past 64 they go into
+/// buckets. Either way, and merged in any combination, the figures agree
+/// with the exact ones.
+#[test]
+fn pauses_keep_their_figures_from_exact_to_bucketed_and_merged() {
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let values: Vec<u64> = (0..300)
+        .map(|_| {
+            let exponent = 10 + rng.next() % 16;
+            (1u64 << exponent) + rng.next() % (1u64 << exponent)
+        })
+        .collect();
+    let check = |pauses: &PauseHistogram, values: &[u64], exact: bool| {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        for q in [0.0, 0.5, 0.9, 0.99, 1.0] {
+            let expected = exact_percentile(&sorted, q) as f64;
+            let got = pauses.percentile(q).as_nanos() as f64;
+            if exact {
+                assert_eq!(got, expected, "q={q}, {} pauses", values.len());
+            } else {
+                assert!((got - expected).abs() / expected <= 0.001, "q={q}");
+            }
+        }
+        assert_eq!(pauses.count(), values.len() as u64);
+        assert_eq!(pauses.total(), Duration::from_nanos(values.iter().sum()));
+        assert_eq!(pauses.max().as_nanos() as u64, sorted[sorted.len() - 1]);
+        assert_eq!(
+            pauses.buckets().map(|(_, n)| n).sum::<u64>(),
+            values.len() as u64
+        );
+    };
+    let record = |values: &[u64]| {
+        let mut pauses = PauseHistogram::new();
+        for &ns in values {
+            pauses.record(Duration::from_nanos(ns));
+        }
+        pauses
+    };
+    check(&record(&values[..64]), &values[..64], true);
+    // Merges: exact into exact (staying exact, or outgrowing it), exact
+    // into bucketed, bucketed into exact and into empty. (Under Miri, only
+    // the exact forms: a set of buckets takes a minute to make and walk
+    // there, and this crate has no unsafe code for Miri to check.)
+    let merges: &[(usize, usize, bool)] = if cfg!(miri) {
+        &[(10, 50, true)]
+    } else {
+        &[
+            (10, 50, true),
+            (40, 40, false),
+            (200, 20, false),
+            (20, 200, false),
+            (0, 200, false),
+        ]
+    };
+    for &(a, b, exact) in merges {
+        let (left, right) = (&values[..a], &values[a..a + b]);
+        let mut merged = record(left);
+        merged.merge(&record(right));
+        check(&merged, &values[..a + b], exact);
+    }
+    if !cfg!(miri) {
+        check(&record(&values[..65]), &values[..65], false);
+        check(&record(&values), &values, false);
+    }
+}
+
 #[test]
 fn an_empty_histogram_reports_zero() {
     let pauses = PauseHistogram::new();
