@@ -550,6 +550,10 @@ pub(crate) struct Marker<'h> {
     /// the Boehm collector). Checking each object as it was reached missed
     /// the cache on most headers of a large heap.
     queue: PrefetchQueue,
+    /// Bytes of the old and large objects marked so far, headers included:
+    /// the tenured part of the live census (the spaces count whole slots
+    /// and mapped pages, which allocation does not).
+    tenured_bytes: usize,
 }
 
 /// Objects in flight between prefetch and mark check (a power of two).
@@ -612,7 +616,13 @@ impl<'h> Marker<'h> {
             types,
             stack: Vec::new(),
             queue: PrefetchQueue::new(),
+            tenured_bytes: 0,
         }
+    }
+
+    /// Bytes of the old and large objects marked, headers included.
+    pub(crate) fn tenured_bytes(&self) -> usize {
+        self.tenured_bytes
     }
 
     /// Marks `obj`; returns whether this was the first visit.
@@ -631,10 +641,22 @@ impl<'h> Marker<'h> {
             unsafe { obj.set_header(header) };
             true
         } else if header.generation().is_large() {
-            self.large.mark(obj)
+            let first = self.large.mark(obj);
+            if first {
+                let payload = self
+                    .large
+                    .payload_size(obj)
+                    .unwrap_or(header.payload_size());
+                self.tenured_bytes += object::object_size(payload);
+            }
+            first
         } else {
             // SAFETY: a live object outside the nursery that is not large is old.
-            unsafe { self.old.mark(obj) }
+            let first = unsafe { self.old.mark(obj) };
+            if first {
+                self.tenured_bytes += object::object_size(header.payload_size());
+            }
+            first
         }
     }
 

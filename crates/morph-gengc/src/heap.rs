@@ -256,6 +256,12 @@ pub struct RawHeap {
     max_young_payload: usize,
     /// Survivors of the last minor collection (for the live count).
     young_objects: usize,
+    /// Bytes of old and large objects, headers included, as allocation
+    /// counts them: what the last major collection marked, plus what was
+    /// promoted or allocated tenured since. The live census reports this
+    /// rather than the spaces' slot and page totals, so live never exceeds
+    /// what was allocated.
+    tenured_object_bytes: usize,
     /// Objects allocated in eden since the last minor collection (the one
     /// metric the allocation fast path keeps).
     eden_objects: usize,
@@ -351,6 +357,7 @@ impl RawHeap {
             finalizable_young: Vec::new(),
             finalizable_old: Vec::new(),
             young_objects: 0,
+            tenured_object_bytes: 0,
             eden_objects: 0,
             eden_recorded: (0, 0),
             young_tally: Vec::new(),
@@ -665,6 +672,7 @@ impl RawHeap {
         // SAFETY: `obj` is a fresh block of this heap (callers).
         unsafe { obj.set_header(header) };
         self.metrics.record_alloc(type_id, size);
+        self.tenured_object_bytes += size;
     }
 
     fn alloc_tenured(
@@ -792,6 +800,7 @@ impl RawHeap {
         let started = Instant::now();
         self.count_new_young();
         let before = self.usage();
+        let tenured_before = self.tenured_object_bytes;
         let (kind, promoted) = match kind {
             Collection::Minor => (CollectionKind::Minor, self.minor(roots)),
             Collection::Major => {
@@ -804,10 +813,10 @@ impl RawHeap {
         self.collections += 1;
         let (bytes_before, bytes_after) = match kind {
             CollectionKind::Minor => (before.nursery_used, after.nursery_used),
-            CollectionKind::Major => (
-                before.old_used + before.large_reserved,
-                after.old_used + after.large_reserved,
-            ),
+            // Object bytes, as allocation counts them (slot rounding and
+            // large objects' pages left out), so what majors reclaim adds
+            // up with what was allocated.
+            CollectionKind::Major => (tenured_before, self.tenured_object_bytes),
         };
         let event = CollectionEvent {
             kind,
@@ -821,7 +830,7 @@ impl RawHeap {
         self.metrics.record_live(
             (self.young_objects + self.eden_objects + after.old_objects + after.large_objects)
                 as u64,
-            (after.nursery_used + after.old_used + after.large_reserved) as u64,
+            (after.nursery_used + self.tenured_object_bytes) as u64,
         );
         if kind == CollectionKind::Minor {
             // Young bytes the collection found, and those it kept young or
@@ -995,6 +1004,7 @@ impl RawHeap {
         slots.settle_after_minor(recorded);
         *self.remembered_slots.get_mut() = slots;
         self.young_objects = outcome.survivor_objects;
+        self.tenured_object_bytes += outcome.promoted_bytes;
         self.eden_objects = 0;
         self.eden_recorded = (0, 0);
 
@@ -1037,6 +1047,7 @@ impl RawHeap {
         let mut marker = Marker::new(&self.nursery, &mut self.old, &mut self.large, &self.types);
         roots.visit_roots(&mut marker);
         marker.drain();
+        self.tenured_object_bytes = marker.tenured_bytes();
         drop(marker);
 
         let (nursery, old, large) = (&self.nursery, &self.old, &self.large);
