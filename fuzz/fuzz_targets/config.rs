@@ -170,10 +170,11 @@ fn check_config(c: &MorphMemConfig) -> bool {
     // The facade builds its layers from a valid config. Kept to small
     // reservations, so the fuzzer's allocator limits are not what fails
     // (and the run stays fast).
-    if result.is_ok() && c.heap_size_hint <= 64 << 20 {
-        if let Err(error) = MorphMem::new(*c) {
-            panic!("a validated configuration does not build: {error} ({c:?})");
-        }
+    if result.is_ok()
+        && c.heap_size_hint <= 64 << 20
+        && let Err(error) = MorphMem::new(*c)
+    {
+        panic!("a validated configuration does not build: {error} ({c:?})");
     }
     result.is_ok()
 }

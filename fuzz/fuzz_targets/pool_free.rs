@@ -5,13 +5,15 @@
 //! frees of real slots, interior pointers, block headers, freed slots
 //! (double frees), other pools' slots and arbitrary addresses. The model is
 //! the set of live slot addresses, each filled with a pattern naming it.
-//! Checked after every step:
+//! Checked:
 //! * a free succeeds exactly when the address is a live slot; a bad free
 //!   returns the right error and changes nothing (live count, contents);
 //! * `alloc` never returns a live slot (nor one overlapping a live slot),
 //!   and returns aligned, in-block slots;
-//! * `contains`, `slot_containing`, `live_slots` and the per-block views
-//!   agree with the model, and no slot's pattern is ever overwritten.
+//! * after every refused free, sweep or release, every 8th step and at the
+//!   end: `contains`, `slot_containing`, `live_slots`, marks and the
+//!   per-block views agree with the model, and no slot's pattern was ever
+//!   overwritten (the live count is checked after every step).
 
 #![no_main]
 
@@ -143,10 +145,11 @@ impl Harness {
         self.pool.blocks().map(|b| b.base().addr().get()).collect()
     }
 
-    /// Frees `addr`; the model says what must happen.
-    fn free(&mut self, addr: usize) {
+    /// Frees `addr`; the model says what must happen. Returns whether the
+    /// free was refused (and so must have changed nothing).
+    fn free(&mut self, addr: usize) -> bool {
         let Some(ptr) = NonNull::new(std::ptr::without_provenance_mut::<u8>(addr)) else {
-            return;
+            return false;
         };
         // Use the pool's own pointer for live slots (provenance), a bare
         // address otherwise: `free` must reject it before touching memory.
@@ -159,7 +162,7 @@ impl Harness {
             assert!(!self.pool.contains(ptr));
             self.marked.remove(&addr);
             self.freed.push(addr);
-            return;
+            return false;
         }
         let error = result.expect_err("a free of a non-live address succeeded");
         assert_eq!(
@@ -193,6 +196,7 @@ impl Harness {
             }
             other => panic!("free({addr:#x}) returned {other:?}"),
         }
+        true
     }
 
     fn check(&self) {
@@ -270,13 +274,19 @@ fuzz_target!(|input: Input| {
         block,
     };
     assert_eq!(h.pool.slot_size(), size);
-    assert!(h.align >= granule && size % h.align == 0);
+    assert!(h.align >= granule && size.is_multiple_of(h.align));
     for _ in 0..4 {
         h.alloc();
     }
     let boxed = Box::new([0u64; 8]);
 
-    for op in input.ops.into_iter().take(512) {
+    for (step, op) in input.ops.into_iter().take(512).enumerate() {
+        // The full scan (every slot's pattern, every block's bitmaps) runs
+        // after each refused free, after sweeps and releases, and every 8th
+        // step; other steps check the live count. Damage a step did stays
+        // visible until the next scan (a wrongly freed slot would also be
+        // handed out again, which `alloc` catches at once).
+        let mut scan = step % 8 == 7;
         match op {
             Op::Alloc(n) => {
                 for _ in 0..=(n % 64) {
@@ -311,7 +321,7 @@ fuzz_target!(|input: Input| {
                     Target::Boxed => boxed.as_ptr().addr(),
                     Target::Addr(addr) => addr,
                 };
-                h.free(addr);
+                scan |= h.free(addr);
             }
             Op::EmptyBlock(i) => {
                 let bases = h.block_bases();
@@ -327,9 +337,11 @@ fuzz_target!(|input: Input| {
                 for addr in victims {
                     h.free(addr);
                 }
+                scan = true;
             }
             Op::ReleaseEmpty => {
                 h.pool.release_empty_blocks();
+                scan = true;
             }
             Op::Mark(i) => {
                 if let Some(slot) = h.nth_live(i) {
@@ -353,19 +365,24 @@ fuzz_target!(|input: Input| {
                     h.freed.push(addr);
                 }
                 h.marked.clear();
+                scan = true;
             }
         }
         if h.freed.len() > 4096 {
             h.freed.drain(..2048);
         }
-        h.check();
+        if scan {
+            h.check();
+        } else {
+            assert_eq!(h.pool.live_slots(), h.live.len(), "live count");
+        }
     }
 
     // Everything still live frees cleanly, once.
     let rest: Vec<usize> = h.live.keys().copied().collect();
     for addr in rest {
-        h.free(addr);
-        h.free(addr);
+        assert!(!h.free(addr), "a live slot was refused");
+        assert!(h.free(addr), "a double free was accepted");
     }
     h.check();
     assert_eq!(h.pool.live_slots(), 0);
