@@ -44,6 +44,10 @@ unsafe fn call(entry: std::ptr::NonNull<u8>) -> u32 {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reserves the cache with MAP_NORESERVE and flips pages with mprotect: Miri supports neither"
+)]
 fn a_jit_function_runs_then_is_discarded_and_its_space_reused() {
     let mut cache = small_cache();
     let block = cache.alloc(4096).unwrap();
@@ -91,6 +95,10 @@ fn a_jit_function_runs_then_is_discarded_and_its_space_reused() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reserves the cache with MAP_NORESERVE and flips pages with mprotect: Miri supports neither"
+)]
 fn the_write_api_refuses_executable_code() {
     let mut cache = small_cache();
     let block = cache.alloc(100).unwrap();
@@ -110,6 +118,10 @@ fn the_write_api_refuses_executable_code() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reserves the cache with MAP_NORESERVE and flips pages with mprotect: Miri supports neither"
+)]
 fn handles_of_discarded_blocks_and_other_caches_are_refused() {
     let mut cache = small_cache();
     let mut other = small_cache();
@@ -134,6 +146,10 @@ fn handles_of_discarded_blocks_and_other_caches_are_refused() {
 /// in a child process (this test binary, re-run for one test) so the fault
 /// kills only the child.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "re-runs the test binary as a child process, which faults on purpose"
+)]
 fn a_raw_store_into_executable_code_faults() {
     use std::os::unix::process::ExitStatusExt;
 
@@ -167,6 +183,10 @@ fn a_raw_store_into_executable_code_faults() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reserves the cache with MAP_NORESERVE and flips pages with mprotect: Miri supports neither"
+)]
 fn code_cache_usage_appears_in_the_stats_report() {
     let mut mm = MorphMem::new(MorphMemConfig::VM).unwrap();
     let cache = mm.code_cache().unwrap();
@@ -211,6 +231,10 @@ fn the_code_cache_belongs_to_vm_mode() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reserves the cache with MAP_NORESERVE and flips pages with mprotect: Miri supports neither"
+)]
 fn an_icache_flush_hook_sees_each_block_made_executable() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static FLUSHED: AtomicUsize = AtomicUsize::new(0);
@@ -229,6 +253,10 @@ fn an_icache_flush_hook_sees_each_block_made_executable() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reserves the cache with MAP_NORESERVE and flips pages with mprotect: Miri supports neither"
+)]
 fn reused_space_is_zeroed_whether_it_was_retained_or_released() {
     for retained_bytes in [0, 1 << 20] {
         let mut cache = CodeCache::new(CodeCacheConfig {
