@@ -122,18 +122,26 @@ fn errors_name_the_problem_and_its_line_and_column() {
     assert!(err.message.contains("nesting deeper than 256"), "{err}");
 }
 
+/// Source size under Miri, which parses some 30 bytes a second: an item or
+/// two (a generated program overshoots its size by up to an item).
+const MIRI_SOURCE: usize = 1024;
+
 #[test]
 fn generated_programs_parse_to_the_same_ast_both_ways() {
+    let size = if cfg!(miri) { MIRI_SOURCE } else { 64 * 1024 };
     for seed in 0..3 {
-        let source = generate_program(seed, 64 * 1024);
-        assert!(source.len() >= 64 * 1024 && source.len() < 80 * 1024);
+        let source = generate_program(seed, size);
+        assert!(source.len() >= size && source.len() < size + 16 * 1024);
         assert_eq!(
             source,
-            generate_program(seed, 64 * 1024),
+            generate_program(seed, size),
             "the generator is deterministic"
         );
         let sexpr = parse_both(&source).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        assert!(sexpr.lines().count() > 20, "one line per item");
+        assert!(
+            sexpr.lines().count() > 20 * size / (64 * 1024),
+            "one line per item"
+        );
     }
     assert_ne!(generate_program(1, 4096), generate_program(2, 4096));
 }
@@ -143,7 +151,8 @@ fn arena_reset_frees_the_ast_and_reuses_its_chunks() {
     let mut mm = compiler_mode();
     let tags = NodeTags::register(&mut mm).unwrap();
     // About 4 MiB of AST: a few chunks, all within the arena's retention.
-    let source = generate_program(42, 1 << 20);
+    // (Under Miri, part of one chunk: reset and reuse are still checked.)
+    let source = generate_program(42, if cfg!(miri) { MIRI_SOURCE } else { 1 << 20 });
 
     let parse = |mm: &MorphMem| -> AstSummary {
         let alloc = ArenaAlloc::new(mm.arena().unwrap(), tags);
@@ -151,7 +160,7 @@ fn arena_reset_frees_the_ast_and_reuses_its_chunks() {
     };
     let first = parse(&mm);
     let after_first = mm.arena().unwrap().stats();
-    assert!(after_first.chunks > 1, "{after_first:?}");
+    assert!(after_first.chunks > 1 || cfg!(miri), "{after_first:?}");
     mm.reset();
     let after_reset = mm.arena().unwrap().stats();
     assert_eq!(after_reset.used_bytes, 0);
@@ -194,7 +203,7 @@ fn arena_reset_frees_the_ast_and_reuses_its_chunks() {
 fn top_types_are_identifier_infix_expr_and_string_literal() {
     let mut mm = compiler_mode();
     let tags = NodeTags::register(&mut mm).unwrap();
-    let source = generate_program(7, 256 * 1024);
+    let source = generate_program(7, if cfg!(miri) { MIRI_SOURCE } else { 256 * 1024 });
     let summary = lang::parse_in_arena(&mm, tags, &source).unwrap();
     mm.reset();
 
