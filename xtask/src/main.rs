@@ -114,6 +114,9 @@ const MIRI_CRATES: [&str; 5] = [
     "morph-gengc",
 ];
 
+/// morph-mem's integration tests that Miri runs (with its unit tests).
+const MIRI_FACADE_TESTS: [&str; 3] = ["facade", "callback_panics", "stats_accounting"];
+
 /// Crates with loom model tests (`cfg(loom)`, tests named `loom`).
 const LOOM_CRATES: [&str; 2] = ["morph-header", "morph-pool"];
 
@@ -206,6 +209,19 @@ fn ci(args: &[String]) -> Result<(), String> {
                 .current_dir(root())
                 .env("MIRIFLAGS", "-Zmiri-strict-provenance");
             step("miri (strict provenance) over the unsafe core", command)?;
+            // The facade's dispatcher and facade tests, sized down under
+            // `cfg(miri)`; its example-driven tests (a compiler, an
+            // interpreter) are too long for Miri and run natively.
+            let mut args = vec!["+nightly", "miri", "test", "-p", "morph-mem", "--lib"];
+            for test in MIRI_FACADE_TESTS {
+                args.extend(["--test", test]);
+            }
+            let mut command = Command::new("cargo");
+            command
+                .args(&args)
+                .current_dir(root())
+                .env("MIRIFLAGS", "-Zmiri-strict-provenance");
+            step("miri (strict provenance) over the facade", command)?;
         } else {
             println!(
                 "\n==> miri: SKIPPED — `cargo +nightly miri` is not installed \
