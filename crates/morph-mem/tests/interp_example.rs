@@ -115,7 +115,49 @@ fn assert_error(source: &str, kind: ErrorKind, message: &str) {
     }
 }
 
+/// The interpreter's closures, environments and lists, moved by a
+/// collection every third allocation, give the value they give without
+/// stress. Small enough for Miri (which checks the safe API's and the
+/// collector's memory accesses along the way), where the other tests here
+/// are too slow; it skips the heap verifier there (30 s an interpreter).
 #[test]
+fn a_closure_program_survives_stress_collections() {
+    let source = "(define (make-counter)
+                    (let ((n 0)) (lambda () (set! n (+ n 1)) n)))
+                  (define a (make-counter))
+                  (define b (make-counter))
+                  (a) (a) (b)
+                  (define xs (map (lambda (i) (cons i (a))) (iota 20)))
+                  (list (b) (length xs) (cdr (list-ref xs 19)))";
+    let run = |stress| {
+        on_big_stack(move || {
+            let mut heap = Heap::new(config(stress)).expect("a valid configuration");
+            heap.enter(|m| {
+                let mut interp = Interp::new(m);
+                let value = interp.run(m, source).map(|v| interp.show(m, &v));
+                drop(interp);
+                if !cfg!(miri) {
+                    m.verify().expect("the heap verifies after the program");
+                }
+                (value, m.collections())
+            })
+        })
+    };
+    let (plain, _) = run(None);
+    assert_eq!(plain, Ok("(2 20 22)".to_string()));
+    let (stressed, collections) = run(Some(3));
+    assert_eq!(stressed, plain);
+    assert!(
+        collections > 10,
+        "stress mode collected {collections} times"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn the_builtin_programs_give_their_expected_results_even_collecting_at_every_allocation() {
     for program in programs::all(programs::Size::Tiny) {
         let plain = run(None, &program.source);
@@ -138,6 +180,10 @@ fn the_builtin_programs_give_their_expected_results_even_collecting_at_every_all
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn larger_programs_agree_with_and_without_stress() {
     for program in [
         programs::binary_trees(8),
@@ -166,6 +212,10 @@ fn larger_programs_agree_with_and_without_stress() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn closures_capture_variables_and_share_their_mutations() {
     // A counter mutating its captured variable.
     assert_value(
@@ -224,6 +274,10 @@ fn closures_capture_variables_and_share_their_mutations() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn recursion_tail_calls_and_binding_forms() {
     assert_value(
         "(define (fact n) (if (= n 0) 1 (* n (fact (- n 1))))) (fact 19)",
@@ -275,6 +329,10 @@ fn recursion_tail_calls_and_binding_forms() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn data_structures_survive_collections_intact() {
     // A long list built, walked and rebuilt; `verify-heap` checks the heap
     // in the middle of the program.
@@ -320,6 +378,10 @@ fn data_structures_survive_collections_intact() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn output_is_the_same_under_stress() {
     let outcome = run_all_ways(
         "(for-each (lambda (x) (display x) (display \" \")) (list 1 \"two\" 'three 4.5 '(5 . 6)))
@@ -330,6 +392,10 @@ fn output_is_the_same_under_stress() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn errors_are_reported_not_panics() {
     assert_error("(foo 1)", ErrorKind::Unbound, "`foo` is not defined");
     assert_error(
@@ -423,6 +489,10 @@ fn errors_are_reported_not_panics() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn the_interpreter_and_heap_stay_usable_after_an_error() {
     on_big_stack(|| {
         let mut heap = Heap::new(config(Some(5))).unwrap();
@@ -448,6 +518,10 @@ fn the_interpreter_and_heap_stay_usable_after_an_error() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri (each run starts an interpreter, 3 s there, and verifies the heap, 30 s); Miri runs `a_closure_program_survives_stress_collections`"
+)]
 fn the_facade_runs_the_interpreter_in_runtime_mode() {
     let mut mm = MorphMem::new(MorphMemConfig::RUNTIME).unwrap();
     let program = programs::churn(20_000, 50);

@@ -42,6 +42,10 @@ struct Medium {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reads the process's resident set from /proc, which Miri's isolation forbids"
+)]
 fn peak_rss_stays_within_the_heap_bound() {
     let bound = 64 * MIB;
     let config = MorphMemConfig::builder(Mode::Server)
