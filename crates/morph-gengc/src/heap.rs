@@ -293,9 +293,6 @@ pub struct RawHeap {
     /// and leaks its objects' destructors when dropped: its spaces may be
     /// half copied.
     poisoned: bool,
-    /// The first panic of a destructor run by the current collection,
-    /// re-raised once the collection is complete.
-    pending_panic: Option<PanicPayload>,
     until_stress: u32,
     stress_rounds: u32,
     collections: u64,
@@ -342,7 +339,6 @@ impl RawHeap {
             dense_survival: true,
             observer: None,
             poisoned: false,
-            pending_panic: None,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
             stress_rounds: 0,
             nursery,
@@ -801,12 +797,14 @@ impl RawHeap {
         self.count_new_young();
         let before = self.usage();
         let tenured_before = self.tenured_object_bytes;
-        let (kind, promoted) = match kind {
-            Collection::Minor => (CollectionKind::Minor, self.minor(roots)),
-            Collection::Major => {
-                self.major(roots);
-                (CollectionKind::Major, (0, 0))
+        // `panicked`: the first panic of a destructor the collection ran,
+        // re-raised once the collection is complete.
+        let (kind, promoted, mut panicked) = match kind {
+            Collection::Minor => {
+                let (promoted, panicked) = self.minor(roots);
+                (CollectionKind::Minor, promoted, panicked)
             }
+            Collection::Major => (CollectionKind::Major, (0, 0), self.major(roots)),
         };
         let pause = started.elapsed();
         let after = self.usage();
@@ -851,9 +849,9 @@ impl RawHeap {
         self.schedule_pacing();
         if let Some(observer) = &mut self.observer {
             let observed = panic::catch_unwind(AssertUnwindSafe(|| observer(&event, &after))).err();
-            self.pending_panic = self.pending_panic.take().or(observed);
+            panicked = panicked.or(observed);
         }
-        if let Some(payload) = self.pending_panic.take() {
+        if let Some(payload) = panicked {
             panic::resume_unwind(payload);
         }
     }
@@ -925,8 +923,9 @@ impl RawHeap {
         )
     }
 
-    /// Minor collection; returns (objects, bytes) promoted.
-    fn minor(&mut self, roots: &mut dyn RootSet) -> (usize, usize) {
+    /// Minor collection; returns (objects, bytes) promoted, and the first
+    /// panic of a destructor it ran.
+    fn minor(&mut self, roots: &mut dyn RootSet) -> ((usize, usize), Option<PanicPayload>) {
         let remembered = std::mem::take(self.remembered.get_mut());
         let mut slots = std::mem::take(self.remembered_slots.get_mut());
         let survivors_before = self.nursery.survivor_used();
@@ -1034,16 +1033,17 @@ impl RawHeap {
         }
         // SAFETY: not forwarded, so unreachable; listed once; intact until
         // the flip below.
-        self.pending_panic = unsafe { finalize::run_destructors(&self.types, &dead) };
+        let panicked = unsafe { finalize::run_destructors(&self.types, &dead) };
         self.nursery.flip();
         self.retarget_reserve();
-        (outcome.promoted_objects, outcome.promoted_bytes)
+        ((outcome.promoted_objects, outcome.promoted_bytes), panicked)
     }
 
     /// Major collection: mark everything reachable in every space (young
     /// objects too, without moving them), then sweep the old generation and
     /// the large-object space.
-    fn major(&mut self, roots: &mut dyn RootSet) {
+    /// Returns the first panic of a destructor it ran.
+    fn major(&mut self, roots: &mut dyn RootSet) -> Option<PanicPayload> {
         let mut marker = Marker::new(&self.nursery, &mut self.old, &mut self.large, &self.types);
         roots.visit_roots(&mut marker);
         marker.drain();
@@ -1085,7 +1085,7 @@ impl RawHeap {
             .partition(|&o| is_live(o));
         self.finalizable_old = alive;
         // SAFETY: unmarked, so unreachable; listed once; swept only below.
-        self.pending_panic = unsafe { finalize::run_destructors(&self.types, &dead) };
+        let panicked = unsafe { finalize::run_destructors(&self.types, &dead) };
         // Young survivors keep no mark: clear the header bits marking set.
         let unmark = |obj: ObjectRef| {
             // SAFETY: the walk yields live nursery objects.
@@ -1110,6 +1110,7 @@ impl RawHeap {
             );
         }
         self.next_major_at = live + self.major_threshold.max(live);
+        panicked
     }
 
     /// Records that `owner` now references `value`: call after storing a
