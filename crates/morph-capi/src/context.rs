@@ -122,6 +122,10 @@ impl MorphMemConfig {
             enable_compaction: self.enable_compaction != 0,
             enable_metrics: self.enable_metrics != 0,
             nursery_size: self.nursery_size,
+            // `morph_write_barrier` runs after the store and sees only the
+            // new value, which incremental marking's snapshot barrier
+            // cannot work with: major collections stay whole from C.
+            incremental_marking: false,
         })
     }
 }

@@ -138,6 +138,9 @@ pub(crate) struct Evacuator<'h> {
     /// Whether to prefetch the from-space around each object copied
     /// ([`prefetch_neighbours`]).
     prefetch: bool,
+    /// Whether promoted copies are marked as they are made: while an
+    /// incremental cycle runs, what is promoted is allocated black.
+    mark_promoted: bool,
     /// Promoted objects not yet scanned.
     promoted: Vec<ObjectRef>,
     /// The new remembered set.
@@ -159,9 +162,11 @@ impl<'h> Evacuator<'h> {
         types: &'h TypeCache,
         promotion_age: u8,
         prefetch: bool,
+        mark_promoted: bool,
     ) -> Self {
         Evacuator {
             prefetch,
+            mark_promoted,
             bounds: nursery.bounds(),
             to: nursery.to_space(),
             nursery,
@@ -225,6 +230,10 @@ impl<'h> Evacuator<'h> {
         self.promoted_bytes += size;
         // SAFETY: `start` is a fresh old-generation block of `size` bytes.
         let copy = unsafe { Self::copy(obj, header, start, size, Generation::OLD) };
+        if self.mark_promoted {
+            // SAFETY: `copy` is a live object of the old space, its header written.
+            unsafe { self.old.mark(copy) };
+        }
         self.promoted.push(copy);
         (copy, false)
     }
@@ -554,6 +563,10 @@ pub(crate) struct Marker<'h> {
     /// the tenured part of the live census (the spaces count whole slots
     /// and mapped pages, which allocation does not).
     tenured_bytes: usize,
+    /// Whether young objects are left alone: an incremental cycle marks
+    /// the old generation and large objects only (see `incremental`), and
+    /// treats every young object as live.
+    tenured_only: bool,
 }
 
 /// Objects in flight between prefetch and mark check (a power of two).
@@ -617,7 +630,41 @@ impl<'h> Marker<'h> {
             stack: Vec::new(),
             queue: PrefetchQueue::new(),
             tenured_bytes: 0,
+            tenured_only: false,
         }
+    }
+
+    /// A marker for one step of an incremental cycle: it resumes from
+    /// `stack` (the cycle's grey objects), marks old and large objects only,
+    /// and leaves young ones unmarked.
+    pub(crate) fn tenured_only(
+        nursery: &'h Nursery,
+        old: &'h mut OldSpace,
+        large: &'h mut LargeSpace,
+        types: &'h TypeCache,
+        stack: Vec<ObjectRef>,
+    ) -> Self {
+        Marker {
+            stack,
+            tenured_only: true,
+            ..Marker::new(nursery, old, large, types)
+        }
+    }
+
+    /// The objects reached and not yet marked, for the next step.
+    pub(crate) fn into_stack(self) -> Vec<ObjectRef> {
+        debug_assert_eq!(self.queue.len, 0, "the prefetch queue is drained into the stack");
+        self.stack
+    }
+
+    /// Traces `obj` without marking it: its referents are queued. For the
+    /// young objects an incremental cycle takes as its snapshot's roots.
+    ///
+    /// # Safety
+    /// `obj` is a live, initialised, non-forwarded object of the heap.
+    pub(crate) unsafe fn trace_unmarked(&mut self, obj: ObjectRef) {
+        // SAFETY: caller contract.
+        unsafe { trace_object(self.types, obj, self, |s| s.major) };
     }
 
     /// Bytes of the old and large objects marked, headers included.
@@ -630,17 +677,26 @@ impl<'h> Marker<'h> {
     /// # Safety
     /// `obj` is a live object of the heap.
     unsafe fn mark(&mut self, obj: ObjectRef) -> bool {
-        // SAFETY: caller contract.
-        let mut header = unsafe { obj.header() };
         if self.nursery.contains(obj.addr()) {
+            if self.tenured_only {
+                // Not dereferenced: an incremental cycle's grey set may
+                // hold young addresses from before a minor collection moved
+                // their objects.
+                return false;
+            }
+            // SAFETY: caller contract.
+            let mut header = unsafe { obj.header() };
             if header.is_marked() {
                 return false;
             }
             header.set_marked(true);
             // SAFETY: caller contract.
             unsafe { obj.set_header(header) };
-            true
-        } else if header.generation().is_large() {
+            return true;
+        }
+        // SAFETY: caller contract.
+        let header = unsafe { obj.header() };
+        if header.generation().is_large() {
             let first = self.large.mark(obj);
             if first {
                 let payload = self
@@ -661,6 +717,14 @@ impl<'h> Marker<'h> {
     }
 
     pub(crate) fn drain(&mut self) {
+        self.drain_for(usize::MAX);
+    }
+
+    /// Marks until the stack is empty or `budget` more bytes of objects
+    /// have been marked; returns whether the stack is empty. Objects still
+    /// in the prefetch queue go back on the stack.
+    pub(crate) fn drain_for(&mut self, budget: usize) -> bool {
+        let stop_at = self.tenured_bytes.saturating_add(budget);
         loop {
             while !self.queue.is_full() {
                 let Some(obj) = self.stack.pop() else { break };
@@ -668,12 +732,19 @@ impl<'h> Marker<'h> {
                 self.queue.push(obj);
             }
             let Some(obj) = self.queue.pop() else {
-                break;
+                return true;
             };
-            // SAFETY: only live objects are pushed (slot invariant).
+            // SAFETY: only live objects are pushed (slot invariant; an
+            // incremental cycle's young addresses are never dereferenced).
             if unsafe { self.mark(obj) } {
                 // SAFETY: as above.
                 unsafe { trace_object(self.types, obj, self, |s| s.major) };
+                if self.tenured_bytes >= stop_at {
+                    while let Some(obj) = self.queue.pop() {
+                        self.stack.push(obj);
+                    }
+                    return self.stack.is_empty();
+                }
             }
         }
     }

@@ -79,6 +79,16 @@ pub struct GcConfig {
     /// touched only as it is used); `None` means 4 × `nursery_size`. Ignored
     /// without [`pause_target`](Self::pause_target).
     pub max_nursery_size: Option<usize>,
+    /// Mark the old generation incrementally: a major collection becomes a
+    /// cycle of short steps interleaved with allocation (a pause to start,
+    /// steps paced against promotion, a pause to finish), instead of one
+    /// stop-the-world pause that grows with the heap. The safe API's
+    /// stores carry the barrier it needs; raw-API users must call
+    /// [`RawHeap::pre_write_barrier`](crate::RawHeap::pre_write_barrier)
+    /// before overwriting a reference field, or turn this off.
+    /// Explicit [`Collection::Major`](crate::Collection::Major) requests
+    /// stay stop-the-world.
+    pub incremental_marking: bool,
 }
 
 impl Default for GcConfig {
@@ -96,6 +106,7 @@ impl Default for GcConfig {
             trace: std::env::var_os("MORPH_GC_TRACE").is_some_and(|v| v == "1"),
             pause_target: None,
             max_nursery_size: None,
+            incremental_marking: true,
         }
     }
 }

@@ -26,6 +26,7 @@ use morph_metrics::{
 use crate::adaptive::{self, EdenPolicy, TenuringPolicy};
 use crate::collect::{Evacuator, Marker};
 use crate::finalize::{self, PanicPayload};
+use crate::incremental::{MarkCycle, Pacer};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
 use crate::space::nursery::Nursery;
@@ -179,8 +180,16 @@ unsafe impl RootSet for () {
 pub enum Collection {
     /// Young generation only.
     Minor,
-    /// The whole heap (a minor collection does not run first).
+    /// The whole heap (a minor collection does not run first), stopping
+    /// the world until it is done; abandons a running incremental cycle.
     Major,
+    /// Starts an incremental major cycle (after a minor collection), if
+    /// [`GcConfig::incremental_marking`] is on and none is running; its
+    /// steps then run as the program allocates. No-op otherwise.
+    StartCycle,
+    /// Marks what is left of the running incremental cycle and finishes it
+    /// (frees what was unreachable when it started). No-op if none runs.
+    FinishCycle,
 }
 
 /// A point-in-time summary of the heap's spaces.
@@ -231,7 +240,7 @@ impl HeapUsage {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct RawHeap {
-    config: GcConfig,
+    pub(crate) config: GcConfig,
     pub(crate) nursery: Nursery,
     pub(crate) old: OldSpace,
     pub(crate) large: LargeSpace,
@@ -248,23 +257,23 @@ pub struct RawHeap {
     pub(crate) finalizable_young: Vec<ObjectRef>,
     /// Old and large objects whose type has a destructor.
     pub(crate) finalizable_old: Vec<ObjectRef>,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
     /// Largest payload the allocation fast path puts in the nursery: below
     /// the large-object threshold, small enough (a quarter of eden) that one
     /// object cannot force a collection on its own, and promotable into an
     /// old-generation size class.
     max_young_payload: usize,
     /// Survivors of the last minor collection (for the live count).
-    young_objects: usize,
+    pub(crate) young_objects: usize,
     /// Bytes of old and large objects, headers included, as allocation
     /// counts them: what the last major collection marked, plus what was
     /// promoted or allocated tenured since. The live census reports this
     /// rather than the spaces' slot and page totals, so live never exceeds
     /// what was allocated.
-    tenured_object_bytes: usize,
+    pub(crate) tenured_object_bytes: usize,
     /// Objects allocated in eden since the last minor collection (the one
     /// metric the allocation fast path keeps).
-    eden_objects: usize,
+    pub(crate) eden_objects: usize,
     /// Bytes and objects of eden already recorded into the metrics: eden
     /// allocations are recorded in bulk before each collection (per type
     /// from `young_tally` if `type_stats` is on) and when stats are read.
@@ -273,7 +282,7 @@ pub struct RawHeap {
     /// since they were last recorded (counted at allocation, so a minor
     /// collection does not have to walk eden to count them).
     young_tally: Vec<(u64, u64)>,
-    next_major_at: usize,
+    pub(crate) next_major_at: usize,
     /// Old-generation growth that triggers the next major collection
     /// (`gc_threshold`, or adapted to what major collections reclaim).
     major_threshold: usize,
@@ -285,18 +294,29 @@ pub struct RawHeap {
     /// each object it copies: while minor collections copy a good share of
     /// what they find ([`adaptive::survival_is_dense`]).
     dense_survival: bool,
+    /// The running incremental marking cycle (see `incremental`).
+    pub(crate) cycle: Option<Box<MarkCycle>>,
+    /// A cycle that just finished, for its pause's report.
+    pub(crate) cycle_finished: Option<MarkCycle>,
+    /// The barrier's log while a cycle runs: old and large objects whose
+    /// last reference from a field may have been overwritten.
+    pub(crate) satb: RefCell<Vec<ObjectRef>>,
+    /// Tenured bytes at which the next incremental cycle starts.
+    pub(crate) cycle_start_at: usize,
+    /// Paces incremental marking against promotion.
+    pub(crate) pacer: Pacer,
     /// Called after every collection (the facade's pressure callbacks).
-    observer: Option<CollectionObserver>,
+    pub(crate) observer: Option<CollectionObserver>,
     /// Set while a collection runs; still set afterwards only if user code
     /// the collector called (a root set, a trace function) panicked out of
     /// it. A poisoned heap refuses every later allocation and collection,
     /// and leaks its objects' destructors when dropped: its spaces may be
     /// half copied.
-    poisoned: bool,
+    pub(crate) poisoned: bool,
     until_stress: u32,
     stress_rounds: u32,
-    collections: u64,
-    started: Instant,
+    pub(crate) collections: u64,
+    pub(crate) started: Instant,
 }
 
 impl fmt::Debug for RawHeap {
@@ -338,6 +358,11 @@ impl RawHeap {
             tenuring: TenuringPolicy::new(config.promotion_age),
             dense_survival: true,
             observer: None,
+            cycle: None,
+            cycle_finished: None,
+            satb: RefCell::new(Vec::new()),
+            cycle_start_at: config.gc_threshold / 2,
+            pacer: Pacer::default(),
             poisoned: false,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
             stress_rounds: 0,
@@ -501,19 +526,30 @@ impl RawHeap {
         if self.until_stress == 0 {
             self.until_stress = self.config.stress_every.map_or(u32::MAX, |n| n.get());
             self.stress_rounds += 1;
-            let kind = if self.stress_rounds.is_multiple_of(16) {
+            // With incremental marking, a cycle starts every 16th round and
+            // advances a few objects a round, so barrier mistakes surface;
+            // every 64th round is a full collection (abandoning any cycle).
+            let major_every = if self.config.incremental_marking { 64 } else { 16 };
+            let kind = if self.stress_rounds.is_multiple_of(major_every) {
                 Collection::Major
             } else {
                 Collection::Minor
             };
             self.collect_checked(kind, roots)?;
+            if self.config.incremental_marking
+                && kind == Collection::Minor
+                && self.cycle.is_none()
+                && self.stress_rounds.is_multiple_of(16)
+            {
+                resume_panic(self.start_cycle(roots));
+            }
         }
         let young = flags == AllocFlags::DEFAULT && payload <= self.max_young_payload;
         if young {
             if let Some(obj) = self.try_young(size, payload, type_id) {
                 return Ok(obj);
             }
-            while self.pace() {
+            while self.pace(roots) {
                 if let Some(obj) = self.try_young(size, payload, type_id) {
                     return Ok(obj);
                 }
@@ -531,9 +567,13 @@ impl RawHeap {
     /// reserve (see `space::reserve`), and sets the next pace point, or
     /// none once the reserve is full. Returns `false` (doing nothing) when
     /// allocation stopped at the end of eden instead.
-    fn pace(&mut self) -> bool {
+    fn pace(&mut self, roots: &mut dyn RootSet) -> bool {
         if !self.nursery.at_pace_point() {
             return false;
+        }
+        if self.marking() {
+            let step = self.pace_step();
+            resume_panic(self.mark_step(step, roots));
         }
         // Spread what is missing over the pace points left in eden, so the
         // reserve is full by the time eden is.
@@ -550,9 +590,9 @@ impl RawHeap {
 
     /// Sets the next pace point, [`pace_step`](Self::pace_step) bytes of
     /// eden from now, while the reserve is below its target and the heap
-    /// bound leaves room.
-    fn schedule_pacing(&mut self) {
-        let more = self.old.reserve().wants_more() && self.fits(OLD_BLOCK_SIZE);
+    /// bound leaves room, or an incremental cycle runs.
+    pub(crate) fn schedule_pacing(&mut self) {
+        let more = (self.old.reserve().wants_more() && self.fits(OLD_BLOCK_SIZE)) || self.marking();
         self.nursery.pace_every(more.then_some(self.pace_step()));
     }
 
@@ -669,6 +709,16 @@ impl RawHeap {
         unsafe { obj.set_header(header) };
         self.metrics.record_alloc(type_id, size);
         self.tenured_object_bytes += size;
+        if let Some(cycle) = &mut self.cycle {
+            // Allocated black: live to the running cycle.
+            cycle.black += size;
+            if generation.is_large() {
+                self.large.mark(obj);
+            } else {
+                // SAFETY: a live old object, its header just written.
+                unsafe { self.old.mark(obj) };
+            }
+        }
     }
 
     fn alloc_tenured(
@@ -687,8 +737,13 @@ impl RawHeap {
                 heap.old.growth_for(size)
             }
         };
-        if self.tenured_bytes() >= self.next_major_at || !self.fits(growth(self)) {
+        if !self.fits(growth(self)) {
             self.collect(Collection::Major, roots);
+            if !self.fits(growth(self)) {
+                return Err(self.exhausted(size));
+            }
+        } else {
+            self.old_generation_work(size, roots);
             if !self.fits(growth(self)) {
                 return Err(self.exhausted(size));
             }
@@ -722,7 +777,7 @@ impl RawHeap {
     }
 
     /// Bytes in the old generation and large-object space.
-    fn tenured_bytes(&self) -> usize {
+    pub(crate) fn tenured_bytes(&self) -> usize {
         self.old.used() + self.large.reserved()
     }
 
@@ -767,10 +822,32 @@ impl RawHeap {
             }
         }
         self.collect(Collection::Minor, roots);
-        if self.tenured_bytes() >= self.next_major_at {
-            self.collect(Collection::Major, roots);
-        }
+        self.old_generation_work(0, roots);
         Ok(())
+    }
+
+    /// The old generation's collection work after it grew (by `allocated`
+    /// bytes allocated tenured, or by a minor collection's promotion, with
+    /// eden empty): with incremental marking, a step of the running cycle
+    /// or the start of one; without, a major collection when due.
+    fn old_generation_work(&mut self, allocated: usize, roots: &mut dyn RootSet) {
+        if !self.config.incremental_marking {
+            if self.tenured_bytes() >= self.next_major_at {
+                self.collect(Collection::Major, roots);
+            }
+        } else if self.marking() {
+            if allocated > 0 || self.config.stress_every.is_some() {
+                resume_panic(self.mark_step(allocated, roots));
+            } else if self.tenured_bytes() >= self.next_major_at {
+                // Promotion reached the goal before marking ended.
+                resume_panic(self.mark_step(usize::MAX, roots));
+            }
+        } else if self.cycle_due() {
+            if self.nursery.eden_used() > 0 {
+                self.collect(Collection::Minor, roots);
+            }
+            resume_panic(self.start_cycle(roots));
+        }
     }
 
     /// Runs a collection now.
@@ -788,6 +865,20 @@ impl RawHeap {
         if self.poisoned {
             poisoned_heap();
         }
+        match kind {
+            Collection::StartCycle => {
+                if self.config.incremental_marking && !self.marking() {
+                    self.collect(Collection::Minor, roots);
+                    resume_panic(self.start_cycle(roots));
+                }
+                return;
+            }
+            Collection::FinishCycle => {
+                resume_panic(self.mark_step(usize::MAX, roots));
+                return;
+            }
+            Collection::Minor | Collection::Major => {}
+        }
         // Until the collection completes: a panic out of it leaves this set,
         // and allocation stopped (no eden room, so the fast path fails and
         // the slow path sees the poison).
@@ -804,7 +895,11 @@ impl RawHeap {
                 let (promoted, panicked) = self.minor(roots);
                 (CollectionKind::Minor, promoted, panicked)
             }
-            Collection::Major => (CollectionKind::Major, (0, 0), self.major(roots)),
+            Collection::Major => {
+                self.abandon_cycle();
+                (CollectionKind::Major, (0, 0), self.major(roots))
+            }
+            Collection::StartCycle | Collection::FinishCycle => unreachable!("handled above"),
         };
         let pause = started.elapsed();
         let after = self.usage();
@@ -814,7 +909,9 @@ impl RawHeap {
             // Object bytes, as allocation counts them (slot rounding and
             // large objects' pages left out), so what majors reclaim adds
             // up with what was allocated.
-            CollectionKind::Major => (tenured_before, self.tenured_object_bytes),
+            CollectionKind::Major | CollectionKind::Incremental => {
+                (tenured_before, self.tenured_object_bytes)
+            }
         };
         let event = CollectionEvent {
             kind,
@@ -854,6 +951,11 @@ impl RawHeap {
         if let Some(payload) = panicked {
             panic::resume_unwind(payload);
         }
+    }
+
+    /// Whether an incremental major cycle is running.
+    pub fn is_marking(&self) -> bool {
+        self.marking()
     }
 
     /// Whether a panic out of user code interrupted a collection (a root
@@ -908,11 +1010,12 @@ impl RawHeap {
             match event.kind {
                 CollectionKind::Minor => "minor",
                 CollectionKind::Major => "major",
+                CollectionKind::Incremental => "mark step",
             },
             event.pause.as_secs_f64() * 1e3,
             match event.kind {
                 CollectionKind::Minor => "young",
-                CollectionKind::Major => "tenured",
+                CollectionKind::Major | CollectionKind::Incremental => "tenured",
             },
             kb(event.bytes_before),
             kb(event.bytes_after),
@@ -938,12 +1041,14 @@ impl RawHeap {
             (self.config.promotion_age, self.config.survivor_size)
         };
         self.nursery.set_survivor_room(survivor_room);
+        let eden_used = self.nursery.eden_used();
         let mut evacuator = Evacuator::new(
             &mut self.nursery,
             &mut self.old,
             &self.types,
             promotion_age,
             self.dense_survival,
+            self.cycle.is_some(),
         );
         // Each root's, owner's and slot's subgraph is copied before the next
         // one's (a drain after each), so what is promoted together lands
@@ -1004,6 +1109,10 @@ impl RawHeap {
         *self.remembered_slots.get_mut() = slots;
         self.young_objects = outcome.survivor_objects;
         self.tenured_object_bytes += outcome.promoted_bytes;
+        self.pacer.observe(eden_used, outcome.promoted_bytes);
+        if let Some(cycle) = &mut self.cycle {
+            cycle.black += outcome.promoted_bytes;
+        }
         self.eden_objects = 0;
         self.eden_recorded = (0, 0);
 
@@ -1049,57 +1158,12 @@ impl RawHeap {
         marker.drain();
         self.tenured_object_bytes = marker.tenured_bytes();
         drop(marker);
+        self.reclaim_unmarked(roots, false)
+    }
 
-        let (nursery, old, large) = (&self.nursery, &self.old, &self.large);
-        // SAFETY: outside a minor collection every listed object is a live block.
-        let is_live = |obj: ObjectRef| unsafe { is_marked(nursery, old, large, obj) };
-        roots.visit_weak(&mut |obj| is_live(obj).then_some(obj));
-        self.remembered.get_mut().retain(|&owner| {
-            let keep = is_live(owner);
-            debug_assert!(keep || !nursery.contains(owner.addr()));
-            keep
-        });
-        // Slots of dead owners must go before the sweep frees (and later
-        // allocations reuse) their memory: a recorded address is only ever
-        // read as a reference while its owner lives. Slots of live owners
-        // that no longer hold a young reference go too.
-        let slots = self.remembered_slots.get_mut();
-        slots.slots.retain(|&slot| {
-            let Some(owner) = old
-                .owner_of(slot.addr().get())
-                .or_else(|| large.owner_of(slot.addr().get()))
-            else {
-                debug_assert!(false, "a recorded slot outside every old and large object");
-                return false;
-            };
-            if !is_live(owner) {
-                return false;
-            }
-            // SAFETY: a reference field of a live old or large object.
-            let target = unsafe { slot.read() };
-            nursery.contains(target.addr())
-        });
-        slots.settle();
-        let (alive, dead): (Vec<_>, Vec<_>) = std::mem::take(&mut self.finalizable_old)
-            .into_iter()
-            .partition(|&o| is_live(o));
-        self.finalizable_old = alive;
-        // SAFETY: unmarked, so unreachable; listed once; swept only below.
-        let panicked = unsafe { finalize::run_destructors(&self.types, &dead) };
-        // Young survivors keep no mark: clear the header bits marking set.
-        let unmark = |obj: ObjectRef| {
-            // SAFETY: the walk yields live nursery objects.
-            let mut header = unsafe { obj.header() };
-            header.set_marked(false);
-            // SAFETY: as above.
-            unsafe { obj.set_header(header) };
-        };
-        // SAFETY: not inside a minor collection; the closure does not allocate.
-        unsafe { self.nursery.for_each_object(unmark) };
-        let live_before = self.tenured_bytes();
-        let (old_objects, _) = self.old.sweep();
-        let (large_objects, _) = self.large.sweep();
-        let _ = (old_objects, large_objects);
+    /// Sets when the next major collection (or incremental cycle) is due,
+    /// after one left `tenured_bytes()` of `live_before` at the sweep.
+    pub(crate) fn after_major(&mut self, live_before: usize) {
         let live = self.tenured_bytes();
         if self.eden_policy.is_some() {
             self.major_threshold = adaptive::next_major_threshold(
@@ -1109,13 +1173,18 @@ impl RawHeap {
                 live,
             );
         }
-        self.next_major_at = live + self.major_threshold.max(live);
-        panicked
+        let allowance = self.major_threshold.max(live);
+        self.next_major_at = live + allowance;
+        // A cycle starts with half the allowance left, for marking to end
+        // in before the heap reaches the goal.
+        self.cycle_start_at = live + allowance / 2;
     }
 
     /// Records that `owner` now references `value`: call after storing a
     /// reference into an object. Cheap when there is nothing to record (the
-    /// owner is young, or the value is not).
+    /// owner is young, or the value is not). With incremental marking on,
+    /// an overwrite also needs [`pre_write_barrier`](Self::pre_write_barrier)
+    /// before the store.
     ///
     /// # Safety
     /// `owner` is a live object of this heap.
@@ -1124,6 +1193,41 @@ impl RawHeap {
         if self.nursery.contains(value.addr()) && !self.nursery.contains(owner.addr()) {
             // SAFETY: forwarded caller contract.
             unsafe { self.remember(owner) };
+        }
+    }
+
+    /// Records that a reference field of `owner` holding `old` is about to
+    /// be overwritten: call before every store into a reference field that
+    /// may hold a reference, when the heap marks incrementally
+    /// ([`GcConfig::incremental_marking`]). Cheap when there is nothing to
+    /// record (no cycle runs, or the owner is young).
+    ///
+    /// ```
+    /// use morph_gengc::{AllocFlags, GcConfig, RawHeap};
+    /// use morph_header::{TypeDescriptor, TypeRegistry};
+    ///
+    /// static TYPES: TypeRegistry = TypeRegistry::new();
+    /// // One word, a reference field to this example (never traced here).
+    /// let cell = TYPES.register(TypeDescriptor::of::<u64>("Cell"))?;
+    /// let mut heap = RawHeap::with_registry(GcConfig::default(), &TYPES)?;
+    /// // SAFETY: `u64` has no trace or drop function; 8 bytes is its size.
+    /// let owner = unsafe { heap.try_alloc(8, cell, AllocFlags::TENURED, &mut ()) }?;
+    /// let field = owner.as_ptr().cast::<*mut u8>();
+    /// // SAFETY: `owner` is a live object of this heap, and its field holds null.
+    /// unsafe {
+    ///     heap.pre_write_barrier(owner, field.read());
+    ///     field.write(std::ptr::null_mut());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    /// `owner` is a live object of this heap and `old` null or the payload
+    /// address of a live object of this heap (the field's current value).
+    #[inline]
+    pub unsafe fn pre_write_barrier(&self, owner: ObjectRef, old: *mut u8) {
+        if self.marking() && !self.nursery.contains(owner.addr()) {
+            self.log_overwritten(old);
         }
     }
 
@@ -1308,6 +1412,14 @@ impl StatsSource for RawHeap {
 
 #[cold]
 #[inline(never)]
+/// Re-raises a destructor's panic that a completed collection step
+/// returned.
+fn resume_panic(panicked: Option<PanicPayload>) {
+    if let Some(payload) = panicked {
+        panic::resume_unwind(payload);
+    }
+}
+
 fn poisoned_heap() -> ! {
     panic!("{}", GcError::Poisoned)
 }

@@ -78,6 +78,7 @@ mod config;
 mod error;
 mod finalize;
 mod heap;
+mod incremental;
 mod object;
 mod reentry;
 mod safe;

@@ -366,6 +366,18 @@ impl Heap {
         // SAFETY: forwarded caller contract.
         unsafe { self.raw.write_barrier(owner, value) }
     }
+
+    /// [`RawHeap::pre_write_barrier`] for objects allocated with
+    /// [`try_alloc_raw`](Self::try_alloc_raw): call before overwriting one
+    /// of their reference fields while incremental marking is on.
+    ///
+    /// # Safety
+    /// As [`RawHeap::pre_write_barrier`].
+    #[inline]
+    pub unsafe fn pre_write_barrier(&self, owner: ObjectRef, old: *mut u8) {
+        // SAFETY: forwarded caller contract.
+        unsafe { self.raw.pre_write_barrier(owner, old) }
+    }
 }
 
 /// What the allocation paths know of one Rust type in this heap.
@@ -769,6 +781,25 @@ impl<'gc> Mutator<'gc> {
         self.raw.collect(kind, &mut TableRoots(self.roots));
     }
 
+    /// Whether an incremental major cycle is running
+    /// ([`GcConfig::incremental_marking`](crate::GcConfig::incremental_marking)).
+    ///
+    /// ```
+    /// use morph_gengc::{Collection, Heap};
+    ///
+    /// let mut heap = Heap::new(Default::default())?;
+    /// heap.enter(|m| {
+    ///     m.collect(Collection::StartCycle);
+    ///     assert!(m.is_marking());
+    ///     m.collect(Collection::FinishCycle);
+    ///     assert!(!m.is_marking());
+    /// });
+    /// # Ok::<(), morph_gengc::GcError>(())
+    /// ```
+    pub fn is_marking(&self) -> bool {
+        self.raw.is_marking()
+    }
+
     /// Checks the heap's invariants (see [`RawHeap::verify`]).
     pub fn verify(&mut self) -> Result<(), Vec<VerifyError>> {
         self.raw.verify(&mut TableRoots(self.roots))
@@ -807,6 +838,11 @@ impl<'gc> Mutator<'gc> {
         let Some(owner) = raw.tenured_owner_of(slot_addr) else {
             outside_heap()
         };
+        if raw.marking() {
+            // Snapshot at the beginning: the value overwritten stays live
+            // to the running cycle (see `incremental`).
+            raw.log_overwritten(slot.get());
+        }
         slot.set(value.map_or(std::ptr::null_mut(), |v| v.as_ptr().as_ptr()));
         if value.is_some_and(|v| raw.is_young_addr(v.addr())) {
             // SAFETY: `owner` is a live old or large object of this heap (just
@@ -913,10 +949,15 @@ pub struct WeakRoot<'gc, T> {
 
 impl<'gc, T: Trace> WeakRoot<'gc, T> {
     /// The object, if it has not been collected.
-    pub fn upgrade<'a>(&self, _mutator: &'a Mutator<'gc>) -> Option<Gc<'a, T>> {
+    pub fn upgrade<'a>(&self, mutator: &'a Mutator<'gc>) -> Option<Gc<'a, T>> {
         let target = NonNull::new(RootTable::with(&self.table.weak, |weak| {
             weak.get(self.index)
         }))?;
+        // SAFETY: as below, a non-null weak slot holds a live object.
+        let obj = unsafe { ObjectRef::from_payload(target) };
+        // An object reachable only weakly when a running incremental cycle
+        // started would be freed at its end, though upgraded now.
+        mutator.raw.keep_alive(obj);
         // SAFETY: collections clear weak slots whose target died and update
         // the others, so a non-null slot is a live `T`; the mutator borrow
         // keeps collections out for 'a.

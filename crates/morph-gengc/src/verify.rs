@@ -20,7 +20,7 @@ use std::ptr::NonNull;
 
 use morph_header::{HeaderFlags, SlotVisitor};
 
-use crate::heap::{RawHeap, RootSet};
+use crate::heap::{RawHeap, RootSet, is_marked};
 use crate::object::ObjectRef;
 
 /// One broken heap invariant.
@@ -61,6 +61,13 @@ pub enum VerifyError {
         /// The young object it references.
         target: usize,
     },
+    /// At the end of an incremental cycle's marking, a reachable old or
+    /// large object is unmarked: the tri-colour invariant was broken (a
+    /// store escaped the barrier). Checked in stress mode.
+    Unmarked {
+        /// The object.
+        object: usize,
+    },
     /// A panic interrupted a collection: the heap is poisoned and not walked
     /// (see [`RawHeap::is_poisoned`](crate::RawHeap::is_poisoned)).
     Poisoned,
@@ -93,6 +100,10 @@ impl fmt::Display for VerifyError {
             VerifyError::NotRemembered { owner, target } => write!(
                 f,
                 "old object {owner:#x} references young object {target:#x} but is not in the remembered set"
+            ),
+            VerifyError::Unmarked { object } => write!(
+                f,
+                "reachable object {object:#x} is unmarked at the end of an incremental cycle"
             ),
             VerifyError::Poisoned => f.write_str(
                 "the heap is poisoned: a panic interrupted a collection, so it is not walked",
@@ -175,6 +186,17 @@ impl RawHeap {
         if self.is_poisoned() {
             return Err(vec![VerifyError::Poisoned]);
         }
+        self.walk(roots, false)
+    }
+
+    /// As [`verify`](Self::verify), and every reachable old or large
+    /// object must be marked: the tri-colour invariant at the end of an
+    /// incremental cycle's marking.
+    pub(crate) fn verify_marked(&self, roots: &mut dyn RootSet) -> Result<(), Vec<VerifyError>> {
+        self.walk(roots, true)
+    }
+
+    fn walk(&self, roots: &mut dyn RootSet, marked: bool) -> Result<(), Vec<VerifyError>> {
         let mut objects = HashSet::new();
         let mut errors = Vec::new();
         // SAFETY: not inside a collection; the closure does not allocate.
@@ -253,6 +275,13 @@ impl RawHeap {
                     object: obj.addr(),
                     detail: "a young object carries the REMEMBERED flag".into(),
                 });
+            }
+            // SAFETY: a live object of the heap, outside a minor collection.
+            if marked && !young && !unsafe { is_marked(&self.nursery, &self.old, &self.large, obj) }
+            {
+                checker
+                    .errors
+                    .push(VerifyError::Unmarked { object: obj.addr() });
             }
             let Some(entry) = self.types.get(header.type_id()) else {
                 checker.errors.push(VerifyError::UnknownType {

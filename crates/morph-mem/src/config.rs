@@ -170,6 +170,14 @@ pub struct MorphMemConfig {
     /// Bytes of the nursery's allocation area (eden); the two survivor
     /// spaces add a quarter each. 0 in compiler mode.
     pub nursery_size: usize,
+    /// Mark the old generation incrementally, in short steps between
+    /// allocations, instead of in one pause that grows with the heap (see
+    /// `morph_gengc::GcConfig::incremental_marking`). On in every collector
+    /// preset. Programs that store references through the raw API
+    /// ([`MorphMem::alloc_raw`](crate::MorphMem::alloc_raw)) must call the
+    /// pre-write barrier before each overwrite, or turn this off; the C
+    /// ABI, whose barrier sees only the new value, turns it off.
+    pub incremental_marking: bool,
 }
 
 impl MorphMemConfig {
@@ -183,6 +191,7 @@ impl MorphMemConfig {
         enable_compaction: false,
         enable_metrics: false,
         nursery_size: 0,
+        incremental_marking: false,
     };
 
     /// Runtime mode: 512 MiB expected, 64 MiB major trigger, 10 ms pause
@@ -196,6 +205,7 @@ impl MorphMemConfig {
         enable_compaction: false,
         enable_metrics: true,
         nursery_size: 2 * MIB,
+        incremental_marking: true,
     };
 
     /// VM mode: 2 GiB expected, 128 MiB major trigger, 5 ms pause target,
@@ -209,6 +219,7 @@ impl MorphMemConfig {
         enable_compaction: true,
         enable_metrics: true,
         nursery_size: 2 * MIB,
+        incremental_marking: true,
     };
 
     /// Server mode: a 1 GiB bound, 128 MiB major trigger, 5 ms pause

@@ -552,6 +552,7 @@ impl Collected {
             pause_target: (config.gc_pause_target_ms > 0)
                 .then(|| Duration::from_millis(config.gc_pause_target_ms.into())),
             max_nursery_size: Some(max_eden),
+            incremental_marking: config.incremental_marking,
             ..morph_gengc::GcConfig::default()
         };
         let mut heap = morph_gengc::Heap::new(gc)?;

@@ -20,6 +20,11 @@ pub enum CollectionKind {
     Minor,
     /// Whole heap.
     Major,
+    /// One pause of an incremental major collection other than its last
+    /// (its start or a marking step): a pause, not a collection, so it
+    /// counts in the pause histogram only. The cycle's last pause, which
+    /// frees memory, reports as [`Major`](Self::Major).
+    Incremental,
 }
 
 /// What a collector reports about one collection.
@@ -66,7 +71,7 @@ impl CollectionEvent {
         let freed = self.bytes_before.saturating_sub(self.bytes_after);
         match self.kind {
             CollectionKind::Minor => freed.saturating_sub(self.promoted_bytes),
-            CollectionKind::Major => freed,
+            CollectionKind::Major | CollectionKind::Incremental => freed,
         }
     }
 }
@@ -461,6 +466,7 @@ impl Recorder for Metrics {
         match event.kind {
             CollectionKind::Minor => self.minor_collections += 1,
             CollectionKind::Major => self.major_collections += 1,
+            CollectionKind::Incremental => {}
         }
         self.promoted_objects += event.promoted_objects;
         self.promoted_bytes += event.promoted_bytes;

@@ -136,6 +136,13 @@ impl LargeSpace {
             .is_some_and(|o| o.marked)
     }
 
+    /// Clears every mark without freeing anything.
+    pub(crate) fn clear_marks(&mut self) {
+        for object in self.objects.values_mut() {
+            object.marked = false;
+        }
+    }
+
     /// Frees every unmarked object (finalizers must have run) and clears the
     /// marks of the rest; returns (objects, bytes) freed.
     pub(crate) fn sweep(&mut self) -> (usize, usize) {

@@ -326,6 +326,13 @@ impl OldSpace {
         Some(&self.pools[class as usize])
     }
 
+    /// Clears every mark without freeing anything.
+    pub(crate) fn clear_marks(&mut self) {
+        for pool in &mut self.pools {
+            pool.clear_marks();
+        }
+    }
+
     /// Frees every unmarked object and clears the marks; returns (objects,
     /// bytes) freed. Finalizers must have run before.
     pub(crate) fn sweep(&mut self) -> (usize, usize) {

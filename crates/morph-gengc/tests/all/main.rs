@@ -1,6 +1,7 @@
 //! Behaviour of the collector, as one test binary (one link on small machines).
 
 mod adversarial;
+mod incremental;
 mod model;
 mod raw_api;
 mod safe_api;
