@@ -99,11 +99,22 @@ impl Geometry {
         block_size: usize,
         granule: usize,
     ) -> Result<Self, PoolError> {
+        Self::with_header(slot_size, block_size, granule, size_of::<BlockHeader>())
+    }
+
+    /// As [`with_granule`](Self::with_granule), for blocks whose header
+    /// takes `header` bytes instead of a [`BlockHeader`] (the shared pools'
+    /// blocks, see [`crate::shared`]).
+    pub(crate) fn with_header(
+        slot_size: usize,
+        block_size: usize,
+        granule: usize,
+        header: usize,
+    ) -> Result<Self, PoolError> {
         debug_assert!(granule.is_power_of_two() && granule >= 8);
         if slot_size == 0 || !slot_size.is_multiple_of(granule) {
             return Err(PoolError::MisalignedSlotSize { slot_size, granule });
         }
-        let header = size_of::<BlockHeader>();
         let first_slot = header.div_ceil(slot_size);
         let slot_count = block_size / slot_size;
         if slot_count <= first_slot {
@@ -159,7 +170,7 @@ impl Geometry {
         slot
     }
 
-    fn layout(&self) -> Layout {
+    pub(crate) fn layout(&self) -> Layout {
         // Validated: block_size is a power of two no larger than 1 MiB.
         Layout::from_size_align(self.block_size, self.block_size)
             .expect("validated block size forms a layout")

@@ -123,6 +123,7 @@ mod config;
 mod error;
 mod raw;
 mod retention;
+mod shared;
 mod size_class;
 mod source;
 mod stats;
@@ -136,6 +137,10 @@ pub use config::{
 };
 pub use error::PoolError;
 pub use raw::{BlockView, RawPool, Slots, SweepOutcome};
+pub use shared::DEFAULT_MAGAZINE_SLOTS;
+pub use shared::raw::SharedRawPool;
+pub use shared::size_class::SharedSizeClassPool;
+pub use shared::typed::{SharedBox, SharedPool};
 pub use size_class::SizeClassPool;
 pub use source::BlockSource;
 pub use stats::PoolStats;
