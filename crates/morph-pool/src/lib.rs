@@ -61,6 +61,10 @@
 //! - [`SyncPool`] and [`LocalCache`]: a pool shared between threads; each
 //!   thread allocates and frees through its own cache of free slots and takes
 //!   the shared lock once per batch. See the [`SyncPool`] design notes below.
+//! - [`SharedPool<T>`] and [`SharedBox<'p, T>`], [`SharedRawPool`],
+//!   [`SharedSizeClassPool`]: pools for multi-threaded servers, with no lock
+//!   on the common path and boxes that may be dropped on any thread. See
+//!   the shared pools' design notes below.
 //! - [`PoolStats`] for each pool; every pool type implements
 //!   [`morph_metrics::StatsSource`].
 //!
@@ -105,12 +109,63 @@
 //! model-checked with loom: build with `RUSTFLAGS="--cfg loom"` and run the
 //! `loom` tests.
 //!
+//! # Concurrency: `SharedPool` and friends
+//!
+//! The shared pools are built for servers: many threads, objects allocated
+//! on one thread and freed on another, no lock on the common path.
+//!
+//! - **Thread caches.** Each thread keeps, per pool, two *magazines* (stacks
+//!   of up to [`DEFAULT_MAGAZINE_SLOTS`] free slots). Allocation pops, free
+//!   pushes: no lock, no atomic operation. The cache lives in a
+//!   `thread_local!` keyed by the pool and goes back to the pool when the
+//!   thread exits.
+//! - **The depot.** Full magazines are exchanged whole with a sharded depot
+//!   (one mutex per shard, a home shard per thread), so a thread takes a
+//!   lock at most once per magazine, and two threads working on their own
+//!   slots never share one. Slots freed on another thread reach the
+//!   allocating thread through the depot.
+//! - **Blocks** are carved a magazine at a time, under a lock taken only
+//!   while the pool grows, and kept until the pool is dropped: a shared pool
+//!   does not give memory back while it is shared.
+//! - **Safe boxes.** A [`SharedBox`] borrows its pool (so it cannot outlive
+//!   it) and is `Send` when `T` is; dropping it on any thread frees its slot
+//!   into that thread's cache.
+//! - **Checked raw frees** ([`SharedRawPool::free`],
+//!   [`SharedSizeClassPool::free`]) cost O(1) with no hash and no lock: a
+//!   radix map of the pool's blocks rejects foreign pointers before anything
+//!   is read at them, and one atomic bit per slot catches double frees, even
+//!   two racing ones.
+//!
+//! Sizing the magazines is covered in `docs/TUNING.md`; the engine is
+//! model-checked with loom (`cfg(loom)`) and its tests run under Miri.
+//!
+//! ```
+//! use morph_pool::SharedPool;
+//!
+//! #[derive(Debug)]
+//! struct Request { id: u64, body: [u8; 48] }
+//!
+//! let pool = SharedPool::new();
+//! let (send, recv) = std::sync::mpsc::channel();
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         for id in 0..100 {
+//!             send.send(pool.alloc(Request { id, body: [0; 48] })).unwrap();
+//!         }
+//!         drop(send);
+//!     });
+//!     // Freed on this thread as each box is dropped.
+//!     let ids: u64 = recv.iter().map(|request| request.id).sum();
+//!     assert_eq!(ids, 4950);
+//! });
+//! ```
+//!
 //! # Safety
 //!
 //! The unsafe code sits in the private modules `block` (block memory, the
 //! header, slot pointers), `raw` (lists and bitmaps through headers), `typed`
-//! (values in slots) and `concurrent` (only `Send` for slot pointers in
-//! tests); each module's documentation states the invariants it keeps, and
+//! (values in slots), `concurrent` (only `Send` for slot pointers in
+//! tests) and `shared` (block map nodes, shared block headers, boxes); each module's documentation states the invariants it keeps, and
 //! every `unsafe` block names the one it relies on. Slot pointers are always derived from the
 //! block's base pointer (strict provenance), and the test suite runs under
 //! Miri with `-Zmiri-strict-provenance`.

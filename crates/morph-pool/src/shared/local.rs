@@ -31,8 +31,22 @@ use super::slot_core::SlotCore;
 use crate::error::PoolError;
 use crate::sync::{Arc, Ordering, pool_thread_local};
 
-/// Hands out depot home shards to threads, round robin.
-static NEXT_HOME: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// The next depot home shard, handed to threads round robin.
+#[cfg(not(loom))]
+fn next_home() -> usize {
+    static NEXT_HOME: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT_HOME.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Under loom the counter must start again with every execution, or the
+/// model would not be deterministic.
+#[cfg(loom)]
+fn next_home() -> usize {
+    loom::lazy_static! {
+        static ref NEXT_HOME: crate::sync::AtomicUsize = crate::sync::AtomicUsize::new(0);
+    }
+    NEXT_HOME.fetch_add(1, Ordering::Relaxed)
+}
 
 struct LocalCache {
     core: Arc<SlotCore>,
@@ -52,7 +66,7 @@ pub(crate) struct ThreadCaches {
 
 pool_thread_local! {
     static CACHES: RefCell<ThreadCaches> = RefCell::new(ThreadCaches {
-        home: NEXT_HOME.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        home: next_home(),
         caches: Vec::new(),
     });
 }
@@ -63,6 +77,33 @@ pool_thread_local! {
 /// [`PoolError::OutOfMemory`] if a new block was needed and refused.
 #[inline(always)]
 pub(crate) fn alloc(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
+    match alloc_from_loaded(core) {
+        Some(slot) => Ok(slot),
+        None => alloc_slow(core),
+    }
+}
+
+/// The fast path: a pop from the thread's loaded magazine, or `None`.
+/// Returns only a pointer, so nothing larger than a register crosses the
+/// thread-local access.
+#[inline(always)]
+pub(crate) fn alloc_from_loaded(core: &Arc<SlotCore>) -> Option<NonNull<u8>> {
+    CACHES
+        .try_with(|caches| {
+            let mut caches = caches.try_borrow_mut().ok()?;
+            let cache = caches.find(core)?;
+            let slot = cache.loaded.pop()?;
+            cache.allocs += 1;
+            Some(slot)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Everything but the fast path: a new cache, a refill, or no cache at all.
+#[cold]
+#[inline(never)]
+pub(crate) fn alloc_slow(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
     let cached = CACHES.try_with(|caches| {
         let mut caches = caches.try_borrow_mut().ok()?;
         Some(caches.alloc(core))
@@ -80,6 +121,29 @@ pub(crate) fn alloc(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
 /// cache, the depot, or anyone's hands afterwards.
 #[inline(always)]
 pub(crate) unsafe fn free(core: &Arc<SlotCore>, slot: NonNull<u8>) {
+    let pushed = CACHES.try_with(|caches| {
+        let Ok(mut caches) = caches.try_borrow_mut() else {
+            return false;
+        };
+        let Some(cache) = caches.find(core) else {
+            return false;
+        };
+        if cache.loaded.len() < cache.capacity {
+            cache.loaded.push(slot);
+            cache.frees += 1;
+            return true;
+        }
+        false
+    });
+    if !matches!(pushed, Ok(true)) {
+        free_slow(core, slot);
+    }
+}
+
+/// Everything but the fast path of [`free`].
+#[cold]
+#[inline(never)]
+fn free_slow(core: &Arc<SlotCore>, slot: NonNull<u8>) {
     let cached = CACHES.try_with(|caches| {
         let Ok(mut caches) = caches.try_borrow_mut() else {
             return false;
@@ -87,7 +151,7 @@ pub(crate) unsafe fn free(core: &Arc<SlotCore>, slot: NonNull<u8>) {
         caches.free(core, slot);
         true
     });
-    if cached != Ok(true) {
+    if !matches!(cached, Ok(true)) {
         free_uncached(core, slot);
     }
 }
@@ -149,6 +213,12 @@ impl ThreadCaches {
     }
 
     #[inline(always)]
+    fn find(&mut self, core: &Arc<SlotCore>) -> Option<&mut LocalCache> {
+        self.caches
+            .iter_mut()
+            .find(|cache| Arc::ptr_eq(&cache.core, core))
+    }
+
     fn alloc(&mut self, core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
         if let Some(index) = self.position(core) {
             let cache = &mut self.caches[index];
@@ -162,7 +232,6 @@ impl ThreadCaches {
         self.register(core).refill(home)
     }
 
-    #[inline(always)]
     fn free(&mut self, core: &Arc<SlotCore>, slot: NonNull<u8>) {
         if let Some(index) = self.position(core) {
             let cache = &mut self.caches[index];

@@ -53,27 +53,34 @@ fn loom_two_threads_never_get_the_same_slot() {
 #[test]
 fn loom_cross_thread_free_reaches_another_thread() {
     loom::model(|| {
-        let pool = Arc::new(SharedPool::<u64>::with_config(tiny(), 2).unwrap());
-        // Slots made on the main thread, freed on a second, reused on a third.
+        let pool = Arc::new(SharedPool::<[u64; 32]>::with_config(tiny(), 2).unwrap());
+        // Two threads allocating and freeing at once, through the depot
+        // and fresh carving; every count must add up after both exit.
         let first = {
             let pool = Arc::clone(&pool);
             loom::thread::spawn(move || {
-                let boxes: Vec<_> = (0..3).map(|i| pool.alloc(i)).collect();
-                assert_eq!(boxes.iter().map(|b| **b).sum::<u64>(), 3);
+                let boxes: Vec<_> = (0..3).map(|i| pool.alloc([i; 32])).collect();
+                assert_eq!(boxes.iter().map(|b| b[31]).sum::<u64>(), 3);
+                drop(boxes);
+                // What a thread's exit does too; loom's join does not order
+                // the drop of a thread's locals before it, so flush here.
+                pool.flush_thread_cache();
             })
         };
         let second = {
             let pool = Arc::clone(&pool);
             loom::thread::spawn(move || {
-                let b = pool.alloc(7);
-                assert_eq!(*b, 7);
+                let b = pool.alloc([7; 32]);
+                assert_eq!(b[0], 7);
+                drop(b);
+                pool.flush_thread_cache();
             })
         };
         first.join().unwrap();
         second.join().unwrap();
         let stats = pool.stats();
         assert_eq!(stats.live_slots, 0, "{stats:?}");
-        assert_eq!(stats.total_allocs, 4);
+        assert_eq!(stats.total_allocs, 4, "{stats:?}");
         assert_eq!(stats.total_frees, 4);
     });
 }

@@ -229,7 +229,11 @@ impl SharedSizeClassPool {
             Err(err) => return Err((value, err)),
         };
         let core = &self.classes[index];
-        match local::alloc(core) {
+        let slot = match local::alloc_from_loaded(core) {
+            Some(slot) => Ok(slot),
+            None => local::alloc_slow(core),
+        };
+        match slot {
             // SAFETY: a fresh slot of this class, which is at least
             // size_of::<T>() bytes and aligned to align_of::<T>() (routing).
             Ok(slot) => Ok(unsafe { SharedBox::new(core, slot, value) }),

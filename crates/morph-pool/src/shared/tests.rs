@@ -248,3 +248,29 @@ fn a_dropped_pool_is_released_by_the_threads_that_cached_it() {
         "the core outlived its pool and threads"
     );
 }
+
+#[test]
+fn counters_add_up_after_threads_exit() {
+    for _ in 0..if cfg!(miri) { 2 } else { 200 } {
+        let pool = std::sync::Arc::new(SharedPool::<[u64; 32]>::with_config(small(), 2).unwrap());
+        let first = {
+            let pool = std::sync::Arc::clone(&pool);
+            std::thread::spawn(move || {
+                let boxes: Vec<_> = (0..3).map(|i| pool.alloc([i; 32])).collect();
+                assert_eq!(boxes.iter().map(|b| b[31]).sum::<u64>(), 3);
+            })
+        };
+        let second = {
+            let pool = std::sync::Arc::clone(&pool);
+            std::thread::spawn(move || assert_eq!(pool.alloc([7; 32])[0], 7))
+        };
+        first.join().unwrap();
+        second.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.live_slots, stats.total_allocs, stats.total_frees),
+            (0, 4, 4),
+            "{stats:?}"
+        );
+    }
+}

@@ -43,10 +43,13 @@ use crate::sync::{Arc, Ordering};
 /// let pool = SharedPool::new();
 /// let boxes: Vec<_> = (0..4u64).map(|i| pool.alloc(i)).collect();
 /// std::thread::scope(|scope| {
-///     scope.spawn(move || {
-///         // Dropped here, on another thread, into this thread's cache.
-///         assert_eq!(boxes.iter().map(|b| **b).sum::<u64>(), 6);
-///     });
+///     scope
+///         .spawn(move || {
+///             // Dropped here, on another thread, into this thread's cache.
+///             assert_eq!(boxes.iter().map(|b| **b).sum::<u64>(), 6);
+///         })
+///         .join() // the thread's cache goes back to the pool as it exits
+///         .unwrap();
 /// });
 /// pool.flush_thread_cache();
 /// assert_eq!(pool.stats().live_slots, 0);
@@ -140,10 +143,16 @@ impl<T> SharedPool<T> {
     /// ```
     #[inline]
     pub fn alloc(&self, value: T) -> SharedBox<'_, T> {
-        match self.try_alloc(value) {
-            Ok(boxed) => boxed,
-            Err(_) => std::alloc::handle_alloc_error(core::alloc::Layout::new::<T>()),
-        }
+        let slot = match local::alloc_from_loaded(&self.core) {
+            Some(slot) => slot,
+            None => match local::alloc_slow(&self.core) {
+                Ok(slot) => slot,
+                Err(_) => std::alloc::handle_alloc_error(core::alloc::Layout::new::<T>()),
+            },
+        };
+        // SAFETY: a fresh slot of this core, SLOT_SIZE >= size_of::<T>()
+        // bytes aligned to >= align_of::<T>() (checked in with_config).
+        unsafe { SharedBox::new(&self.core, slot, value) }
     }
 
     /// Moves `value` into a slot, or hands it back with the error.
