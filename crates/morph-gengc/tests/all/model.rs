@@ -202,12 +202,10 @@ fn random_graph_mutations_match_the_model_under_stress() {
 fn random_graph_mutations_match_the_model_with_incremental_cycles() {
     let stressed = GcConfig {
         stress_every: std::num::NonZeroU32::new(5),
-        trace: true,
         ..small_config()
     };
     let paced = GcConfig {
         gc_threshold: 64 << 10,
-        trace: true,
         ..small_config()
     };
     for seed in seeds() {
