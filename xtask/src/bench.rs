@@ -639,12 +639,15 @@ fn collector_summary(runs: &[RunRecord]) -> Value {
         |f: &dyn Fn(&RunRecord) -> f64| -> f64 { median(&runs.iter().map(f).collect::<Vec<_>>()) };
     let mut minor: Vec<&Collection> = Vec::new();
     let mut major: Vec<f64> = Vec::new();
+    let mut steps: Vec<f64> = Vec::new();
     let mut steady_shares = Vec::new();
     let mut steady_minor: Vec<&Collection> = Vec::new();
     for run in runs {
         for c in &run.collections {
             if c.major {
                 major.push(c.pause_us);
+            } else if c.step {
+                steps.push(c.pause_us);
             } else {
                 minor.push(c);
             }
@@ -660,7 +663,7 @@ fn collector_summary(runs: &[RunRecord]) -> Value {
                 .collect();
             let gc_us: f64 = steady.iter().map(|c| c.pause_us).sum();
             steady_shares.push(gc_us / (steady_ms * 1e3).max(1.0));
-            steady_minor.extend(steady.iter().filter(|c| !c.major));
+            steady_minor.extend(steady.iter().filter(|c| !c.major && !c.step));
         }
     }
     let traced = runs.iter().any(|r| !r.collections.is_empty());
@@ -673,6 +676,7 @@ fn collector_summary(runs: &[RunRecord]) -> Value {
         "traced": traced,
         "minor": minor_distribution(&minor),
         "major": distribution(&mut major),
+        "step": distribution(&mut steps),
     });
     if !steady_shares.is_empty() {
         summary["steady_gc_share"] = json!(median(&steady_shares));

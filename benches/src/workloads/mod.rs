@@ -466,7 +466,12 @@ pub fn catalogue() -> Vec<Workload> {
             name: "large-heap".into(),
             family: Family::LargeHeap,
             baseline: "morph-gengc",
-            implementations: vec!["morph-gengc", "box-glibc", "box-mimalloc"],
+            implementations: vec![
+                "morph-gengc",
+                "morph-gengc-stw",
+                "box-glibc",
+                "box-mimalloc",
+            ],
             left_out: vec![
                 (
                     "rc",

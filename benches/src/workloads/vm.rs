@@ -21,10 +21,84 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{Outcome, Size, Xorshift, collector_details};
-use crate::probe::MemorySeries;
+use crate::probe::{MemorySeries, StepTimer, distribution_json};
 
 /// Short-lived records allocated per mutation step.
 pub const TEMPORARIES: u64 = 2;
+/// Build steps (one entry each) timed together as one stall sample.
+const BUILD_BATCH: usize = 64;
+/// Mutation steps timed together as one stall sample: a few hundred
+/// nanoseconds of work, so a clock read pair (~40 ns) stays a small share
+/// and a pause of the collector shows up whole in the sample it hit.
+const MUTATE_BATCH: u64 = 8;
+
+/// Stalls as the program sees them: the time of each batch of steps,
+/// whatever the implementation did inside it (collector pauses, page
+/// faults, `free`), for every implementation alike.
+struct Stalls {
+    build: StepTimer,
+    mutate: StepTimer,
+    started: Instant,
+    /// The longest batch so far and when it ended (ms since `origin`).
+    longest: (std::time::Duration, f64),
+    origin: Instant,
+}
+
+impl Stalls {
+    fn new() -> Self {
+        Stalls {
+            build: StepTimer::new(),
+            mutate: StepTimer::new(),
+            started: Instant::now(),
+            longest: (std::time::Duration::ZERO, 0.0),
+            origin: Instant::now(),
+        }
+    }
+
+    /// Ends a batch of the build phase if step `i` closes one.
+    #[inline]
+    fn build_step(&mut self, i: usize) {
+        if (i + 1) % BUILD_BATCH == 0 {
+            let took = self.started.elapsed();
+            self.build.record(took);
+            self.note(took);
+        }
+    }
+
+    /// Ends a batch of the mutation phase if step `step` closes one.
+    #[inline]
+    fn mutate_step(&mut self, step: u64) {
+        if (step + 1) % MUTATE_BATCH == 0 {
+            let took = self.started.elapsed();
+            self.mutate.record(took);
+            self.note(took);
+        }
+    }
+
+    /// Starts the next batch, remembering the longest one.
+    #[inline]
+    fn note(&mut self, took: std::time::Duration) {
+        self.started = Instant::now();
+        if took > self.longest.0 {
+            self.longest = (took, ms_since(self.origin));
+        }
+    }
+
+    /// Starts timing the next phase.
+    fn restart(&mut self) {
+        self.started = Instant::now();
+    }
+
+    fn into_json(self) -> serde_json::Value {
+        json!({
+            "build_batch": BUILD_BATCH,
+            "longest_ended_at_ms": self.longest.1,
+            "mutate_batch": MUTATE_BATCH,
+            "build": distribution_json(self.build.histogram()),
+            "mutate": distribution_json(self.mutate.histogram()),
+        })
+    }
+}
 /// Entries per bucket of the table.
 const BUCKET: usize = 256;
 
@@ -82,7 +156,8 @@ impl VmShape {
 pub fn run(implementation: &str, size: Size) -> Option<Outcome> {
     let shape = VmShape::of(size);
     match implementation {
-        "morph-gengc" => Some(morph::run(shape)),
+        "morph-gengc" => Some(morph::run(shape, true)),
+        "morph-gengc-stw" => Some(morph::run(shape, false)),
         name if name.starts_with("box-") => Some(boxed::run(shape)),
         _ => None,
     }
@@ -127,13 +202,16 @@ mod boxed {
         let started = Instant::now();
         let mut series = MemorySeries::new(started, shape.entries as u64 + shape.steps);
         let mut table: Vec<Box<Record>> = Vec::with_capacity(shape.entries);
+        let mut stalls = Stalls::new();
         for i in 0..shape.entries {
             table.push(record(i as u64));
             if series.due(i as u64) {
                 series.sample(None);
             }
+            stalls.build_step(i);
         }
         let build_ms = ms_since(started);
+        stalls.restart();
         let mutate = Instant::now();
         let mut rng = Xorshift::new();
         let mut checksum = 0u64;
@@ -145,9 +223,11 @@ mod boxed {
             let slot = rng.below(shape.entries as u64) as usize;
             let old = std::mem::replace(&mut table[slot], record(shape.entries as u64 + step));
             checksum = checksum.wrapping_add(digest(black_box(&old)));
+            drop(old);
             if series.due(shape.entries as u64 + step) {
                 series.sample(None);
             }
+            stalls.mutate_step(step);
         }
         let mutate_ms = ms_since(mutate);
         checksum = table
@@ -161,15 +241,17 @@ mod boxed {
         );
         outcome.detail("memory_series", series.into_json());
         outcome.detail("live_bytes_nominal", json!(shape.live_bytes()));
+        outcome.detail("stalls", stalls.into_json());
         outcome
     }
 }
 
-/// morph-gengc, safe API, default configuration: the table is a vector of
-/// rooted buckets, each an array of `Member`s, so replacing an entry is an
-/// old-to-young store through the write barrier.
+/// morph-gengc, safe API, default configuration (`morph-gengc-stw`: with
+/// incremental marking off, so major collections stop the world): the
+/// table is a vector of rooted buckets, each an array of `Member`s, so
+/// replacing an entry is an old-to-young store through the write barrier.
 mod morph {
-    use morph_gengc::{Gc, Heap, Member, Mutator, Root, Trace};
+    use morph_gengc::{Gc, GcConfig, Heap, Member, Mutator, Root, Trace};
 
     use super::*;
 
@@ -216,9 +298,14 @@ mod morph {
         (usage.reserved() as u64, used as u64)
     }
 
-    pub(super) fn run(shape: VmShape) -> Outcome {
+    pub(super) fn run(shape: VmShape, incremental_marking: bool) -> Outcome {
         let started = Instant::now();
-        let mut heap = Heap::new(Default::default()).expect("the default configuration is valid");
+        let mut heap = Heap::new(GcConfig {
+            incremental_marking,
+            ..GcConfig::default()
+        })
+        .expect("the default configuration is valid");
+        let mut stalls = Stalls::new();
         let mut series = MemorySeries::new(started, shape.entries as u64 + shape.steps);
         let mut phases = (0.0, 0.0);
         let checksum = heap.enter(|m| {
@@ -229,14 +316,18 @@ mod morph {
                     })
                 })
                 .collect();
+            // The table itself is set up outside the timed batches.
+            stalls.restart();
             for i in 0..shape.entries {
                 let entry = record(m, i as u64);
                 buckets[i / BUCKET].get(m).entries[i % BUCKET].set(m, Some(entry.get(m)));
                 if series.due(i as u64) {
                     series.sample(Some(heap_bytes(m)));
                 }
+                stalls.build_step(i);
             }
             phases.0 = ms_since(started);
+            stalls.restart();
             let mutate = Instant::now();
             let mut rng = Xorshift::new();
             let mut checksum = 0u64;
@@ -258,6 +349,7 @@ mod morph {
                 if series.due(shape.entries as u64 + step) {
                     series.sample(Some(heap_bytes(m)));
                 }
+                stalls.mutate_step(step);
             }
             phases.1 = ms_since(mutate);
             buckets
@@ -274,6 +366,7 @@ mod morph {
         outcome.detail("live_bytes_nominal", json!(shape.live_bytes()));
         outcome.detail("gc", collector_details(&heap));
         outcome.detail("steady_from_heap_start_ms", json!(phases.0));
+        outcome.detail("stalls", stalls.into_json());
         drop(heap);
         outcome
     }

@@ -334,14 +334,11 @@ impl RawHeap {
             );
         }
         if self.config.trace {
-            let line = match (&finished, phase) {
-                (Some(cycle), _) => self.cycle_trace_line(cycle, pause, tenured_before),
-                (None, Phase::Start) => self.cycle_trace_line_start(pause),
-                _ => String::new(),
+            let line = match &finished {
+                Some(cycle) => self.cycle_trace_line(cycle, pause, tenured_before),
+                None => self.step_trace_line(phase, pause),
             };
-            if !line.is_empty() {
-                eprintln!("{line}");
-            }
+            eprintln!("{line}");
         }
         self.poisoned = false;
         self.schedule_pacing();
@@ -354,32 +351,45 @@ impl RawHeap {
         panicked
     }
 
-    fn cycle_trace_line_start(&self, pause: Duration) -> String {
-        let cycle = self.cycle.as_ref().expect("a cycle just started");
+    /// The trace line of a cycle's start or step, in the shape of a
+    /// collection's (see `RawHeap::trace_line`).
+    fn step_trace_line(&self, phase: Phase, pause: Duration) -> String {
+        let (marked, work, grey) = self
+            .cycle
+            .as_ref()
+            .map_or((0, 0, 0), |c| (c.traced, c.work, c.stack.len()));
         format!(
-            "morph-gc @{:.3}s cycle start: pause {:.3}ms, tenured {}K, goal {}K, grey {}",
+            "morph-gc #{} @{:.3}s {}: pause {:.3}ms, marked {}K of {}K, grey {}, heap {}K",
+            self.collections,
             self.started.elapsed().as_secs_f64(),
+            match phase {
+                Phase::Start => "cycle-start",
+                Phase::Step => "mark-step",
+            },
             pause.as_secs_f64() * 1e3,
-            cycle.work / 1024,
-            cycle.goal / 1024,
-            cycle.stack.len(),
+            marked / 1024,
+            work / 1024,
+            grey,
+            self.usage().reserved() / 1024,
         )
     }
 
+    /// The trace line of a cycle's finish: its pause, and the cycle's
+    /// totals (steps, their pauses, its duration).
     fn cycle_trace_line(&self, cycle: &MarkCycle, pause: Duration, before: usize) -> String {
         format!(
-            "morph-gc #{} @{:.3}s cycle finish: pause {:.3}ms, {} steps paused {:.3}ms over \
-             {:.3}ms, tenured {}K->{}K (marked {}K, black {}K), heap {}K",
+            "morph-gc #{} @{:.3}s cycle-finish: pause {:.3}ms, tenured {}K->{}K, marked {}K, \
+             black {}K, steps {}, paused {:.3}ms, took {:.3}ms, heap {}K",
             self.collections,
             self.started.elapsed().as_secs_f64(),
             pause.as_secs_f64() * 1e3,
-            cycle.steps,
-            (cycle.paused + pause).as_secs_f64() * 1e3,
-            cycle.started.elapsed().as_secs_f64() * 1e3,
             before / 1024,
             self.tenured_object_bytes / 1024,
             cycle.traced / 1024,
             cycle.black / 1024,
+            cycle.steps,
+            (cycle.paused + pause).as_secs_f64() * 1e3,
+            cycle.started.elapsed().as_secs_f64() * 1e3,
             self.usage().reserved() / 1024,
         )
     }

@@ -816,7 +816,49 @@ fn large_heap_details(out: &mut String, w: &Value) {
             format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0))
         );
     }
+    let _ = writeln!(
+        out,
+        "\nStalls as the program sees them: the time of each batch of steps ({} mutation \
+         steps, {} build steps), whatever happened inside it (median run):\n\n\
+         | implementation | phase | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|",
+        rows(w)
+            .next()
+            .map_or(Value::Null, |r| r["stalls"]["mutate_batch"].clone()),
+        rows(w)
+            .next()
+            .map_or(Value::Null, |r| r["stalls"]["build_batch"].clone()),
+    );
+    for r in rows(w) {
+        for phase in ["build", "mutate"] {
+            let d = &r["stalls"][phase];
+            if d.is_null() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {phase} | {} | {} | {} | {} |",
+                r["implementation"].as_str().unwrap_or("?"),
+                us(d["p50_us"].as_f64().unwrap_or(0.0)),
+                us(d["p99_us"].as_f64().unwrap_or(0.0)),
+                us(curve_at(d, 0.999)),
+                us(d["max_us"].as_f64().unwrap_or(0.0)),
+            );
+        }
+    }
     let _ = writeln!(out);
+}
+
+/// The value of a distribution's curve at quantile `q` (0 if absent).
+fn curve_at(d: &Value, q: f64) -> f64 {
+    d["curve"]
+        .as_array()
+        .and_then(|points| {
+            points
+                .iter()
+                .find(|p| p[0].as_f64() == Some(q))
+                .and_then(|p| p[1].as_f64())
+        })
+        .unwrap_or(0.0)
 }
 
 /// morph-gengc's pauses by kind, for any workload it ran.
@@ -835,9 +877,13 @@ fn collector_details(out: &mut String, w: &Value) {
     );
     for (kind, key, count_key) in [
         ("minor", "minor", "minor_collections"),
-        ("major", "major", "major_collections"),
+        ("major (or an incremental cycle's finish)", "major", "major_collections"),
+        ("incremental cycle start or marking step", "step", ""),
     ] {
         let d = &gc[key];
+        if key == "step" && d["count"].as_u64().unwrap_or(0) == 0 {
+            continue;
+        }
         let empty = d["count"].as_u64().unwrap_or(0) == 0;
         let f = |k: &str| {
             if empty {
@@ -849,7 +895,11 @@ fn collector_details(out: &mut String, w: &Value) {
         let _ = writeln!(
             out,
             "| {kind} | {} | {} | {} | {} | {} |",
-            gc[count_key],
+            if count_key.is_empty() {
+                format!("{} (all runs)", d["count"])
+            } else {
+                gc[count_key].to_string()
+            },
             f("p50_us"),
             f("p90_us"),
             f("p99_us"),

@@ -36,8 +36,12 @@ pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
 /// lengthen the pause it reports.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Collection {
-    /// `true` for a major (whole-heap) collection.
+    /// `true` for a major (whole-heap) collection, or the finish of an
+    /// incremental one (`cycle-finish`).
     pub major: bool,
+    /// `true` for the other pauses of an incremental major collection: its
+    /// start (`cycle-start`) and its marking steps (`mark-step`).
+    pub step: bool,
     /// Seconds since the heap was created.
     pub at_s: f64,
     /// The pause, microseconds.
@@ -61,8 +65,9 @@ pub(crate) fn parse_trace_line(line: &str) -> Option<Collection> {
     let (kind, rest) = rest.split_once(": pause ")?;
     let (pause, rest) = rest.split_once("ms")?;
     let heap = rest.rsplit_once("heap ")?.1.trim();
-    let major = kind == "major";
-    let (young_before_bytes, copied_bytes) = if major {
+    let major = kind == "major" || kind == "cycle-finish";
+    let step = kind == "cycle-start" || kind == "mark-step";
+    let (young_before_bytes, copied_bytes) = if major || step {
         (0, 0)
     } else {
         let (before, after) = field(rest, "young ")?.split_once("->")?;
@@ -71,6 +76,7 @@ pub(crate) fn parse_trace_line(line: &str) -> Option<Collection> {
     };
     Some(Collection {
         major,
+        step,
         at_s: at.parse().ok()?,
         pause_us: pause.parse::<f64>().ok()? * 1e3,
         heap_bytes: kib(heap)?,
@@ -109,6 +115,21 @@ mod tests {
         assert_eq!(percentile_sorted(&sorted, 0.99), 99.0);
         assert_eq!(percentile_sorted(&sorted, 1.0), 100.0);
         assert_eq!(percentile_sorted(&sorted, 0.0), 1.0);
+    }
+
+    #[test]
+    fn incremental_trace_lines_parse() {
+        let step = "morph-gc #12 @1.204s mark-step: pause 0.112ms, marked 5120K of 65536K, \
+                    grey 41, heap 80000K";
+        let c = parse_trace_line(step).expect("a step line");
+        assert!(c.step && !c.major);
+        assert_eq!(c.pause_us, 112.0);
+        let finish = "morph-gc #13 @1.300s cycle-finish: pause 1.015ms, tenured 53247K->50000K, \
+                      marked 28671K, black 24575K, steps 410, paused 18.967ms, took 84.748ms, \
+                      heap 67008K";
+        let c = parse_trace_line(finish).expect("a finish line");
+        assert!(c.major && !c.step);
+        assert_eq!(c.heap_bytes, 67008 * 1024);
     }
 
     #[test]
