@@ -26,7 +26,7 @@ use morph_metrics::{
 use crate::adaptive::{self, EdenPolicy, TenuringPolicy};
 use crate::collect::{Evacuator, Marker};
 use crate::finalize::{self, PanicPayload};
-use crate::incremental::{MarkCycle, Pacer};
+use crate::incremental::{MarkCycle, Pacer, SWEEP_STEP_BLOCKS};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
 use crate::space::nursery::Nursery;
@@ -303,6 +303,9 @@ pub struct RawHeap {
     pub(crate) satb: RefCell<Vec<ObjectRef>>,
     /// Tenured bytes at which the next incremental cycle starts.
     pub(crate) cycle_start_at: usize,
+    /// Tenured bytes before the pending sweep began (for `after_major`,
+    /// once it completes).
+    pub(crate) sweep_live_before: usize,
     /// Paces incremental marking against promotion.
     pub(crate) pacer: Pacer,
     /// Called after every collection (the facade's pressure callbacks).
@@ -362,6 +365,7 @@ impl RawHeap {
             cycle_finished: None,
             satb: RefCell::new(Vec::new()),
             cycle_start_at: config.gc_threshold / 2,
+            sweep_live_before: 0,
             pacer: Pacer::default(),
             poisoned: false,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
@@ -574,6 +578,8 @@ impl RawHeap {
         if self.marking() {
             let step = self.pace_step();
             resume_panic(self.mark_step(step, roots));
+        } else if self.old.sweeping() {
+            self.sweep_step(SWEEP_STEP_BLOCKS, roots);
         }
         // Spread what is missing over the pace points left in eden, so the
         // reserve is full by the time eden is.
@@ -592,7 +598,9 @@ impl RawHeap {
     /// eden from now, while the reserve is below its target and the heap
     /// bound leaves room, or an incremental cycle runs.
     pub(crate) fn schedule_pacing(&mut self) {
-        let more = (self.old.reserve().wants_more() && self.fits(OLD_BLOCK_SIZE)) || self.marking();
+        let more = (self.old.reserve().wants_more() && self.fits(OLD_BLOCK_SIZE))
+            || self.marking()
+            || self.old.sweeping();
         self.nursery.pace_every(more.then_some(self.pace_step()));
     }
 
@@ -718,6 +726,11 @@ impl RawHeap {
                 // SAFETY: a live old object, its header just written.
                 unsafe { self.old.mark(obj) };
             }
+        } else if self.old.sweeping() && !generation.is_large() {
+            // Its block may not be swept yet: marked, it survives the sweep.
+            // SAFETY: a live old object, its header just written.
+            unsafe { self.old.mark(obj) };
+            self.old.note_black_allocation();
         }
     }
 
@@ -835,6 +848,8 @@ impl RawHeap {
             if self.tenured_bytes() >= self.next_major_at {
                 self.collect(Collection::Major, roots);
             }
+        } else if self.old.sweeping() {
+            self.sweep_step(SWEEP_STEP_BLOCKS, roots);
         } else if self.marking() {
             if allocated > 0 || self.config.stress_every.is_some() {
                 resume_panic(self.mark_step(allocated, roots));
@@ -874,7 +889,9 @@ impl RawHeap {
                 return;
             }
             Collection::FinishCycle => {
-                resume_panic(self.mark_step(usize::MAX, roots));
+                let panicked = self.mark_step(usize::MAX, roots);
+                self.sweep_step(usize::MAX, roots);
+                resume_panic(panicked);
                 return;
             }
             Collection::Minor | Collection::Major => {}
@@ -1042,13 +1059,14 @@ impl RawHeap {
         };
         self.nursery.set_survivor_room(survivor_room);
         let eden_used = self.nursery.eden_used();
+        let allocate_black = self.cycle.is_some() || self.old.sweeping();
         let mut evacuator = Evacuator::new(
             &mut self.nursery,
             &mut self.old,
             &self.types,
             promotion_age,
             self.dense_survival,
-            self.cycle.is_some(),
+            allocate_black,
         );
         // Each root's, owner's and slot's subgraph is copied before the next
         // one's (a drain after each), so what is promoted together lands
@@ -1110,6 +1128,9 @@ impl RawHeap {
         self.young_objects = outcome.survivor_objects;
         self.tenured_object_bytes += outcome.promoted_bytes;
         self.pacer.observe(eden_used, outcome.promoted_bytes);
+        if self.old.sweeping() && outcome.promoted_objects > 0 {
+            self.old.note_black_allocation();
+        }
         if let Some(cycle) = &mut self.cycle {
             cycle.black += outcome.promoted_bytes;
         }
@@ -1153,6 +1174,7 @@ impl RawHeap {
     /// the large-object space.
     /// Returns the first panic of a destructor it ran.
     fn major(&mut self, roots: &mut dyn RootSet) -> Option<PanicPayload> {
+        self.settle_old_marks();
         let mut marker = Marker::new(&self.nursery, &mut self.old, &mut self.large, &self.types);
         roots.visit_roots(&mut marker);
         marker.drain();

@@ -25,10 +25,16 @@
 //!   was reachable at the start (and is marked through it or through the
 //!   log) or was allocated since.
 //! * **Finish** (a pause bounded by weak roots, the remembered set and the
-//!   finalizable objects, plus a bitmap sweep): when the grey set and the
-//!   log are both empty, every object reachable at the start, or allocated
-//!   since, is marked. Weak references to unmarked objects are cleared,
-//!   unmarked finalizable objects finalized, and the spaces swept.
+//!   finalizable objects): when the grey set and the log are both empty,
+//!   every object reachable at the start, or allocated since, is marked.
+//!   Weak references to unmarked objects are cleared, unmarked finalizable
+//!   objects finalized, and large objects swept.
+//! * **Sweep steps**: the old generation is swept [`SWEEP_STEP_BLOCKS`]
+//!   blocks a step, at the same pace points. Until the sweep completes,
+//!   objects promoted or allocated old are marked (a block not swept yet
+//!   would free them otherwise); the marks this leaves in blocks already
+//!   swept are cleared before the next marking starts. The next cycle
+//!   cannot start before the sweep is done.
 //!
 //! Together these keep the snapshot invariant: every old or large object
 //! reachable when the cycle started is marked by the time it finishes, or
@@ -62,6 +68,9 @@ pub(crate) const MIN_STEP: usize = 32 << 10;
 pub(crate) const MAX_STEP: usize = 512 << 10;
 /// The step of stress mode: a few objects, so barrier mistakes surface.
 pub(crate) const STRESS_STEP: usize = 64;
+/// Old-generation blocks a sweep step sweeps: 8 MiB of the heap, about
+/// 50 µs (a bitmap word of 64 slots at a time).
+pub(crate) const SWEEP_STEP_BLOCKS: usize = 128;
 
 /// The state of a running cycle.
 #[derive(Debug)]
@@ -128,6 +137,7 @@ pub(crate) fn step_bytes(remaining: usize, headroom: usize, rate: f64, allocated
 enum Phase {
     Start,
     Step,
+    Sweep,
 }
 
 impl RawHeap {
@@ -169,6 +179,7 @@ impl RawHeap {
     pub(crate) fn cycle_due(&self) -> bool {
         self.config.incremental_marking
             && self.cycle.is_none()
+            && !self.old.sweeping()
             && self.tenured_bytes() >= self.cycle_start_at
     }
 
@@ -215,6 +226,7 @@ impl RawHeap {
     pub(crate) fn start_cycle(&mut self, roots: &mut dyn RootSet) -> Option<PanicPayload> {
         debug_assert!(self.cycle.is_none() && self.nursery.eden_used() == 0);
         self.pause(Phase::Start, roots, |heap, roots| {
+            heap.settle_old_marks();
             let mut marker = Marker::tenured_only(
                 &heap.nursery,
                 &mut heap.old,
@@ -242,6 +254,33 @@ impl RawHeap {
             }));
             None
         })
+    }
+
+    /// Sweeps one step of the pending sweep (all of it for `usize::MAX`
+    /// blocks); when it completes, sets when the next cycle is due.
+    pub(crate) fn sweep_step(&mut self, blocks: usize, roots: &mut dyn RootSet) {
+        if !self.old.sweeping() {
+            return;
+        }
+        // Sweeping runs no user code: nothing to re-raise.
+        let _ = self.pause(Phase::Sweep, roots, |heap, _| {
+            if heap.old.sweep_some(blocks) {
+                heap.after_major(heap.sweep_live_before);
+            }
+            None
+        });
+    }
+
+    /// Completes a pending sweep and clears marks left by allocation
+    /// during it, so marking can start from white.
+    pub(crate) fn settle_old_marks(&mut self) {
+        if self.old.sweeping() {
+            self.old.finish_sweep();
+            self.after_major(self.sweep_live_before);
+        }
+        if self.old.has_stale_marks() {
+            self.old.clear_marks();
+        }
     }
 
     /// Marks for up to `budget` bytes; returns whether marking is done
@@ -365,6 +404,7 @@ impl RawHeap {
             match phase {
                 Phase::Start => "cycle-start",
                 Phase::Step => "mark-step",
+                Phase::Sweep => "sweep-step",
             },
             pause.as_secs_f64() * 1e3,
             marked / 1024,
@@ -457,9 +497,16 @@ impl RawHeap {
             unsafe { self.nursery.for_each_object(unmark) };
         }
         let live_before = self.tenured_bytes();
-        self.old.sweep();
         self.large.sweep();
-        self.after_major(live_before);
+        if young_live {
+            // A cycle's end: the old generation is swept in steps (see
+            // `sweep_step`), and what is due next is set when it is done.
+            self.sweep_live_before = live_before;
+            self.old.begin_sweep();
+        } else {
+            self.old.sweep();
+            self.after_major(live_before);
+        }
         panicked
     }
 }

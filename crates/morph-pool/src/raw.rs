@@ -87,6 +87,8 @@ pub struct SweepOutcome {
     /// Blocks returned to the system because the sweep left them empty
     /// (beyond `retain_empty_blocks`).
     pub released_blocks: usize,
+    /// Blocks swept.
+    pub swept_blocks: usize,
 }
 
 /// A pool of fixed-size slots, handing out raw pointers.
@@ -930,11 +932,37 @@ impl RawPool {
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn sweep(&mut self) -> SweepOutcome {
+        self.sweep_blocks(0, usize::MAX).0
+    }
+
+    /// As [`sweep`](Self::sweep), for at most `max_blocks` blocks starting
+    /// at block `from` (in [`blocks`](Self::blocks) order): sweeping spread
+    /// over many calls. Returns the outcome and where the next call should
+    /// start; the sweep is complete when that is [`block_count`](Self::block_count).
+    ///
+    /// A block released by the sweep is replaced in the order by the last
+    /// block, which the same call then sweeps, so a series of calls from 0
+    /// to the end sweeps every block exactly once, and blocks added in the
+    /// meantime (at the end) too. Slots allocated while a sweep is spread
+    /// out must be marked if they lie in blocks not swept yet.
+    ///
+    /// ```
+    /// let mut pool = morph_pool::RawPool::new(32, Default::default())?;
+    /// let live = pool.alloc()?;
+    /// let dead = pool.alloc()?;
+    /// pool.mark(live)?;
+    /// let (outcome, next) = pool.sweep_blocks(0, 1);
+    /// assert_eq!((outcome.freed_slots, next), (1, pool.block_count()));
+    /// assert!(pool.contains(live) && !pool.contains(dead));
+    /// # Ok::<(), morph_pool::PoolError>(())
+    /// ```
+    pub fn sweep_blocks(&mut self, from: usize, max_blocks: usize) -> (SweepOutcome, usize) {
         let geometry = self.geometry;
         let usable = geometry.usable;
         let mut outcome = SweepOutcome::default();
-        let mut index = 0;
-        while index < self.blocks.len() {
+        let mut index = from;
+        while index < self.blocks.len() && outcome.swept_blocks < max_blocks {
+            outcome.swept_blocks += 1;
             let entry = &mut self.blocks[index];
             let block = entry.header;
             // SAFETY: every entry of `blocks` is a live block of this pool;
@@ -975,7 +1003,7 @@ impl RawPool {
             }
             index += 1;
         }
-        outcome
+        (outcome, index.min(self.blocks.len()))
     }
 
     /// The blocks of this pool, to walk allocated slots and mark bits.

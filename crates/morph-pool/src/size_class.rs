@@ -219,6 +219,7 @@ impl SizeClassPool {
             total.freed_slots += outcome.freed_slots;
             total.live_slots += outcome.live_slots;
             total.released_blocks += outcome.released_blocks;
+            total.swept_blocks += outcome.swept_blocks;
         }
         total
     }

@@ -40,7 +40,8 @@ pub(crate) struct Collection {
     /// incremental one (`cycle-finish`).
     pub major: bool,
     /// `true` for the other pauses of an incremental major collection: its
-    /// start (`cycle-start`) and its marking steps (`mark-step`).
+    /// start (`cycle-start`), its marking steps (`mark-step`) and the steps
+    /// of its sweep (`sweep-step`).
     pub step: bool,
     /// Seconds since the heap was created.
     pub at_s: f64,
@@ -66,7 +67,7 @@ pub(crate) fn parse_trace_line(line: &str) -> Option<Collection> {
     let (pause, rest) = rest.split_once("ms")?;
     let heap = rest.rsplit_once("heap ")?.1.trim();
     let major = kind == "major" || kind == "cycle-finish";
-    let step = kind == "cycle-start" || kind == "mark-step";
+    let step = matches!(kind, "cycle-start" | "mark-step" | "sweep-step");
     let (young_before_bytes, copied_bytes) = if major || step {
         (0, 0)
     } else {

@@ -135,6 +135,12 @@ pub(crate) struct OldSpace {
     runs: [Run; CLASSES.len()],
     block_class: HashMap<usize, u8, BuildBlockHasher>,
     block_counts: Vec<usize>,
+    /// A sweep spread over many steps ([`begin_sweep`](Self::begin_sweep)):
+    /// per class, the next block to sweep. `None` when no sweep is pending.
+    sweep_cursors: Option<Box<[usize; CLASSES.len()]>>,
+    /// Whether some object may carry a mark that no sweep will clear: one
+    /// allocated black while a sweep was pending, in a block already swept.
+    stale_marks: bool,
 }
 
 impl OldSpace {
@@ -160,6 +166,8 @@ impl OldSpace {
             runs: [Run::EMPTY; CLASSES.len()],
             block_class: HashMap::default(),
             block_counts: vec![0; CLASSES.len()],
+            sweep_cursors: None,
+            stale_marks: false,
         })
     }
 
@@ -331,6 +339,69 @@ impl OldSpace {
         for pool in &mut self.pools {
             pool.clear_marks();
         }
+        self.stale_marks = false;
+    }
+
+    /// Starts a sweep that [`sweep_some`](Self::sweep_some) spreads over
+    /// many steps. Until it completes, every object allocated or promoted
+    /// here must be marked ([`mark`](Self::mark)): those in blocks not
+    /// swept yet would be freed otherwise.
+    pub(crate) fn begin_sweep(&mut self) {
+        debug_assert!(self.sweep_cursors.is_none());
+        self.sweep_cursors = Some(Box::new([0; CLASSES.len()]));
+    }
+
+    /// Whether a sweep begun by [`begin_sweep`](Self::begin_sweep) is
+    /// still pending.
+    #[inline]
+    pub(crate) fn sweeping(&self) -> bool {
+        self.sweep_cursors.is_some()
+    }
+
+    /// Notes that an object was marked while a sweep was pending: its mark
+    /// may outlive the sweep (its block may be swept already), so the next
+    /// marking must start from [`clear_marks`](Self::clear_marks).
+    pub(crate) fn note_black_allocation(&mut self) {
+        self.stale_marks = true;
+    }
+
+    /// Whether marks from allocation during a sweep may remain.
+    pub(crate) fn has_stale_marks(&self) -> bool {
+        self.stale_marks
+    }
+
+    /// Sweeps up to `max_blocks` blocks of the pending sweep; returns
+    /// whether it is complete (then no sweep is pending).
+    pub(crate) fn sweep_some(&mut self, max_blocks: usize) -> bool {
+        let Some(mut cursors) = self.sweep_cursors.take() else {
+            return true;
+        };
+        let mut budget = max_blocks;
+        for class in 0..CLASSES.len() {
+            if budget == 0 {
+                break;
+            }
+            let pool = &mut self.pools[class];
+            if cursors[class] >= pool.block_count() {
+                continue;
+            }
+            let (outcome, next) = pool.sweep_blocks(cursors[class], budget);
+            budget -= outcome.swept_blocks;
+            cursors[class] = next;
+            if self.pools[class].block_count() != self.block_counts[class] {
+                self.refresh_blocks(class);
+            }
+        }
+        let done = (0..CLASSES.len()).all(|c| cursors[c] >= self.pools[c].block_count());
+        if !done {
+            self.sweep_cursors = Some(cursors);
+        }
+        done
+    }
+
+    /// Completes the pending sweep, if any.
+    pub(crate) fn finish_sweep(&mut self) {
+        self.sweep_some(usize::MAX);
     }
 
     /// Frees every unmarked object and clears the marks; returns (objects,

@@ -42,7 +42,8 @@ fn sweep_releases_blocks_it_empties_by_the_policy() {
         SweepOutcome {
             freed_slots: per_block * 4 - 1,
             live_slots: 1,
-            released_blocks: 2
+            released_blocks: 2,
+            swept_blocks: 4,
         }
     );
     assert_eq!(pool.block_count(), 2);
@@ -129,4 +130,31 @@ fn size_class_sweep_covers_every_class() {
         kept.iter()
             .all(|&(class, slot)| pools.class(class).contains(slot))
     );
+}
+
+/// A sweep spread over calls of one block each frees exactly what one
+/// whole sweep would, releasing emptied blocks on the way.
+#[test]
+fn a_sweep_in_steps_frees_what_one_sweep_frees() {
+    let mut pool = RawPool::new(64, small_config()).unwrap();
+    let per_block = pool.slots_per_block();
+    let slots: Vec<_> = (0..per_block * 5).map(|_| pool.alloc().unwrap()).collect();
+    // Blocks 0 and 3 keep a live slot; 1, 2 and 4 die whole.
+    pool.mark(slots[1]).unwrap();
+    pool.mark(slots[per_block * 3 + 2]).unwrap();
+    let (mut next, mut total) = (0, SweepOutcome::default());
+    let mut calls = 0;
+    while next < pool.block_count() {
+        let (outcome, after) = pool.sweep_blocks(next, 1);
+        assert_eq!(outcome.swept_blocks, 1);
+        total.freed_slots += outcome.freed_slots;
+        total.live_slots += outcome.live_slots;
+        next = after;
+        calls += 1;
+    }
+    assert_eq!(calls, 5);
+    assert_eq!(total.live_slots, 2);
+    assert_eq!(total.freed_slots, per_block * 5 - 2);
+    assert_eq!(pool.live_slots(), 2);
+    assert!(pool.contains(slots[1]) && pool.contains(slots[per_block * 3 + 2]));
 }
