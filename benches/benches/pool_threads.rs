@@ -437,12 +437,31 @@ impl Impl for Slabs {
 }
 
 // ---------------------------------------------------------------------------
-// Workloads: each returns (elapsed, ops, checksum).
+// Workloads: each returns (elapsed, process CPU time, ops, checksum).
 
-fn churn<I: Impl>(threads: usize) -> (Duration, u64, u64) {
+/// CPU time of this process (all threads) so far.
+fn process_cpu_time() -> Duration {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` into a live, aligned one.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut time) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
+}
+
+/// Wall and CPU time from now until `f` returns.
+fn timed<R>(f: impl FnOnce() -> R) -> (Duration, Duration, R) {
+    let (wall, cpu) = (Instant::now(), process_cpu_time());
+    let result = f();
+    (wall.elapsed(), process_cpu_time() - cpu, result)
+}
+
+fn churn<I: Impl>(threads: usize) -> (Duration, Duration, u64, u64) {
     let imp = I::new();
     let start = Barrier::new(threads + 1);
-    let (elapsed, sum) = std::thread::scope(|s| {
+    let (elapsed, cpu, sum) = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let (imp, start) = (&imp, &start);
@@ -464,23 +483,23 @@ fn churn<I: Impl>(threads: usize) -> (Duration, u64, u64) {
             })
             .collect();
         start.wait();
-        let t0 = Instant::now();
-        let sum = workers
-            .into_iter()
-            .map(|w| w.join().expect("worker"))
-            .fold(0u64, u64::wrapping_add);
-        (t0.elapsed(), sum)
+        timed(|| {
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .fold(0u64, u64::wrapping_add)
+        })
     });
     let ops = (threads * CHURN_ROUNDS * BATCH * 2) as u64;
-    (elapsed, ops, sum)
+    (elapsed, cpu, ops, sum)
 }
 
-fn prod_cons<I: Impl>() -> (Duration, u64, u64) {
+fn prod_cons<I: Impl>() -> (Duration, Duration, u64, u64) {
     let imp = I::new();
     let (to_consumer, from_producer) = mpsc::sync_channel::<Vec<I::One<'_>>>(8);
     let (to_producer, empties) = mpsc::channel::<Vec<I::One<'_>>>();
     let start = Barrier::new(3);
-    let (elapsed, sum) = std::thread::scope(|s| {
+    let (elapsed, cpu, sum) = std::thread::scope(|s| {
         let (imp_p, start_p) = (&imp, &start);
         let producer = s.spawn(move || {
             let mut local = imp_p.local();
@@ -511,12 +530,12 @@ fn prod_cons<I: Impl>() -> (Duration, u64, u64) {
             sum
         });
         start.wait();
-        let t0 = Instant::now();
-        producer.join().expect("producer");
-        let sum = consumer.join().expect("consumer");
-        (t0.elapsed(), sum)
+        timed(|| {
+            producer.join().expect("producer");
+            consumer.join().expect("consumer")
+        })
     });
-    (elapsed, (PC_OBJECTS * 2) as u64, sum)
+    (elapsed, cpu, (PC_OBJECTS * 2) as u64, sum)
 }
 
 /// xorshift64*: the same sequence for every implementation.
@@ -530,11 +549,11 @@ impl Rng {
     }
 }
 
-fn random<I: Impl>() -> (Duration, u64, u64) {
+fn random<I: Impl>() -> (Duration, Duration, u64, u64) {
     const THREADS: usize = 2;
     let imp = I::new();
     let start = Barrier::new(THREADS + 1);
-    let (elapsed, sum) = std::thread::scope(|s| {
+    let (elapsed, cpu, sum) = std::thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
                 let (imp, start) = (&imp, &start);
@@ -562,14 +581,14 @@ fn random<I: Impl>() -> (Duration, u64, u64) {
             })
             .collect();
         start.wait();
-        let t0 = Instant::now();
-        let sum = workers
-            .into_iter()
-            .map(|w| w.join().expect("worker"))
-            .fold(0u64, u64::wrapping_add);
-        (t0.elapsed(), sum)
+        timed(|| {
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .fold(0u64, u64::wrapping_add)
+        })
     });
-    (elapsed, (THREADS * RANDOM_STEPS * 2) as u64, sum)
+    (elapsed, cpu, (THREADS * RANDOM_STEPS * 2) as u64, sum)
 }
 
 // ---------------------------------------------------------------------------
@@ -585,7 +604,7 @@ const IMPLS: [&str; 6] = [
     "sharded-slab",
 ];
 
-fn run_one<I: Impl>(workload: &str) -> (Duration, u64, u64) {
+fn run_one<I: Impl>(workload: &str) -> (Duration, Duration, u64, u64) {
     match workload {
         "churn-1t" => churn::<I>(1),
         "churn-2t" => churn::<I>(2),
@@ -596,7 +615,7 @@ fn run_one<I: Impl>(workload: &str) -> (Duration, u64, u64) {
 }
 
 fn child(workload: &str, implementation: &str) {
-    let (elapsed, ops, sum) = match implementation {
+    let (elapsed, cpu, ops, sum) = match implementation {
         "morph-shared" => run_one::<Shared>(workload),
         "morph-shared-fine" => run_one::<SharedFine>(workload),
         "morph-syncpool" => run_one::<Sync5>(workload),
@@ -607,11 +626,12 @@ fn child(workload: &str, implementation: &str) {
     };
     let rss = morph_benches::probe::peak_rss_bytes();
     println!(
-        "{} {} {} {}",
+        "{} {} {} {} {}",
         ops as f64 / elapsed.as_secs_f64() / 1e6,
         rss,
         black_box(sum),
-        elapsed.as_secs_f64()
+        ops as f64 / cpu.as_secs_f64() / 1e6,
+        cpu.as_secs_f64() / elapsed.as_secs_f64(),
     );
 }
 
@@ -637,19 +657,28 @@ fn main() {
         .and_then(|at| args.get(at + 1));
     let exe = std::env::current_exe().expect("own path");
     println!("pool_threads: medians of {runs} runs, one process each; ops = allocations + frees");
-    println!("| workload | implementation | Mops/s | vs morph-shared | peak RSS MiB | checksum |");
-    println!("|---|---|---:|---:|---:|---|");
+    println!(
+        "Mops/s is wall time; Mops/CPU-s divides by the CPU time the process got (it shows the"
+    );
+    println!("cost per operation when other processes compete for the cores; CPUs = CPU / wall).");
+    println!(
+        "| workload | implementation | Mops/s | vs morph-shared | Mops/CPU-s | vs morph-shared | CPUs | peak RSS MiB | checksum |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---|");
     for workload in WORKLOADS {
         if only.is_some_and(|w| w != workload) {
             continue;
         }
         let mut ours = None;
+        let mut ours_cpu = None;
         for implementation in IMPLS {
             if implementation == "morph-shared-fine" && workload != "random" {
                 continue; // the same pool as morph-shared for one size
             }
             let mut mops = Vec::new();
             let mut rss = Vec::new();
+            let mut cpu_mops = Vec::new();
+            let mut cpus = Vec::new();
             let mut checksum = String::new();
             for _ in 0..runs {
                 let out = Command::new(&exe)
@@ -665,13 +694,19 @@ fn main() {
                 mops.push(fields[0].parse::<f64>().expect("mops"));
                 rss.push(fields[1].parse::<f64>().expect("rss") / (1024.0 * 1024.0));
                 checksum = fields[2].to_string();
+                cpu_mops.push(fields[3].parse::<f64>().expect("cpu mops"));
+                cpus.push(fields[4].parse::<f64>().expect("cpus"));
             }
             let m = median(&mut mops);
             let r = median(&mut rss);
+            let c = median(&mut cpu_mops);
+            let u = median(&mut cpus);
             let ours_mops = *ours.get_or_insert(m);
+            let ours_cpu_mops = *ours_cpu.get_or_insert(c);
             println!(
-                "| {workload} | {implementation} | {m:.1} | {:.2}x | {r:.1} | {checksum} |",
-                m / ours_mops
+                "| {workload} | {implementation} | {m:.1} | {:.2}x | {c:.1} | {:.2}x | {u:.2} | {r:.1} | {checksum} |",
+                m / ours_mops,
+                c / ours_cpu_mops
             );
         }
     }

@@ -9,8 +9,8 @@
 //! `magazine_slots` operations, and a batch of up to `2 × magazine_slots`
 //! allocations then frees never touches it (Bonwick's magazines, 2001).
 //!
-//! The caches of a thread live in one `thread_local!`, keyed by the pool's
-//! core (`Arc` identity); a cache holds an `Arc` of its core, so slots in a
+//! The caches of a thread live in one `thread_local!`, indexed by the pool
+//! core's small id (ids are recycled only once a core is gone); a cache holds an `Arc` of its core, so slots in a
 //! cache never outlive their blocks. When the thread exits, its caches go
 //! back to the depots. A free or allocation that cannot reach the thread
 //! cache (during thread-local destruction) goes to the depot directly.
@@ -61,7 +61,8 @@ struct LocalCache {
 
 pub(crate) struct ThreadCaches {
     home: usize,
-    caches: Vec<LocalCache>,
+    /// Indexed by `SlotCore::id`.
+    caches: Vec<Option<LocalCache>>,
 }
 
 pool_thread_local! {
@@ -162,8 +163,8 @@ pub(crate) fn forget(core: &Arc<SlotCore>) {
     let _ = CACHES.try_with(|caches| {
         if let Ok(mut caches) = caches.try_borrow_mut() {
             let home = caches.home;
-            if let Some(index) = caches.position(core) {
-                let mut cache = caches.caches.swap_remove(index);
+            if caches.find(core).is_some() {
+                let mut cache = caches.caches[core.id].take().expect("just found");
                 cache.flush(home);
             }
         }
@@ -176,8 +177,8 @@ pub(crate) fn flush(core: &Arc<SlotCore>) {
     let _ = CACHES.try_with(|caches| {
         if let Ok(mut caches) = caches.try_borrow_mut() {
             let home = caches.home;
-            if let Some(index) = caches.position(core) {
-                caches.caches[index].flush(home);
+            if let Some(cache) = caches.find(core) {
+                cache.flush(home);
             }
         }
     });
@@ -205,44 +206,41 @@ fn free_uncached(core: &SlotCore, slot: NonNull<u8>) {
 }
 
 impl ThreadCaches {
-    #[inline(always)]
-    fn position(&self, core: &Arc<SlotCore>) -> Option<usize> {
-        self.caches
-            .iter()
-            .position(|cache| Arc::ptr_eq(&cache.core, core))
-    }
-
+    /// This thread's cache of `core`: the entry at the core's id. (An id
+    /// is reused only after its core is dropped, which no cache allows
+    /// while it holds the core's `Arc`; the pointer check is a safety net.)
     #[inline(always)]
     fn find(&mut self, core: &Arc<SlotCore>) -> Option<&mut LocalCache> {
-        self.caches
-            .iter_mut()
-            .find(|cache| Arc::ptr_eq(&cache.core, core))
+        let cache = self.caches.get_mut(core.id)?.as_mut()?;
+        if Arc::ptr_eq(&cache.core, core) {
+            Some(cache)
+        } else {
+            None
+        }
     }
 
     fn alloc(&mut self, core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
-        if let Some(index) = self.position(core) {
-            let cache = &mut self.caches[index];
+        let home = self.home;
+        if let Some(cache) = self.find(core) {
             if let Some(slot) = cache.loaded.pop() {
                 cache.allocs += 1;
                 return Ok(slot);
             }
-            return cache.refill(self.home);
+            return cache.refill(home);
         }
-        let home = self.home;
         self.register(core).refill(home)
     }
 
     fn free(&mut self, core: &Arc<SlotCore>, slot: NonNull<u8>) {
-        if let Some(index) = self.position(core) {
-            let cache = &mut self.caches[index];
+        let home = self.home;
+        if let Some(cache) = self.find(core) {
             if cache.loaded.len() < cache.capacity {
                 cache.loaded.push(slot);
                 cache.frees += 1;
                 return;
             }
-            return cache.make_room_and_free(self.home, slot);
+            return cache.make_room_and_free(home, slot);
         }
-        let home = self.home;
         self.register(core).make_room_and_free(home, slot);
     }
 
@@ -252,15 +250,23 @@ impl ThreadCaches {
     #[inline(never)]
     fn register(&mut self, core: &Arc<SlotCore>) -> &mut LocalCache {
         let home = self.home;
-        self.caches.retain_mut(|cache| {
-            let keep = cache.core.closed.load(Ordering::Relaxed) == 0;
-            if !keep {
+        for entry in &mut self.caches {
+            let closed = entry
+                .as_ref()
+                .is_some_and(|cache| cache.core.closed.load(Ordering::Relaxed) != 0);
+            if closed && let Some(mut cache) = entry.take() {
                 cache.flush(home);
             }
-            keep
-        });
+        }
+        if self.caches.len() <= core.id {
+            self.caches.resize_with(core.id + 1, || None);
+        }
+        if let Some(mut other) = self.caches[core.id].take() {
+            // Unreachable by the id invariant; keep nothing of it anyway.
+            other.flush(home);
+        }
         let magazine = core.magazine_slots;
-        self.caches.push(LocalCache {
+        self.caches[core.id].insert(LocalCache {
             core: Arc::clone(core),
             capacity: magazine,
             loaded: Vec::with_capacity(magazine),
@@ -268,8 +274,7 @@ impl ThreadCaches {
             allocs: 0,
             frees: 0,
             published: 0,
-        });
-        self.caches.last_mut().expect("just pushed")
+        })
     }
 }
 
@@ -354,7 +359,7 @@ impl LocalCache {
 impl Drop for ThreadCaches {
     fn drop(&mut self) {
         let home = self.home;
-        for cache in &mut self.caches {
+        for cache in self.caches.iter_mut().flatten() {
             cache.flush(home);
         }
     }

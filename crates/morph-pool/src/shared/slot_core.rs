@@ -54,9 +54,36 @@ struct Blocks {
     next_slot: usize,
 }
 
+/// Small ids for cores, so a thread finds its cache of a core by indexing.
+/// An id goes back to the free list when its core is dropped.
+static CORE_IDS: std::sync::Mutex<(usize, Vec<usize>)> = std::sync::Mutex::new((0, Vec::new()));
+
+fn take_core_id() -> usize {
+    let mut ids = CORE_IDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match ids.1.pop() {
+        Some(id) => id,
+        None => {
+            ids.0 += 1;
+            ids.0 - 1
+        }
+    }
+}
+
+fn give_back_core_id(id: usize) {
+    let mut ids = CORE_IDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    ids.1.push(id);
+}
+
 /// One shared pool's state (one slot size).
 #[derive(Debug)]
 pub(crate) struct SlotCore {
+    /// Index of this core's cache in every thread's caches; unique among
+    /// live cores.
+    pub(crate) id: usize,
     pub(crate) geometry: Geometry,
     /// Slots per magazine.
     pub(crate) magazine_slots: usize,
@@ -104,6 +131,7 @@ impl SlotCore {
         let header = slot_count.div_ceil(64) * size_of::<AtomicU64>();
         let geometry = Geometry::with_header(slot_size, config.block_size, SLOT_GRANULE, header)?;
         Ok(Self {
+            id: take_core_id(),
             geometry,
             magazine_slots: magazine_slots.max(1),
             depot: Depot::new(depot_shards()),
@@ -319,5 +347,6 @@ impl Drop for SlotCore {
             // `Arc` of it), so nothing points into the block.
             unsafe { self.release_block(block) };
         }
+        give_back_core_id(self.id);
     }
 }
