@@ -86,15 +86,18 @@ unsafe impl Send for RawOne {}
 /// `ptr` is valid for `WORDS[kind] * 8` bytes and 8-aligned.
 #[inline(always)]
 unsafe fn fill(ptr: NonNull<u8>, kind: usize, v: u64) {
-    // SAFETY: forwarded contract; each arm writes exactly the kind's size.
-    unsafe {
-        match kind {
-            0 => ptr.cast::<[u64; 8]>().write([v; 8]),
-            1 => ptr.cast::<[u64; 3]>().write([v; 3]),
-            2 => ptr.cast::<[u64; 6]>().write([v; 6]),
-            3 => ptr.cast::<[u64; 12]>().write([v; 12]),
-            _ => ptr.cast::<[u64; 28]>().write([v; 28]),
-        }
+    // Each arm writes exactly the kind's size (forwarded contract).
+    match kind {
+        // SAFETY: 64 bytes, 8-aligned (caller contract).
+        0 => unsafe { ptr.cast::<[u64; 8]>().write([v; 8]) },
+        // SAFETY: 24 bytes, 8-aligned (caller contract).
+        1 => unsafe { ptr.cast::<[u64; 3]>().write([v; 3]) },
+        // SAFETY: 48 bytes, 8-aligned (caller contract).
+        2 => unsafe { ptr.cast::<[u64; 6]>().write([v; 6]) },
+        // SAFETY: 96 bytes, 8-aligned (caller contract).
+        3 => unsafe { ptr.cast::<[u64; 12]>().write([v; 12]) },
+        // SAFETY: 224 bytes, 8-aligned (caller contract).
+        _ => unsafe { ptr.cast::<[u64; 28]>().write([v; 28]) },
     }
 }
 
