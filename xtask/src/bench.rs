@@ -606,10 +606,19 @@ fn summarise(implementation: &str, runs: &[RunRecord]) -> Value {
         "live_bytes_nominal",
         "collector_pauses",
         "compiler",
+        "stalls",
     ] {
         if !typical[key].is_null() {
             summary[key] = typical[key].clone();
         }
+    }
+    if typical["stalls"]["max_us"].is_number() {
+        // The longest stall of any run, not just the typical one's.
+        let worst = runs
+            .iter()
+            .filter_map(|r| r.line["stalls"]["max_us"].as_f64())
+            .fold(0.0, f64::max);
+        summary["stalls"]["max_us_all_runs"] = json!(worst);
     }
     if !typical["step_latency"].is_null() {
         let mut latency = typical["step_latency"].clone();

@@ -20,6 +20,7 @@ pub mod arena;
 pub mod churn;
 pub mod compiler;
 pub mod server;
+pub mod stalls;
 pub mod trees;
 pub mod vm;
 
@@ -139,6 +140,8 @@ pub enum Family {
     Server,
     /// The large-heap VM workload: minor/major pauses with a big live set.
     LargeHeap,
+    /// Steady replacement: every operation's time, against live-heap size.
+    Stalls,
     /// Compiler-like allocation into an arena.
     Arena,
     /// Fixed-size allocation and free.
@@ -156,6 +159,7 @@ impl Family {
             Family::Scaling => "scaling",
             Family::Server => "server",
             Family::LargeHeap => "large-heap",
+            Family::Stalls => "stalls",
             Family::Arena => "arena",
             Family::Pool => "pool",
             Family::Compiler => "compiler",
@@ -258,6 +262,52 @@ fn scaling_workloads() -> impl Iterator<Item = Workload> {
         full_only: depth > SCALING_QUICK_MAX,
         run: Box::new(move |implementation, _size| binary_trees_at(implementation, depth)),
     })
+}
+
+/// Live-heap sizes of the stall curve, in MiB, and whether a quick run
+/// measures them.
+pub const STALL_SIZES_MIB: [(u64, bool); 4] =
+    [(64, true), (512, false), (1024, false), (2048, false)];
+
+/// The stall curve's workloads, `stalls@64MiB` .. `stalls@2048MiB`.
+fn stall_workloads() -> impl Iterator<Item = Workload> {
+    STALL_SIZES_MIB.into_iter().map(|(mib, quick)| {
+        let shape = move |size| stalls::StallShape::for_live_mib(mib, stall_ops(size));
+        Workload {
+            name: format!("stalls@{mib}MiB"),
+            family: Family::Stalls,
+            baseline: "morph-gengc",
+            implementations: vec![
+                "morph-gengc",
+                "morph-gengc-stw",
+                "box-glibc",
+                "box-mimalloc",
+                "gc-arena",
+            ],
+            left_out: vec![(
+                "rc, gc, dumpster",
+                "reference counting frees each replaced subtree inside the operation, as Box                  does; gc's and dumpster's collectors report nothing a stall study needs                  beyond gc-arena's incremental one",
+            )],
+            quick: if quick {
+                shape(Size::Quick).describe()
+            } else {
+                format!("{} (--full only)", shape(Size::Full).describe())
+            },
+            full: shape(Size::Full).describe(),
+            full_only: !quick,
+            run: Box::new(move |implementation, size| {
+                stalls::run(implementation, shape(size))
+            }),
+        }
+    })
+}
+
+/// Operations of a stall run: enough for several collection cycles.
+fn stall_ops(size: Size) -> u64 {
+    match size {
+        Size::Quick => 300_000,
+        Size::Full => 2_000_000,
+    }
 }
 
 /// GCBench per size: quick halves the short-lived work (stretch depth 17),
@@ -491,6 +541,7 @@ pub fn catalogue() -> Vec<Workload> {
         },
     ];
     all.extend(scaling_workloads());
+    all.extend(stall_workloads());
     for (name, kind, count) in [
         ("arena-small-objects", "small", arena::SMALL_COUNT),
         ("arena-mixed-sizes", "mixed", arena::MIXED_COUNT),

@@ -58,7 +58,7 @@ impl Stalls {
     /// Ends a batch of the build phase if step `i` closes one.
     #[inline]
     fn build_step(&mut self, i: usize) {
-        if (i + 1) % BUILD_BATCH == 0 {
+        if (i + 1).is_multiple_of(BUILD_BATCH) {
             let took = self.started.elapsed();
             self.build.record(took);
             self.note(took);
@@ -68,7 +68,7 @@ impl Stalls {
     /// Ends a batch of the mutation phase if step `step` closes one.
     #[inline]
     fn mutate_step(&mut self, step: u64) {
-        if (step + 1) % MUTATE_BATCH == 0 {
+        if (step + 1).is_multiple_of(MUTATE_BATCH) {
             let took = self.started.elapsed();
             self.mutate.record(took);
             self.note(took);

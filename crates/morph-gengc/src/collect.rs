@@ -653,7 +653,10 @@ impl<'h> Marker<'h> {
 
     /// The objects reached and not yet marked, for the next step.
     pub(crate) fn into_stack(self) -> Vec<ObjectRef> {
-        debug_assert_eq!(self.queue.len, 0, "the prefetch queue is drained into the stack");
+        debug_assert_eq!(
+            self.queue.len, 0,
+            "the prefetch queue is drained into the stack"
+        );
         self.stack
     }
 

@@ -533,7 +533,11 @@ impl RawHeap {
             // With incremental marking, a cycle starts every 16th round and
             // advances a few objects a round, so barrier mistakes surface;
             // every 64th round is a full collection (abandoning any cycle).
-            let major_every = if self.config.incremental_marking { 64 } else { 16 };
+            let major_every = if self.config.incremental_marking {
+                64
+            } else {
+                16
+            };
             let kind = if self.stress_rounds.is_multiple_of(major_every) {
                 Collection::Major
             } else {

@@ -827,6 +827,35 @@ impl RawPool {
         Some(unsafe { block::slot_ptr(block, slot, self.geometry.slot_size) })
     }
 
+    /// Whether the allocated slot containing `addr` (any address inside
+    /// it) is marked; `None` if `addr` is in no allocated slot of this
+    /// pool. One lookup, for a collector checking many interior addresses
+    /// (the fields it recorded) against its marks.
+    ///
+    /// ```
+    /// let mut pool = morph_pool::RawPool::new(32, Default::default())?;
+    /// let slot = pool.alloc()?;
+    /// pool.mark(slot)?;
+    /// assert_eq!(pool.marked_slot_containing(slot.addr().get() + 8), Some(true));
+    /// assert_eq!(pool.marked_slot_containing(8), None);
+    /// # Ok::<(), morph_pool::PoolError>(())
+    /// ```
+    pub fn marked_slot_containing(&self, addr: usize) -> Option<bool> {
+        let base = addr & self.geometry.block_mask();
+        let index = *self.by_base.get(&base)? as usize;
+        let slot = self.geometry.slot_of_offset(addr - base);
+        if slot < self.geometry.first_slot as usize || slot >= self.geometry.slot_count as usize {
+            return None;
+        }
+        let entry = &self.blocks[index];
+        // SAFETY: `by_base` maps only live blocks of this pool (ownership invariant).
+        let header = unsafe { block::header_ref(entry.header) };
+        if header.free_words[slot / 64] >> (slot % 64) & 1 != 0 {
+            return None;
+        }
+        Some(entry.marks[slot / 64] >> (slot % 64) & 1 != 0)
+    }
+
     /// Sets the mark bit of an allocated slot; returns `true` if it was not
     /// marked before (the GC's "first visit").
     ///

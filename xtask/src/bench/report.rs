@@ -99,6 +99,11 @@ pub(crate) fn targets(results: &Value) -> Value {
                     }
                 }
             }
+            Some("stalls") => {
+                if let Some(r) = row(w, "morph-gengc") {
+                    out.push(stall_target(w, r, name));
+                }
+            }
             Some("large-heap") => {
                 minor_pause_target(&mut out, w, name);
                 if let Some(r) = row(w, "morph-gengc") {
@@ -651,6 +656,7 @@ pub(crate) fn markdown(results: &Value, plots: &[String]) -> String {
         match w["family"].as_str() {
             Some("server") => server_details(&mut out, w),
             Some("large-heap") => large_heap_details(&mut out, w),
+            Some("stalls") => stall_details(&mut out, w),
             Some("compiler") => compiler_details(&mut out, w),
             _ => {}
         }
@@ -848,6 +854,67 @@ fn large_heap_details(out: &mut String, w: &Value) {
     let _ = writeln!(out);
 }
 
+/// The stall target of issue 16: from the program's side, every operation
+/// under 2 ms and the p99 under 0.5 ms, with the peers' figures beside.
+fn stall_target(w: &Value, ours: &Value, name: &str) -> Value {
+    let d = &ours["stalls"];
+    let (p99, max) = (d["p99_us"].as_f64().unwrap_or(0.0), worst_stall(d));
+    let peers: Vec<String> = ["morph-gengc-stw", "gc-arena", "box-glibc"]
+        .iter()
+        .filter_map(|peer| {
+            let max = worst_stall(&row(w, peer)?["stalls"]);
+            Some(format!("{peer} max {}", us(max)))
+        })
+        .collect();
+    target(
+        "stalls: every operation < 2 ms, p99 < 0.5 ms",
+        name,
+        format!(
+            "p99 {}, p99.9 {}, max {} ({})",
+            us(p99),
+            us(curve_at(d, 0.999)),
+            us(max),
+            peers.join(", ")
+        ),
+        Some(max < 2000.0 && p99 < 500.0),
+        "",
+    )
+}
+
+/// The longest stall of any run (of the typical run if not recorded).
+fn worst_stall(d: &Value) -> f64 {
+    d["max_us_all_runs"]
+        .as_f64()
+        .or(d["max_us"].as_f64())
+        .unwrap_or(0.0)
+}
+
+/// Each implementation's stall distribution and memory.
+fn stall_details(out: &mut String, w: &Value) {
+    let _ = writeln!(
+        out,
+        "Every operation timed from the program's side (percentiles of the median run; \
+         max over all runs):\n\n\
+         | implementation | p50 | p99 | p99.9 | max | peak RSS | live |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for r in rows(w) {
+        let d = &r["stalls"];
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r["implementation"].as_str().unwrap_or("?"),
+            us(d["p50_us"].as_f64().unwrap_or(0.0)),
+            us(d["p99_us"].as_f64().unwrap_or(0.0)),
+            us(curve_at(d, 0.999)),
+            us(worst_stall(d)),
+            format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0)),
+            format_bytes(r["live_bytes_nominal"].as_f64().unwrap_or(0.0)),
+        );
+    }
+    let _ = writeln!(out);
+}
+
 /// The value of a distribution's curve at quantile `q` (0 if absent).
 fn curve_at(d: &Value, q: f64) -> f64 {
     d["curve"]
@@ -877,7 +944,11 @@ fn collector_details(out: &mut String, w: &Value) {
     );
     for (kind, key, count_key) in [
         ("minor", "minor", "minor_collections"),
-        ("major (or an incremental cycle's finish)", "major", "major_collections"),
+        (
+            "major (or an incremental cycle's finish)",
+            "major",
+            "major_collections",
+        ),
         ("incremental cycle start or marking step", "step", ""),
     ] {
         let d = &gc[key];

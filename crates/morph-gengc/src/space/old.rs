@@ -308,6 +308,13 @@ impl OldSpace {
         Some(unsafe { ObjectRef::from_start(start) })
     }
 
+    /// Whether the old object whose block holds `addr` is marked; `None`
+    /// if `addr` is in no old object.
+    pub(crate) fn owner_marked(&self, addr: usize) -> Option<bool> {
+        let class = *self.block_class.get(&(addr & !(OLD_BLOCK_SIZE - 1)))?;
+        self.pools[class as usize].marked_slot_containing(addr)
+    }
+
     /// Sets the mark bit of a live old object; `true` if it was not set.
     ///
     /// # Safety

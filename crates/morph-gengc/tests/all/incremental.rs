@@ -84,7 +84,11 @@ fn a_cycle_frees_what_was_unreachable_at_its_start() {
         m.collect(Collection::StartCycle);
         drop(dies_later);
         m.collect(Collection::FinishCycle);
-        assert_eq!(m.usage().old_objects, 2, "snapshot garbage freed, new garbage floats");
+        assert_eq!(
+            m.usage().old_objects,
+            2,
+            "snapshot garbage freed, new garbage floats"
+        );
         m.collect(Collection::StartCycle);
         m.collect(Collection::FinishCycle);
         assert_eq!(m.usage().old_objects, 1);
