@@ -177,15 +177,28 @@ fn without_incremental_marking_no_cycle_starts() {
 /// rewritten as it grows, keeps every node.
 #[test]
 fn cycles_paced_by_growth_finish_and_keep_everything_reachable() {
-    let mut heap = Heap::new(GcConfig {
-        gc_threshold: 256 << 10,
-        ..small_config()
-    })
-    .unwrap();
+    // Under Miri: a 4 KiB nursery and a 16 KiB threshold, so a few
+    // thousand nodes still run several cycles.
+    let (config, nodes) = if cfg!(miri) {
+        let config = GcConfig {
+            nursery_size: 4 << 10,
+            survivor_size: 2 << 10,
+            gc_threshold: 16 << 10,
+            ..small_config()
+        };
+        (config, 3_000u64)
+    } else {
+        let config = GcConfig {
+            gc_threshold: 128 << 10,
+            ..small_config()
+        };
+        (config, 20_000u64)
+    };
+    let mut heap = Heap::new(config).unwrap();
     heap.enter(|m| {
         let head = m.alloc(node(0));
         let (mut cycles, mut marking) = (0, false);
-        for i in 1..20_000u64 {
+        for i in 1..nodes {
             let fresh = m.alloc(node(i));
             let old_next = head.get(m).next.get(m);
             fresh.get(m).next.set(m, old_next);
@@ -199,7 +212,7 @@ fn cycles_paced_by_growth_finish_and_keep_everything_reachable() {
         }
         assert!(cycles >= 2, "cycles finished: {cycles}");
         m.verify().unwrap();
-        let mut expected = 19_999;
+        let mut expected = nodes - 1;
         let mut at = head.get(m).next.get(m);
         while let Some(n) = at {
             assert_eq!(n.value, expected);
