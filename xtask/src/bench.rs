@@ -687,12 +687,34 @@ fn collector_summary(runs: &[RunRecord]) -> Value {
         "major": distribution(&mut major),
         "step": distribution(&mut steps),
     });
+    if traced {
+        // Minimum mutator utilisation over the run, for the worst run.
+        let mut mmus = serde_json::Map::new();
+        for (name, window_us) in MMU_WINDOWS {
+            let worst = runs
+                .iter()
+                .map(|run| {
+                    let pauses: Vec<(f64, f64)> = run
+                        .collections
+                        .iter()
+                        .map(|c| (c.at_s * 1e6, c.pause_us))
+                        .collect();
+                    stats::mmu(&pauses, window_us)
+                })
+                .fold(1.0, f64::min);
+            mmus.insert(name.to_owned(), json!(worst));
+        }
+        summary["mmu"] = Value::Object(mmus);
+    }
     if !steady_shares.is_empty() {
         summary["steady_gc_share"] = json!(median(&steady_shares));
         summary["steady_minor"] = minor_distribution(&steady_minor);
     }
     summary
 }
+
+/// The windows of the minimum mutator utilisation figures.
+const MMU_WINDOWS: [(&str, f64); 3] = [("1ms", 1e3), ("10ms", 1e4), ("100ms", 1e5)];
 
 /// [`distribution`] of minor pauses, with what the pauses at or above the
 /// p99 copied (`tail`): a long pause that copied a whole eden of survivors

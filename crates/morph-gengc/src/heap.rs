@@ -1024,7 +1024,7 @@ impl RawHeap {
     fn trace_line(&self, event: &CollectionEvent, after: &HeapUsage) -> String {
         let kb = |b: u64| b / 1024;
         format!(
-            "morph-gc #{} @{:.3}s {}: pause {:.3}ms, {} {}K->{}K, promoted {}K, \
+            "morph-gc #{} @{:.6}s {}: pause {:.3}ms, {} {}K->{}K, promoted {}K, \
              old {}K, large {}K, heap {}K",
             self.collections,
             self.started.elapsed().as_secs_f64(),

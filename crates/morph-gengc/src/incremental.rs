@@ -409,7 +409,7 @@ impl RawHeap {
             .as_ref()
             .map_or((0, 0, 0), |c| (c.traced, c.work, c.stack.len()));
         format!(
-            "morph-gc #{} @{:.3}s {}: pause {:.3}ms, marked {}K of {}K, grey {}, heap {}K",
+            "morph-gc #{} @{:.6}s {}: pause {:.3}ms, marked {}K of {}K, grey {}, heap {}K",
             self.collections,
             self.started.elapsed().as_secs_f64(),
             match phase {
@@ -429,7 +429,7 @@ impl RawHeap {
     /// totals (steps, their pauses, its duration).
     fn cycle_trace_line(&self, cycle: &MarkCycle, pause: Duration, before: usize) -> String {
         format!(
-            "morph-gc #{} @{:.3}s cycle-finish: pause {:.3}ms, tenured {}K->{}K, marked {}K, \
+            "morph-gc #{} @{:.6}s cycle-finish: pause {:.3}ms, tenured {}K->{}K, marked {}K, \
              black {}K, steps {}, paused {:.3}ms, took {:.3}ms, heap {}K",
             self.collections,
             self.started.elapsed().as_secs_f64(),

@@ -977,6 +977,20 @@ fn collector_details(out: &mut String, w: &Value) {
             f("max_us")
         );
     }
+    if let Some(mmu) = gc["mmu"].as_object() {
+        let figures: Vec<String> = ["1ms", "10ms", "100ms"]
+            .iter()
+            .filter_map(|window| {
+                let u = mmu.get(*window)?.as_f64()?;
+                Some(format!("{window} {}", pct(u * 100.0)))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nMinimum mutator utilisation (worst run; every pause of the trace): {}.",
+            figures.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "\nGC time {} per run, {} of the run{}.\n",

@@ -86,6 +86,30 @@ pub(crate) fn parse_trace_line(line: &str) -> Option<Collection> {
     })
 }
 
+/// Minimum mutator utilisation (Cheng and Blelloch) over windows of
+/// `window_us`: the smallest share of any such window of the run that no
+/// pause took. `pauses` are (end, duration) in microseconds, in time
+/// order; the worst window starts at a pause's start or ends at a pause's
+/// end, so only those are tried. 1 when there are no pauses.
+pub(crate) fn mmu(pauses: &[(f64, f64)], window_us: f64) -> f64 {
+    let starts = pauses.iter().map(|&(end, duration)| end - duration);
+    let ends = pauses.iter().map(|&(end, _)| end - window_us);
+    let mut worst: f64 = 1.0;
+    for from in starts.chain(ends) {
+        let to = from + window_us;
+        // The pauses that can overlap [from, to): those ending after
+        // `from` and starting before `to` (both orders follow time).
+        let lo = pauses.partition_point(|&(end, _)| end <= from);
+        let hi = pauses.partition_point(|&(end, duration)| end - duration < to);
+        let busy: f64 = pauses[lo..hi.max(lo)]
+            .iter()
+            .map(|&(end, duration)| (end.min(to) - (end - duration).max(from)).max(0.0))
+            .sum();
+        worst = worst.min(1.0 - busy.min(window_us) / window_us);
+    }
+    worst
+}
+
 /// The value after `name` in a trace line's `, `-separated fields.
 fn field<'a>(rest: &'a str, name: &str) -> Option<&'a str> {
     rest.split(", ")
@@ -116,6 +140,19 @@ mod tests {
         assert_eq!(percentile_sorted(&sorted, 0.99), 99.0);
         assert_eq!(percentile_sorted(&sorted, 1.0), 100.0);
         assert_eq!(percentile_sorted(&sorted, 0.0), 1.0);
+    }
+
+    #[test]
+    fn mmu_is_the_worst_window() {
+        // Pauses of 1 ms ending at 10 ms and 2 ms ending at 13 ms.
+        let pauses = [(10_000.0, 1_000.0), (13_000.0, 2_000.0)];
+        // A 2 ms window can sit wholly inside the second pause.
+        assert_eq!(mmu(&pauses, 2_000.0), 0.0);
+        // A 5 ms window can hold both (9..14 ms): 3 ms of pauses.
+        assert!((mmu(&pauses, 5_000.0) - 0.4).abs() < 1e-9);
+        // A 100 ms window holds both: 97 % left.
+        assert!((mmu(&pauses, 100_000.0) - 0.97).abs() < 1e-9);
+        assert_eq!(mmu(&[], 1_000.0), 1.0);
     }
 
     #[test]
