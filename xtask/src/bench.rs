@@ -630,6 +630,25 @@ fn summarise(implementation: &str, runs: &[RunRecord]) -> Value {
         latency["max_us_all_runs"] = json!(worst);
         summary["step_latency"] = latency;
     }
+    let traced = &runs[median_run(runs)].collections;
+    if !traced.is_empty() {
+        // Every pause of the typical run, for the pause timeline plot:
+        // [seconds, microseconds, kind].
+        let timeline: Vec<Value> = traced
+            .iter()
+            .map(|c| {
+                let kind = if c.major {
+                    "major"
+                } else if c.step {
+                    "step"
+                } else {
+                    "minor"
+                };
+                json!([c.at_s, c.pause_us, kind])
+            })
+            .collect();
+        summary["pause_timeline"] = Value::Array(timeline);
+    }
     if !typical["gc"].is_null() {
         summary["gc"] = collector_summary(runs);
     }

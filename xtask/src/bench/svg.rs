@@ -27,6 +27,8 @@ struct Series {
     dashed: bool,
     /// Index into the palette; `None`: the series' position.
     color: Option<usize>,
+    /// Draw each point as a dot, unjoined (a scatter: a pause timeline).
+    dots: bool,
 }
 
 /// How an axis maps values to positions.
@@ -223,11 +225,22 @@ fn render(chart: &Chart<'_>, series: &[Series]) -> String {
         } else {
             ""
         };
-        let _ = writeln!(
-            svg,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
-            points.join(" ")
-        );
+        if s.dots {
+            for &(x, y) in &s.points {
+                let _ = writeln!(
+                    svg,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="{color}"/>"#,
+                    px(transform_x(x)),
+                    py(transform_y(y))
+                );
+            }
+        } else {
+            let _ = writeln!(
+                svg,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
+                points.join(" ")
+            );
+        }
         let ly = TOP + 8.0 + i as f64 * 20.0;
         let _ = writeln!(
             svg,
@@ -309,6 +322,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                         points: curve(&gc[kind]["curve"]),
                         dashed: kind == "major",
                         color: None,
+                        dots: false,
                     });
                 }
             }
@@ -323,6 +337,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                     points: curve(&c["curve"]),
                     dashed: false,
                     color: None,
+                    dots: false,
                 });
             }
         }
@@ -347,6 +362,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                 points: curve(&r["step_latency"]["curve"]),
                 dashed: false,
                 color: None,
+                dots: false,
             })
             .collect();
         if !latency.is_empty() {
@@ -359,6 +375,56 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                 y_format: format_us,
             };
             write("server-latency.svg", render(&chart, &latency))?;
+        }
+    }
+
+    // Pause timelines: every pause of the typical run, by kind, for the
+    // workloads that study pauses.
+    let timeline_workloads = results["workloads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| {
+            let name = w["name"].as_str().unwrap_or("");
+            name == "large-heap" || name.starts_with("stalls@")
+        });
+    for w in timeline_workloads {
+        let name = w["name"].as_str().unwrap_or("?");
+        let mut series = Vec::new();
+        for (index, r) in rows(w).enumerate() {
+            let Some(points) = r["pause_timeline"].as_array() else {
+                continue;
+            };
+            let implementation = r["implementation"].as_str().unwrap_or("?");
+            for (k, kind) in ["minor", "step", "major"].into_iter().enumerate() {
+                let of_kind: Vec<(f64, f64)> = points
+                    .iter()
+                    .filter(|p| p[2] == kind)
+                    .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+                    .collect();
+                if of_kind.is_empty() {
+                    continue;
+                }
+                series.push(Series {
+                    name: format!("{implementation}: {kind} ({})", of_kind.len()),
+                    points: of_kind,
+                    dashed: false,
+                    color: Some(index * 3 + k),
+                    dots: true,
+                });
+            }
+        }
+        if !series.is_empty() {
+            let title = format!("{name}: every pause over the typical run");
+            let chart = Chart {
+                title: &title,
+                x_label: "seconds since the heap was made",
+                y_label: "pause",
+                x_scale: Scale::Linear,
+                y_scale: Scale::Log,
+                y_format: format_us,
+            };
+            write(&format!("{name}-pauses.svg"), render(&chart, &series))?;
         }
     }
 
@@ -395,6 +461,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                 points: series("rss"),
                 dashed: false,
                 color: Some(index),
+                dots: false,
             });
             if samples.iter().any(|s| !s["heap_used"].is_null()) {
                 memory.push(Series {
@@ -402,6 +469,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
                     points: series("heap_used"),
                     dashed: true,
                     color: Some(index),
+                    dots: false,
                 });
             }
         }
@@ -478,6 +546,7 @@ fn scaling_series(results: &Value, key: &str) -> Vec<Series> {
                     points: vec![(depth, value)],
                     dashed: name != "morph-gengc",
                     color: None,
+                    dots: false,
                 }),
             }
         }
@@ -529,6 +598,7 @@ mod tests {
                 points: vec![(0.0, 10.0), (0.99, 1000.0), (1.0, 5000.0)],
                 dashed: true,
                 color: None,
+                dots: false,
             }],
         );
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
