@@ -539,6 +539,35 @@ pub fn catalogue() -> Vec<Workload> {
             full_only: false,
             run: Box::new(vm::run),
         },
+        Workload {
+            name: "large-heap@2GiB".into(),
+            family: Family::LargeHeap,
+            baseline: "morph-gengc",
+            implementations: vec![
+                "morph-gengc",
+                "morph-gengc-stw",
+                "box-glibc",
+                "box-mimalloc",
+            ],
+            left_out: vec![
+                (
+                    "rc",
+                    "same frees as Box plus counts; adds nothing to a pause study",
+                ),
+                (
+                    "gc-arena, gc, dumpster",
+                    "not run here: this workload studies our minor/major pauses with a large \
+                     live set; their collectors do not report pauses by kind (see server for \
+                     their latency)",
+                ),
+            ],
+            quick: format!("{} (--full only)", vm::VmShape::double_full().describe()),
+            full: vm::VmShape::double_full().describe(),
+            full_only: true,
+            run: Box::new(|implementation, _size| {
+                vm::run_shape(implementation, vm::VmShape::double_full())
+            }),
+        },
     ];
     all.extend(scaling_workloads());
     all.extend(stall_workloads());

@@ -126,6 +126,16 @@ impl VmShape {
         }
     }
 
+    /// Twice the full size: 24 Mi entries, ~2 GiB live.
+    #[must_use]
+    pub fn double_full() -> Self {
+        let full = Self::of(Size::Full);
+        VmShape {
+            entries: full.entries * 2,
+            steps: full.steps * 2,
+        }
+    }
+
     /// Live bytes in morph-gengc's layout: 80 bytes an entry (record and leaf
     /// with their 8-byte headers) plus the buckets' member arrays.
     #[must_use]
@@ -154,7 +164,12 @@ impl VmShape {
 /// Runs the VM workload with `implementation`, or `None` if unknown.
 #[must_use]
 pub fn run(implementation: &str, size: Size) -> Option<Outcome> {
-    let shape = VmShape::of(size);
+    run_shape(implementation, VmShape::of(size))
+}
+
+/// As [`run`], at a shape of the caller's choosing (`large-heap@2GiB`).
+#[must_use]
+pub fn run_shape(implementation: &str, shape: VmShape) -> Option<Outcome> {
     match implementation {
         "morph-gengc" => Some(morph::run(shape, true)),
         "morph-gengc-stw" => Some(morph::run(shape, false)),

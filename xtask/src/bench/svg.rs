@@ -386,7 +386,7 @@ pub(crate) fn write_all(results: &Value, dir: &Path) -> Result<Vec<String>, Stri
         .flatten()
         .filter(|w| {
             let name = w["name"].as_str().unwrap_or("");
-            name == "large-heap" || name.starts_with("stalls@")
+            name.starts_with("large-heap") || name.starts_with("stalls@")
         });
     for w in timeline_workloads {
         let name = w["name"].as_str().unwrap_or("?");
