@@ -50,5 +50,5 @@ pub use recorder::{CollectionEvent, CollectionKind, Metrics, NoMetrics, Recorder
 pub use report::TOP_TYPES;
 pub use stats::{
     AllocationStats, GcStats, GenerationalStats, HeapStats, MorphMemStats, ObjectStats,
-    StatsSource, TypeStats,
+    PauseSummary, PausesByKind, StatsSource, TypeStats,
 };

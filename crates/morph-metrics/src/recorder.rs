@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use morph_header::{TypeId, TypeRegistry};
 
-use crate::{MorphMemStats, PauseHistogram, TypeStats};
+use crate::{MorphMemStats, PauseHistogram, PauseSummary, PausesByKind, TypeStats};
 
 /// The kind of a collection, as reported by a collector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -196,6 +196,8 @@ pub struct Metrics {
     promoted_bytes: u64,
     reclaimed_bytes: u64,
     pauses: PauseHistogram,
+    /// The pauses again, by kind: minor, major, incremental.
+    pauses_by_kind: [PauseHistogram; 3],
 }
 
 impl Metrics {
@@ -224,6 +226,11 @@ impl Metrics {
             promoted_bytes: 0,
             reclaimed_bytes: 0,
             pauses: PauseHistogram::new(),
+            pauses_by_kind: [
+                PauseHistogram::new(),
+                PauseHistogram::new(),
+                PauseHistogram::new(),
+            ],
         }
     }
 
@@ -245,6 +252,30 @@ impl Metrics {
     /// The pause histogram.
     pub fn pauses(&self) -> &PauseHistogram {
         &self.pauses
+    }
+
+    /// The pauses of one kind of collection.
+    ///
+    /// ```
+    /// use morph_metrics::{CollectionEvent, CollectionKind, Metrics, Recorder};
+    /// use std::time::Duration;
+    ///
+    /// let mut metrics = Metrics::new();
+    /// for (kind, ms) in [(CollectionKind::Minor, 1), (CollectionKind::Incremental, 2)] {
+    ///     metrics.record_collection(&CollectionEvent {
+    ///         kind,
+    ///         pause: Duration::from_millis(ms),
+    ///         bytes_before: 0,
+    ///         bytes_after: 0,
+    ///         promoted_objects: 0,
+    ///         promoted_bytes: 0,
+    ///     });
+    /// }
+    /// assert_eq!(metrics.pauses_of(CollectionKind::Incremental).count(), 1);
+    /// assert_eq!(metrics.pauses().count(), 2);
+    /// ```
+    pub fn pauses_of(&self, kind: CollectionKind) -> &PauseHistogram {
+        &self.pauses_by_kind[kind_index(kind)]
     }
 
     /// Time since this recorder was created.
@@ -359,6 +390,9 @@ impl Metrics {
         self.promoted_bytes += other.promoted_bytes;
         self.reclaimed_bytes += other.reclaimed_bytes;
         self.pauses.merge(&other.pauses);
+        for (mine, theirs) in self.pauses_by_kind.iter_mut().zip(&other.pauses_by_kind) {
+            mine.merge(theirs);
+        }
     }
 
     /// A snapshot of everything recorded, with type names from `registry`.
@@ -390,6 +424,18 @@ impl Metrics {
         g.gc_pause_p90_us = micros(self.pauses.percentile(0.90));
         g.gc_pause_p99_us = micros(self.pauses.percentile(0.99));
         g.bytes_reclaimed = self.reclaimed_bytes;
+        let summary = |h: &PauseHistogram| PauseSummary {
+            count: h.count(),
+            total_us: micros(h.total()),
+            p50_us: micros(h.percentile(0.50)),
+            p99_us: micros(h.percentile(0.99)),
+            max_us: micros(h.max()),
+        };
+        g.pauses_by_kind = PausesByKind {
+            minor: summary(self.pauses_of(CollectionKind::Minor)),
+            major: summary(self.pauses_of(CollectionKind::Major)),
+            incremental: summary(self.pauses_of(CollectionKind::Incremental)),
+        };
 
         stats.objects.object_count = self.allocated_objects;
         stats.objects.by_type = self
@@ -472,5 +518,15 @@ impl Recorder for Metrics {
         self.promoted_bytes += event.promoted_bytes;
         self.reclaimed_bytes += event.bytes_reclaimed();
         self.pauses.record(event.pause);
+        self.pauses_by_kind[kind_index(event.kind)].record(event.pause);
+    }
+}
+
+/// Index of a kind's histogram in `Metrics::pauses_by_kind`.
+fn kind_index(kind: CollectionKind) -> usize {
+    match kind {
+        CollectionKind::Minor => 0,
+        CollectionKind::Major => 1,
+        CollectionKind::Incremental => 2,
     }
 }

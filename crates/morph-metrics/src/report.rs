@@ -142,6 +142,20 @@ impl MorphMemStats {
                 micros_human(g.gc_pause_p99_us),
                 micros_human(g.gc_pause_avg_us)
             )?;
+            let kinds = &g.pauses_by_kind;
+            let kind = |name: &str, k: &crate::PauseSummary| {
+                format!(
+                    "{name} {} (p99 {}, max {})",
+                    thousands(k.count),
+                    micros_human(k.p99_us),
+                    micros_human(k.max_us)
+                )
+            };
+            let mut by_kind = vec![kind("minor", &kinds.minor), kind("major", &kinds.major)];
+            if kinds.incremental.count > 0 {
+                by_kind.push(kind("incremental steps", &kinds.incremental));
+            }
+            writeln!(out, "  By kind: {}", by_kind.join(", "))?;
             writeln!(
                 out,
                 "  Promoted: {} objects ({})",

@@ -83,6 +83,37 @@ pub struct GcStats {
     pub gc_pause_p99_us: u64,
     /// Bytes reclaimed by collections.
     pub bytes_reclaimed: u64,
+    /// The pauses of each kind of collection apart: a few long major
+    /// pauses hide under the p99 of many short minor ones.
+    #[serde(default)]
+    pub pauses_by_kind: PausesByKind,
+}
+
+/// The pause distribution of each kind of collection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausesByKind {
+    /// Minor collections.
+    pub minor: PauseSummary,
+    /// Whole major collections, and the finishing pause of incremental ones.
+    pub major: PauseSummary,
+    /// The other pauses of incremental major collections: their start,
+    /// marking steps and sweeping steps.
+    pub incremental: PauseSummary,
+}
+
+/// One kind's pauses, in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseSummary {
+    /// Pauses recorded.
+    pub count: u64,
+    /// Their sum.
+    pub total_us: u64,
+    /// Median pause.
+    pub p50_us: u64,
+    /// 99th-percentile pause.
+    pub p99_us: u64,
+    /// Longest pause.
+    pub max_us: u64,
 }
 
 /// Per-type counters.

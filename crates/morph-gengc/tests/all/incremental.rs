@@ -221,4 +221,9 @@ fn cycles_paced_by_growth_finish_and_keep_everything_reachable() {
         }
         assert_eq!(expected, 0);
     });
+    // The cycles' pauses are reported apart from minor collections'.
+    let kinds = heap.stats().gc.pauses_by_kind;
+    assert!(kinds.incremental.count > 0, "{kinds:?}");
+    assert!(kinds.major.count >= 2, "{kinds:?}");
+    assert!(kinds.minor.count > 0, "{kinds:?}");
 }
