@@ -17,7 +17,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use morph_metrics::{
     AllocationStats, GcStats, GenerationalStats, HeapStats, MetricsError, MorphMemStats,
-    ObjectStats, TypeStats,
+    ObjectStats, PauseSummary, PausesByKind, TypeStats,
 };
 
 /// A scratch file of this process (fuzzing jobs run in separate processes),
@@ -104,6 +104,21 @@ impl StatsInput {
                 gc_pause_p90_us: g5,
                 gc_pause_p99_us: g6,
                 bytes_reclaimed: g7,
+                pauses_by_kind: PausesByKind {
+                    minor: PauseSummary {
+                        count: g0,
+                        total_us: g1,
+                        p50_us: g4,
+                        p99_us: g6,
+                        max_us: g2,
+                    },
+                    incremental: PauseSummary {
+                        count: g5,
+                        max_us: g3,
+                        ..PauseSummary::default()
+                    },
+                    ..PausesByKind::default()
+                },
             },
             objects: ObjectStats {
                 object_count: self.object_count,
