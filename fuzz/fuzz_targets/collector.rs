@@ -235,6 +235,12 @@ enum Op {
     Major,
     /// A major then a minor collection: everything unreachable is gone.
     Full,
+    /// Starts an incremental cycle (after a minor collection), if the
+    /// setup has incremental marking and none runs.
+    StartCycle,
+    /// Completes the running incremental cycle: what was unreachable at
+    /// its start is gone; what died since may float to the next one.
+    FinishCycle,
     Verify,
 }
 
@@ -249,6 +255,7 @@ struct Setup {
     threshold: u8,
     adaptive_eden: bool,
     type_stats: bool,
+    incremental: bool,
 }
 
 impl Setup {
@@ -268,6 +275,7 @@ impl Setup {
             trace: false,
             pause_target: self.adaptive_eden.then(|| Duration::from_micros(200)),
             max_nursery_size: None,
+            incremental_marking: self.incremental,
         };
         config.validate().expect("the fuzzer builds valid configs");
         config
@@ -656,6 +664,18 @@ fn run<'gc>(m: &mut Mutator<'gc>, ops: Vec<Op>, model: &mut Model, token: &Rc<()
                 check_graph(m, &roots, model);
             }
             Op::Full => full(m, &roots, &weaks, model),
+            Op::StartCycle | Op::FinishCycle => {
+                m.collect(if matches!(op, Op::StartCycle) {
+                    Collection::StartCycle
+                } else {
+                    Collection::FinishCycle
+                });
+                model.drain_finalized();
+                after_minor(m, &weaks, model);
+                m.verify()
+                    .unwrap_or_else(|e| panic!("verify after {op:?}: {e:?}"));
+                check_graph(m, &roots, model);
+            }
             Op::Verify => {
                 m.verify().unwrap_or_else(|e| panic!("verify: {e:?}"));
                 check_graph(m, &roots, model);

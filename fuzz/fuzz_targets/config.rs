@@ -47,6 +47,7 @@ struct GcInput {
     type_stats: bool,
     pause_target_us: Option<u64>,
     max_nursery_size: Option<usize>,
+    incremental_marking: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -343,6 +344,7 @@ fuzz_target!(|input: Input| {
         trace: false,
         pause_target: g.pause_target_us.map(Duration::from_micros),
         max_nursery_size: g.max_nursery_size,
+        incremental_marking: g.incremental_marking,
     };
     let result = gc.validate();
     assert_eq!(
