@@ -7,6 +7,7 @@ mod mark_sweep;
 mod model;
 mod raw_pool;
 mod runs;
+mod shared_model;
 mod shared_pool;
 mod size_classes;
 mod stats_report;
