@@ -54,8 +54,14 @@ struct LocalCache {
     capacity: usize,
     loaded: Vec<NonNull<u8>>,
     spare: Vec<NonNull<u8>>,
+    /// Allocations since the last publish. Frees are not counted on the
+    /// fast path: they follow from the slots that came in and went out
+    /// (see [`LocalCache::publish`]).
     allocs: u64,
-    frees: u64,
+    /// Slots brought into this cache (depot, carving) since the last publish.
+    received: u64,
+    /// Slots sent to the depot since the last publish.
+    sent: u64,
     published: usize,
 }
 
@@ -131,7 +137,6 @@ pub(crate) unsafe fn free(core: &Arc<SlotCore>, slot: NonNull<u8>) {
         };
         if cache.loaded.len() < cache.capacity {
             cache.loaded.push(slot);
-            cache.frees += 1;
             return true;
         }
         false
@@ -187,13 +192,13 @@ pub(crate) fn flush(core: &Arc<SlotCore>) {
 #[cold]
 #[inline(never)]
 fn alloc_uncached(core: &SlotCore) -> Result<NonNull<u8>, PoolError> {
-    core.allocs.fetch_add(1, Ordering::Relaxed);
+    core.counters.allocs.fetch_add(1, Ordering::Relaxed);
     if let Some(slot) = core.depot.take_one(0) {
         return Ok(slot);
     }
     let mut one = Vec::with_capacity(1);
     core.carve(&mut one, 1).inspect_err(|_| {
-        core.allocs.fetch_sub(1, Ordering::Relaxed);
+        core.counters.allocs.fetch_sub(1, Ordering::Relaxed);
     })?;
     Ok(one[0])
 }
@@ -201,7 +206,7 @@ fn alloc_uncached(core: &SlotCore) -> Result<NonNull<u8>, PoolError> {
 #[cold]
 #[inline(never)]
 fn free_uncached(core: &SlotCore, slot: NonNull<u8>) {
-    core.frees.fetch_add(1, Ordering::Relaxed);
+    core.counters.frees.fetch_add(1, Ordering::Relaxed);
     core.depot.put_one(0, slot, core.magazine_slots);
 }
 
@@ -236,7 +241,6 @@ impl ThreadCaches {
         if let Some(cache) = self.find(core) {
             if cache.loaded.len() < cache.capacity {
                 cache.loaded.push(slot);
-                cache.frees += 1;
                 return;
             }
             return cache.make_room_and_free(home, slot);
@@ -272,7 +276,8 @@ impl ThreadCaches {
             loaded: Vec::with_capacity(magazine),
             spare: Vec::with_capacity(magazine),
             allocs: 0,
-            frees: 0,
+            received: 0,
+            sent: 0,
             published: 0,
         })
     }
@@ -296,6 +301,7 @@ impl LocalCache {
                     self.core.carve(&mut self.loaded, self.capacity)?;
                 }
             }
+            self.received += self.loaded.len() as u64;
         }
         let slot = self.loaded.pop().expect("a refilled magazine has a slot");
         self.allocs += 1;
@@ -313,6 +319,7 @@ impl LocalCache {
                 core::mem::swap(&mut self.loaded, &mut self.spare);
             } else {
                 let full = Magazine(core::mem::take(&mut self.spare));
+                self.sent += full.0.len() as u64;
                 let empty = self.core.depot.put(home, full);
                 let capacity = self.capacity;
                 let empty = empty.map_or_else(|| Vec::with_capacity(capacity), |m| m.0);
@@ -320,23 +327,31 @@ impl LocalCache {
             }
         }
         self.loaded.push(slot);
-        self.frees += 1;
         self.publish();
     }
 
-    /// Brings the core's counters up to date with this cache.
+    /// Brings the core's counters up to date with this cache. Frees are
+    /// what balances the books: `cached now = cached before + received -
+    /// sent + frees - allocs`.
     fn publish(&mut self) {
         let core = &self.core;
-        core.allocs
-            .fetch_add(core::mem::take(&mut self.allocs), Ordering::Relaxed);
-        core.frees
-            .fetch_add(core::mem::take(&mut self.frees), Ordering::Relaxed);
         let cached = self.loaded.len() + self.spare.len();
+        let frees = (cached as u64 + self.sent + self.allocs)
+            .checked_sub(self.published as u64 + self.received)
+            .expect("a cache's slots are conserved");
+        core.counters
+            .allocs
+            .fetch_add(core::mem::take(&mut self.allocs), Ordering::Relaxed);
+        core.counters.frees.fetch_add(frees, Ordering::Relaxed);
+        self.received = 0;
+        self.sent = 0;
         if cached >= self.published {
-            core.cached
+            core.counters
+                .cached
                 .fetch_add(cached - self.published, Ordering::Relaxed);
         } else {
-            core.cached
+            core.counters
+                .cached
                 .fetch_sub(self.published - cached, Ordering::Relaxed);
         }
         self.published = cached;
@@ -347,6 +362,7 @@ impl LocalCache {
         for magazine in [&mut self.loaded, &mut self.spare] {
             if !magazine.is_empty() {
                 let full = Magazine(core::mem::take(magazine));
+                self.sent += full.0.len() as u64;
                 // The empty buffer handed back is dropped: this cache is
                 // going away or idle.
                 drop(self.core.depot.put(home, full));

@@ -78,6 +78,17 @@ fn give_back_core_id(id: usize) {
     ids.1.push(id);
 }
 
+/// The counters caches publish into.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    /// Slots carved so far.
+    carved: AtomicUsize,
+    /// Free slots in thread caches, as published by them.
+    pub(crate) cached: AtomicUsize,
+    pub(crate) allocs: AtomicU64,
+    pub(crate) frees: AtomicU64,
+}
+
 /// One shared pool's state (one slot size).
 #[derive(Debug)]
 pub(crate) struct SlotCore {
@@ -90,12 +101,9 @@ pub(crate) struct SlotCore {
     pub(crate) depot: Depot,
     blocks: CachePadded<Mutex<Blocks>>,
     map: BlockMap,
-    /// Slots carved so far.
-    carved: AtomicUsize,
-    /// Free slots in thread caches, as published by them.
-    pub(crate) cached: AtomicUsize,
-    pub(crate) allocs: AtomicU64,
-    pub(crate) frees: AtomicU64,
+    /// Written by every thread's slow path: a cache line of their own, so
+    /// those writes do not evict the fields above from other threads.
+    pub(crate) counters: CachePadded<Counters>,
     /// Set when the pool handle is dropped: caches of other threads let go
     /// of the core when they next notice.
     pub(crate) closed: AtomicUsize,
@@ -140,10 +148,12 @@ impl SlotCore {
                 next_slot: geometry.slot_count as usize,
             })),
             map: BlockMap::new(config.block_size.trailing_zeros()),
-            carved: AtomicUsize::new(0),
-            cached: AtomicUsize::new(0),
-            allocs: AtomicU64::new(0),
-            frees: AtomicU64::new(0),
+            counters: CachePadded::new(Counters {
+                carved: AtomicUsize::new(0),
+                cached: AtomicUsize::new(0),
+                allocs: AtomicU64::new(0),
+                frees: AtomicU64::new(0),
+            }),
             closed: AtomicUsize::new(0),
         })
     }
@@ -188,7 +198,7 @@ impl SlotCore {
             blocks.next_slot += 1;
             carved += 1;
         }
-        self.carved.fetch_add(carved, Ordering::Relaxed);
+        self.counters.carved.fetch_add(carved, Ordering::Relaxed);
         Ok(())
     }
 
@@ -320,8 +330,8 @@ impl SlotCore {
     /// Counters; exact once every thread cache of this pool is flushed.
     pub(crate) fn stats(&self) -> PoolStats {
         let blocks = self.block_count();
-        let carved = self.carved.load(Ordering::Relaxed);
-        let free = self.depot.free_slots() + self.cached.load(Ordering::Relaxed);
+        let carved = self.counters.carved.load(Ordering::Relaxed);
+        let free = self.depot.free_slots() + self.counters.cached.load(Ordering::Relaxed);
         PoolStats {
             slot_size: self.geometry.slot_size,
             block_size: self.geometry.block_size,
@@ -329,8 +339,8 @@ impl SlotCore {
             empty_blocks: 0,
             capacity_slots: blocks * self.geometry.usable as usize,
             live_slots: carved.saturating_sub(free),
-            total_allocs: self.allocs.load(Ordering::Relaxed),
-            total_frees: self.frees.load(Ordering::Relaxed),
+            total_allocs: self.counters.allocs.load(Ordering::Relaxed),
+            total_frees: self.counters.frees.load(Ordering::Relaxed),
             blocks_allocated: blocks as u64,
             blocks_released: 0,
             peak_blocks: blocks,
