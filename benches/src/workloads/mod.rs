@@ -264,6 +264,44 @@ fn scaling_workloads() -> impl Iterator<Item = Workload> {
     })
 }
 
+/// A large-heap VM workload: its implementations and the peers left out
+/// are the same at every size.
+fn large_heap_workload(
+    name: &str,
+    quick: String,
+    full: String,
+    full_only: bool,
+    run: RunFn,
+) -> Workload {
+    Workload {
+        name: name.into(),
+        family: Family::LargeHeap,
+        baseline: "morph-gengc",
+        implementations: vec![
+            "morph-gengc",
+            "morph-gengc-stw",
+            "box-glibc",
+            "box-mimalloc",
+        ],
+        left_out: vec![
+            (
+                "rc",
+                "same frees as Box plus counts; adds nothing to a pause study",
+            ),
+            (
+                "gc-arena, gc, dumpster",
+                "not run here: this workload studies our minor/major pauses with a large \
+                 live set; their collectors do not report pauses by kind (see server for \
+                 their latency, and the stall curve for gc-arena's stalls)",
+            ),
+        ],
+        quick,
+        full,
+        full_only,
+        run,
+    }
+}
+
 /// Live-heap sizes of the stall curve, in MiB, and whether a quick run
 /// measures them.
 pub const STALL_SIZES_MIB: [(u64, bool); 4] =
@@ -512,62 +550,22 @@ pub fn catalogue() -> Vec<Workload> {
             full_only: false,
             run: Box::new(server::run),
         },
-        Workload {
-            name: "large-heap".into(),
-            family: Family::LargeHeap,
-            baseline: "morph-gengc",
-            implementations: vec![
-                "morph-gengc",
-                "morph-gengc-stw",
-                "box-glibc",
-                "box-mimalloc",
-            ],
-            left_out: vec![
-                (
-                    "rc",
-                    "same frees as Box plus counts; adds nothing to a pause study",
-                ),
-                (
-                    "gc-arena, gc, dumpster",
-                    "not run here: this workload studies our minor/major pauses with a large \
-                     live set; their collectors do not report pauses by kind (see server for \
-                     their latency)",
-                ),
-            ],
-            quick: vm::VmShape::of(Size::Quick).describe(),
-            full: vm::VmShape::of(Size::Full).describe(),
-            full_only: false,
-            run: Box::new(vm::run),
-        },
-        Workload {
-            name: "large-heap@2GiB".into(),
-            family: Family::LargeHeap,
-            baseline: "morph-gengc",
-            implementations: vec![
-                "morph-gengc",
-                "morph-gengc-stw",
-                "box-glibc",
-                "box-mimalloc",
-            ],
-            left_out: vec![
-                (
-                    "rc",
-                    "same frees as Box plus counts; adds nothing to a pause study",
-                ),
-                (
-                    "gc-arena, gc, dumpster",
-                    "not run here: this workload studies our minor/major pauses with a large \
-                     live set; their collectors do not report pauses by kind (see server for \
-                     their latency)",
-                ),
-            ],
-            quick: format!("{} (--full only)", vm::VmShape::double_full().describe()),
-            full: vm::VmShape::double_full().describe(),
-            full_only: true,
-            run: Box::new(|implementation, _size| {
+        large_heap_workload(
+            "large-heap",
+            vm::VmShape::of(Size::Quick).describe(),
+            vm::VmShape::of(Size::Full).describe(),
+            false,
+            Box::new(vm::run),
+        ),
+        large_heap_workload(
+            "large-heap@2GiB",
+            format!("{} (--full only)", vm::VmShape::double_full().describe()),
+            vm::VmShape::double_full().describe(),
+            true,
+            Box::new(|implementation, _size| {
                 vm::run_shape(implementation, vm::VmShape::double_full())
             }),
-        },
+        ),
     ];
     all.extend(scaling_workloads());
     all.extend(stall_workloads());

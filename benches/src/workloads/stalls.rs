@@ -101,6 +101,16 @@ fn choose(rng: &mut Xorshift) -> u64 {
     rng.below(u64::MAX)
 }
 
+/// Whether the path `bits` goes left below `level`.
+fn goes_left(bits: u64, level: u32) -> bool {
+    bits >> level & 1 == 0
+}
+
+/// Whether the operation `bits` replaces the left child at the path's end.
+fn replaces_left(bits: u64) -> bool {
+    bits >> 63 == 0
+}
+
 /// `Box` on the binary's global allocator.
 mod boxed {
     use super::*;
@@ -139,7 +149,7 @@ mod boxed {
                 let mut sum = 0u64;
                 for level in 0..shape.depth - 3 {
                     sum = sum.wrapping_add(node.value);
-                    let child = if bits >> level & 1 == 0 {
+                    let child = if goes_left(bits, level) {
                         &mut node.left
                     } else {
                         &mut node.right
@@ -147,7 +157,7 @@ mod boxed {
                     node = child.as_mut().expect("inner nodes have children");
                 }
                 let fresh = build(op, 2);
-                let slot = if bits >> 63 == 0 {
+                let slot = if replaces_left(bits) {
                     &mut node.left
                 } else {
                     &mut node.right
@@ -212,7 +222,7 @@ mod morph {
                     let mut sum = 0u64;
                     for level in 0..shape.depth - 3 {
                         sum = sum.wrapping_add(node.value);
-                        let child = if bits >> level & 1 == 0 {
+                        let child = if goes_left(bits, level) {
                             &node.left
                         } else {
                             &node.right
@@ -222,7 +232,7 @@ mod morph {
                     let parent = m.root(node);
                     let fresh = build(m, op, 2);
                     let parent = parent.get(m);
-                    let slot = if bits >> 63 == 0 {
+                    let slot = if replaces_left(bits) {
                         &parent.left
                     } else {
                         &parent.right
@@ -290,7 +300,7 @@ mod arena {
                     let mut sum = 0u64;
                     for level in 0..shape.depth - 3 {
                         sum = sum.wrapping_add(node.value);
-                        let child = if bits >> level & 1 == 0 {
+                        let child = if goes_left(bits, level) {
                             &node.left
                         } else {
                             &node.right
@@ -299,7 +309,7 @@ mod arena {
                     }
                     let fresh = build(mc, op, 2);
                     let node = Gc::write(mc, node);
-                    if bits >> 63 == 0 {
+                    if replaces_left(bits) {
                         unlock!(node, Node, left).set(Some(fresh));
                     } else {
                         unlock!(node, Node, right).set(Some(fresh));

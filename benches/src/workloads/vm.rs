@@ -59,9 +59,7 @@ impl Stalls {
     #[inline]
     fn build_step(&mut self, i: usize) {
         if (i + 1).is_multiple_of(BUILD_BATCH) {
-            let took = self.started.elapsed();
-            self.build.record(took);
-            self.note(took);
+            self.end_batch(false);
         }
     }
 
@@ -69,15 +67,19 @@ impl Stalls {
     #[inline]
     fn mutate_step(&mut self, step: u64) {
         if (step + 1).is_multiple_of(MUTATE_BATCH) {
-            let took = self.started.elapsed();
-            self.mutate.record(took);
-            self.note(took);
+            self.end_batch(true);
         }
     }
 
-    /// Starts the next batch, remembering the longest one.
-    #[inline]
-    fn note(&mut self, took: std::time::Duration) {
+    /// Records the batch just ended and starts the next, remembering the
+    /// longest one.
+    fn end_batch(&mut self, mutating: bool) {
+        let took = self.started.elapsed();
+        if mutating {
+            self.mutate.record(took);
+        } else {
+            self.build.record(took);
+        }
         self.started = Instant::now();
         if took > self.longest.0 {
             self.longest = (took, ms_since(self.origin));
