@@ -176,24 +176,16 @@ fn without_incremental_marking_no_cycle_starts() {
 /// while the program runs: a long list built in the old generation,
 /// rewritten as it grows, keeps every node.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "thousands of allocations; Miri runs the paced path in the model test's incremental runs"
+)]
 fn cycles_paced_by_growth_finish_and_keep_everything_reachable() {
-    // Under Miri: a 4 KiB nursery and a 16 KiB threshold, so a few
-    // thousand nodes still run several cycles.
-    let (config, nodes) = if cfg!(miri) {
-        let config = GcConfig {
-            nursery_size: 4 << 10,
-            survivor_size: 2 << 10,
-            gc_threshold: 16 << 10,
-            ..small_config()
-        };
-        (config, 3_000u64)
-    } else {
-        let config = GcConfig {
-            gc_threshold: 128 << 10,
-            ..small_config()
-        };
-        (config, 20_000u64)
+    let config = GcConfig {
+        gc_threshold: 128 << 10,
+        ..small_config()
     };
+    let nodes = 20_000u64;
     let mut heap = Heap::new(config).unwrap();
     heap.enter(|m| {
         let head = m.alloc(node(0));
