@@ -178,7 +178,7 @@ fn without_incremental_marking_no_cycle_starts() {
 #[test]
 #[cfg_attr(
     miri,
-    ignore = "thousands of allocations; Miri runs the paced path in the model test's incremental runs"
+    ignore = "thousands of allocations; the other tests of this file take cycles through Miri"
 )]
 fn cycles_paced_by_growth_finish_and_keep_everything_reachable() {
     let config = GcConfig {
