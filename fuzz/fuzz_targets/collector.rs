@@ -269,6 +269,7 @@ impl Setup {
             // Nothing large; `PNode`s (96 bytes) large; both node types large.
             large_object_threshold: [1 << 20, 88, 72][self.large as usize % 3],
             gc_threshold: [16 << 10, 64 << 10, 1 << 20][self.threshold as usize % 3],
+            heap_growth_percent: [100, 25, 300][self.threshold as usize / 3 % 3],
             heap_limit: None,
             stress_every: NonZeroU32::new(1 + self.stress_every as u32 % 32),
             type_stats: self.type_stats,

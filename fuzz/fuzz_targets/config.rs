@@ -42,6 +42,7 @@ struct GcInput {
     adaptive_tenuring: bool,
     large_object_threshold: usize,
     gc_threshold: usize,
+    heap_growth_percent: u32,
     heap_limit: Option<usize>,
     stress_every: Option<NonZeroU32>,
     type_stats: bool,
@@ -208,6 +209,7 @@ fn gc_is_valid(c: &GcConfig) -> bool {
             .is_none_or(|m| m >= c.nursery_size && m.is_multiple_of(8))
         && c.pause_target.is_none_or(|t| !t.is_zero())
         && c.gc_threshold != 0
+        && c.heap_growth_percent >= 10
         && c.heap_limit.is_none_or(|limit| limit as u128 >= floor)
 }
 
@@ -338,6 +340,7 @@ fuzz_target!(|input: Input| {
         adaptive_tenuring: g.adaptive_tenuring,
         large_object_threshold: g.large_object_threshold,
         gc_threshold: g.gc_threshold,
+        heap_growth_percent: g.heap_growth_percent,
         heap_limit: g.heap_limit,
         stress_every: g.stress_every,
         type_stats: g.type_stats,

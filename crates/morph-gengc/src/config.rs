@@ -48,8 +48,15 @@ pub struct GcConfig {
     /// Growth of the old generation and large-object space, in bytes, after
     /// which a major (whole-heap) collection runs. After each major
     /// collection the next one is due when the survivors have grown by this
-    /// much or doubled, whichever is more.
+    /// much or by [`heap_growth_percent`](Self::heap_growth_percent),
+    /// whichever is more.
     pub gc_threshold: usize,
+    /// How far the old generation may grow past what the last major
+    /// collection kept before the next one is due, in percent of it (Go's
+    /// `GOGC`): 100 lets a 1 GiB live set reach 2 GiB. Lower keeps the heap
+    /// closer to its live data at the price of more frequent collections
+    /// (each marks the whole live set). At least 10.
+    pub heap_growth_percent: u32,
     /// Upper bound on the bytes the heap reserves (nursery, survivors, old
     /// generation and large objects together), or `None` for no bound.
     /// Allocation fails with [`GcError::HeapExhausted`] rather than exceed it.
@@ -100,6 +107,7 @@ impl Default for GcConfig {
             adaptive_tenuring: true,
             large_object_threshold: 1 << 20,
             gc_threshold: 64 << 20,
+            heap_growth_percent: 100,
             heap_limit: None,
             stress_every: None,
             type_stats: false,
@@ -177,6 +185,13 @@ impl GcConfig {
         }
         if self.pause_target.is_some_and(|t| t.is_zero()) {
             return invalid("pause_target must be positive (or None for fixed sizing)".into());
+        }
+        if self.heap_growth_percent < 10 {
+            return invalid(format!(
+                "heap_growth_percent {} must be at least 10 (the growth allowed past the live \
+                 set before a major collection, in percent)",
+                self.heap_growth_percent
+            ));
         }
         if self.gc_threshold == 0 {
             return invalid("gc_threshold must be positive (it is the old-generation growth that triggers a major collection)".into());

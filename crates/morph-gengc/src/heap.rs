@@ -1199,8 +1199,9 @@ impl RawHeap {
                 live,
             );
         }
-        let allowance = self.major_threshold.max(live);
-        self.next_major_at = live + allowance;
+        let growth = (live / 100).saturating_mul(self.config.heap_growth_percent as usize);
+        let allowance = self.major_threshold.max(growth);
+        self.next_major_at = live.saturating_add(allowance);
         // A cycle starts with half the allowance left, for marking to end
         // in before the heap reaches the goal.
         self.cycle_start_at = live + allowance / 2;
