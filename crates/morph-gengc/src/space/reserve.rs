@@ -25,10 +25,11 @@
 //! global allocator: glibc serves a block-aligned request by splitting a
 //! larger chunk and keeps the pieces, which cost ~15–20 % more resident
 //! memory than the blocks themselves (measured: 500 MiB of 64 KiB blocks
-//! held 576 MiB, over twice the address space). A block beyond the idle
-//! target goes back to the system with `madvise(MADV_DONTNEED)`, keeping
-//! its address for reuse: freed memory leaves the process, and a later
-//! block costs only its page faults again. (Under Miri, which cannot map
+//! held 576 MiB, over twice the address space). A released block beyond
+//! the idle target and an eighth of the blocks in use goes back to the
+//! system with `madvise(MADV_DONTNEED)`, keeping its address for reuse:
+//! freed memory leaves the process, and a later block costs only its page
+//! faults again. (Under Miri, which cannot map
 //! memory, blocks come from the global allocator as before.)
 
 use std::alloc::Layout;
@@ -49,9 +50,10 @@ struct Inner {
     /// Free blocks whose pages went back to the system: reused (and
     /// faulted in again) before a new block is carved.
     returned: Vec<NonNull<u8>>,
-    /// Idle blocks to keep: top-ups stop here, and released blocks beyond
-    /// it go back to the system.
+    /// Idle blocks to top up to.
     target: usize,
+    /// Blocks handed out and not released: the old generation's size.
+    in_use: usize,
     /// Where fresh blocks come from.
     chunks: Chunks,
 }
@@ -81,6 +83,7 @@ impl BlockReserve {
                 idle: Vec::new(),
                 returned: Vec::new(),
                 target,
+                in_use: 0,
                 chunks: Chunks::new(layout),
             }),
         }
@@ -97,7 +100,8 @@ impl BlockReserve {
     pub(crate) fn set_target(&self, blocks: usize) {
         let mut inner = self.inner();
         inner.target = blocks;
-        while inner.idle.len() > blocks {
+        let keep = inner.keep();
+        while inner.idle.len() > keep {
             let block = inner.idle.pop().expect("more idle blocks than the target");
             // SAFETY: an idle block is unused and this reserve's.
             unsafe { inner.give_back(block) };
@@ -144,6 +148,15 @@ impl BlockReserve {
 }
 
 impl Inner {
+    /// Idle blocks kept resident: the top-up target, plus an eighth of the
+    /// blocks in use. The slack is the hysteresis of memory return: a sweep
+    /// that empties many blocks while the program keeps allocating (a
+    /// tree built and dropped over and over) would otherwise give each
+    /// block back (a system call) and fault it in again a moment later.
+    fn keep(&self) -> usize {
+        self.target + self.in_use / 8
+    }
+
     /// A free block: a returned one, else a fresh one.
     fn take(&mut self) -> Option<NonNull<u8>> {
         self.returned.pop().or_else(|| self.chunks.fresh())
@@ -169,13 +182,16 @@ unsafe impl BlockSource for BlockReserve {
     fn acquire(&self, layout: Layout) -> Option<NonNull<u8>> {
         assert_eq!(layout, self.layout, "one block size for the old generation");
         let mut inner = self.inner();
-        inner.idle.pop().or_else(|| inner.take())
+        let block = inner.idle.pop().or_else(|| inner.take())?;
+        inner.in_use += 1;
+        Some(block)
     }
 
     unsafe fn release(&self, block: NonNull<u8>, layout: Layout) {
         debug_assert_eq!(layout, self.layout);
         let mut inner = self.inner();
-        if inner.idle.len() < inner.target {
+        inner.in_use -= 1;
+        if inner.idle.len() < inner.keep() {
             inner.idle.push(block);
         } else {
             // SAFETY: the caller's contract: the block came from `acquire`
