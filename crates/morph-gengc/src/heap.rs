@@ -303,6 +303,8 @@ pub struct RawHeap {
     pub(crate) satb: RefCell<Vec<ObjectRef>>,
     /// Tenured bytes at which the next incremental cycle starts.
     pub(crate) cycle_start_at: usize,
+    /// Bytes allocated tenured since incremental work last ran for them.
+    tenured_debt: usize,
     /// Tenured bytes before the pending sweep began (for `after_major`,
     /// once it completes).
     pub(crate) sweep_live_before: usize,
@@ -365,6 +367,7 @@ impl RawHeap {
             cycle_finished: None,
             satb: RefCell::new(Vec::new()),
             cycle_start_at: config.gc_threshold / 2,
+            tenured_debt: 0,
             sweep_live_before: 0,
             pacer: Pacer::default(),
             poisoned: false,
@@ -760,7 +763,17 @@ impl RawHeap {
                 return Err(self.exhausted(size));
             }
         } else {
-            self.old_generation_work(size, roots);
+            // Incremental work is paid per pace step of tenured bytes, as
+            // eden pays it per pace step of its own: a step per tenured
+            // object would stop the program at every one.
+            self.tenured_debt += size;
+            if !self.config.incremental_marking
+                || self.tenured_debt >= self.pace_step()
+                || self.tenured_bytes() >= self.next_major_at
+            {
+                let debt = std::mem::take(&mut self.tenured_debt);
+                self.old_generation_work(debt, roots);
+            }
             if !self.fits(growth(self)) {
                 return Err(self.exhausted(size));
             }

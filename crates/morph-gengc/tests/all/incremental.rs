@@ -219,3 +219,31 @@ fn cycles_paced_by_growth_finish_and_keep_everything_reachable() {
     assert!(kinds.major.count >= 2, "{kinds:?}");
     assert!(kinds.minor.count > 0, "{kinds:?}");
 }
+
+/// Tenured allocation pays for a running cycle per pace step of bytes, not
+/// per object: a program allocating many small objects old while a cycle
+/// runs is not stopped at each one.
+#[test]
+fn tenured_allocation_steps_the_cycle_per_pace_step_not_per_object() {
+    let mut heap = Heap::new(config()).unwrap();
+    let objects = scaled(10_000);
+    heap.enter(|m| {
+        // Enough to mark that the cycle outlasts the allocations below.
+        let mut keep = Vec::new();
+        for i in 0..scaled(200_000) as u64 {
+            keep.push(m.alloc_tenured(node(i)).unwrap());
+        }
+        m.collect(Collection::StartCycle);
+        for i in 0..objects as u64 {
+            m.alloc_tenured(node(i)).unwrap();
+        }
+        m.collect(Collection::FinishCycle);
+    });
+    let steps = heap.stats().gc.pauses_by_kind.incremental.count as usize;
+    // 32-byte objects, an 8 KiB pace step: one step per 256 objects, plus
+    // the cycle's start and a few sweep steps.
+    assert!(
+        steps <= objects / 256 + 16,
+        "{steps} incremental pauses for {objects} objects"
+    );
+}
