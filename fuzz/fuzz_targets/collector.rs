@@ -256,6 +256,7 @@ struct Setup {
     adaptive_eden: bool,
     type_stats: bool,
     incremental: bool,
+    pretenuring: bool,
 }
 
 impl Setup {
@@ -277,6 +278,7 @@ impl Setup {
             pause_target: self.adaptive_eden.then(|| Duration::from_micros(200)),
             max_nursery_size: None,
             incremental_marking: self.incremental,
+            pretenuring: self.pretenuring,
         };
         config.validate().expect("the fuzzer builds valid configs");
         config

@@ -49,6 +49,7 @@ struct GcInput {
     pause_target_us: Option<u64>,
     max_nursery_size: Option<usize>,
     incremental_marking: bool,
+    pretenuring: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -348,6 +349,7 @@ fuzz_target!(|input: Input| {
         pause_target: g.pause_target_us.map(Duration::from_micros),
         max_nursery_size: g.max_nursery_size,
         incremental_marking: g.incremental_marking,
+        pretenuring: g.pretenuring,
     };
     let result = gc.validate();
     assert_eq!(

@@ -117,6 +117,8 @@ pub(crate) type MinorRunFn = unsafe fn(&mut Evacuator<'_>, TypeId);
 
 /// What a minor collection produced.
 pub(crate) struct EvacuationOutcome {
+    /// Bytes copied per type index (empty unless counted).
+    pub(crate) copied_by_type: Vec<u64>,
     pub(crate) remembered: Vec<ObjectRef>,
     pub(crate) promoted_objects: usize,
     pub(crate) promoted_bytes: usize,
@@ -141,6 +143,9 @@ pub(crate) struct Evacuator<'h> {
     /// Whether promoted copies are marked as they are made: while an
     /// incremental cycle runs, what is promoted is allocated black.
     mark_promoted: bool,
+    /// Bytes copied (kept young or promoted) per type index, when the
+    /// heap pretenures; empty otherwise.
+    copied_by_type: Vec<u64>,
     /// Promoted objects not yet scanned.
     promoted: Vec<ObjectRef>,
     /// The new remembered set.
@@ -163,10 +168,12 @@ impl<'h> Evacuator<'h> {
         promotion_age: u8,
         prefetch: bool,
         mark_promoted: bool,
+        copied_by_type: Vec<u64>,
     ) -> Self {
         Evacuator {
             prefetch,
             mark_promoted,
+            copied_by_type,
             bounds: nursery.bounds(),
             to: nursery.to_space(),
             nursery,
@@ -204,6 +211,10 @@ impl<'h> Evacuator<'h> {
             prefetch_neighbours(obj);
         }
         let size = block_size(header, known_size);
+        // Survivors by type, for pretenuring (an empty table: not counted).
+        if !self.copied_by_type.is_empty() {
+            self.count_copied(header.type_id().index(), size);
+        }
         // From-space objects are young, so the generation byte is the age.
         debug_assert!(header.generation().is_young());
         let age = header.generation().to_byte();
@@ -471,9 +482,25 @@ impl<'h> Evacuator<'h> {
         unsafe { trace_object(types, obj, self, |s| s.minor) }
     }
 
+    /// Adds `size` copied bytes to type `index`'s count.
+    #[inline(always)]
+    fn count_copied(&mut self, index: usize, size: usize) {
+        match self.copied_by_type.get_mut(index) {
+            Some(count) => *count += size as u64,
+            None => self.count_copied_new_type(index, size),
+        }
+    }
+
+    #[cold]
+    fn count_copied_new_type(&mut self, index: usize, size: usize) {
+        self.copied_by_type.resize(index + 1, 0);
+        self.copied_by_type[index] += size as u64;
+    }
+
     pub(crate) fn finish(self) -> EvacuationOutcome {
         self.nursery.end_copying(self.to);
         EvacuationOutcome {
+            copied_by_type: self.copied_by_type,
             remembered: self.remembered,
             promoted_objects: self.promoted_objects,
             promoted_bytes: self.promoted_bytes,

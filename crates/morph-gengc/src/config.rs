@@ -96,6 +96,11 @@ pub struct GcConfig {
     /// Explicit [`Collection::Major`](crate::Collection::Major) requests
     /// stay stop-the-world.
     pub incremental_marking: bool,
+    /// Allocate a type's objects in the old generation directly while
+    /// minor collections find that they all survive (three in a row, at
+    /// least 90 %), so they are not copied out of the nursery; every major
+    /// collection sends the types back to the nursery to be judged again.
+    pub pretenuring: bool,
 }
 
 impl Default for GcConfig {
@@ -115,6 +120,7 @@ impl Default for GcConfig {
             pause_target: None,
             max_nursery_size: None,
             incremental_marking: true,
+            pretenuring: true,
         }
     }
 }

@@ -23,7 +23,7 @@ use morph_metrics::{
     CollectionEvent, CollectionKind, Metrics, MorphMemStats, Recorder, StatsSource,
 };
 
-use crate::adaptive::{self, EdenPolicy, TenuringPolicy};
+use crate::adaptive::{self, EdenPolicy, PretenurePolicy, TenuringPolicy};
 use crate::collect::{Evacuator, Marker};
 use crate::finalize::{self, PanicPayload};
 use crate::incremental::{MarkCycle, Pacer, SWEEP_STEP_BLOCKS};
@@ -290,6 +290,10 @@ pub struct RawHeap {
     eden_policy: Option<EdenPolicy>,
     /// Picks each minor collection's promotion age (`adaptive_tenuring`).
     tenuring: TenuringPolicy,
+    /// Which types are allocated old directly (`pretenuring`).
+    pub(crate) pretenure: PretenurePolicy,
+    /// The buffer minor collections count copied bytes per type in.
+    copied_by_type: Vec<u64>,
     /// Whether the next minor collection prefetches the from-space around
     /// each object it copies: while minor collections copy a good share of
     /// what they find ([`adaptive::survival_is_dense`]).
@@ -361,6 +365,8 @@ impl RawHeap {
                 .pause_target
                 .map(|t| EdenPolicy::new(t, config.eden_floor(), config.eden_capacity())),
             tenuring: TenuringPolicy::new(config.promotion_age),
+            pretenure: PretenurePolicy::default(),
+            copied_by_type: Vec::new(),
             dense_survival: true,
             observer: None,
             cycle: None,
@@ -452,6 +458,7 @@ impl RawHeap {
         if flags == AllocFlags::DEFAULT
             && self.until_stress != 0
             && payload <= self.max_young_payload
+            && !self.pretenure.is_pretenured(type_id.index())
             && let Some(start) = self.nursery.alloc(object::object_size(payload))
         {
             // SAFETY: a fresh nursery block of exactly this size; raw
@@ -486,6 +493,19 @@ impl RawHeap {
             header: young_header(payload, type_id, finalizable),
             size: object::object_size(payload),
         })
+    }
+
+    /// Whether objects of `type_id` are allocated in the old generation
+    /// directly (see `adaptive::PretenurePolicy`).
+    #[inline]
+    pub(crate) fn is_pretenured(&self, type_id: TypeId) -> bool {
+        self.pretenure.is_pretenured(type_id.index())
+    }
+
+    /// Changes whenever the set of pretenured types does.
+    #[inline]
+    pub(crate) fn pretenure_epoch(&self) -> u64 {
+        self.pretenure.epoch()
     }
 
     /// The allocation fast path: a young object in eden from its type's
@@ -555,7 +575,9 @@ impl RawHeap {
                 resume_panic(self.start_cycle(roots));
             }
         }
-        let young = flags == AllocFlags::DEFAULT && payload <= self.max_young_payload;
+        let young = flags == AllocFlags::DEFAULT
+            && payload <= self.max_young_payload
+            && !self.pretenure.is_pretenured(type_id.index());
         if young {
             if let Some(obj) = self.try_young(size, payload, type_id) {
                 return Ok(obj);
@@ -1077,6 +1099,17 @@ impl RawHeap {
         self.nursery.set_survivor_room(survivor_room);
         let eden_used = self.nursery.eden_used();
         let allocate_black = self.cycle.is_some() || self.old.sweeping();
+        // Non-empty when counting (the evacuator grows it to the type
+        // indices it meets).
+        let counts = if self.config.pretenuring {
+            let mut counts = std::mem::take(&mut self.copied_by_type);
+            if counts.is_empty() {
+                counts.push(0);
+            }
+            counts
+        } else {
+            Vec::new()
+        };
         let mut evacuator = Evacuator::new(
             &mut self.nursery,
             &mut self.old,
@@ -1084,6 +1117,7 @@ impl RawHeap {
             promotion_age,
             self.dense_survival,
             allocate_black,
+            counts,
         );
         // Each root's, owner's and slot's subgraph is copied before the next
         // one's (a drain after each), so what is promoted together lands
@@ -1145,6 +1179,14 @@ impl RawHeap {
         self.young_objects = outcome.survivor_objects;
         self.tenured_object_bytes += outcome.promoted_bytes;
         self.pacer.observe(eden_used, outcome.promoted_bytes);
+        if self.config.pretenuring {
+            let mut counts = outcome.copied_by_type;
+            let copied: u64 = counts.iter().sum();
+            let dead = (eden_used + survivors_before).saturating_sub(copied as usize);
+            self.pretenure.observe(&counts, dead);
+            counts.fill(0);
+            self.copied_by_type = counts;
+        }
         if self.old.sweeping() && outcome.promoted_objects > 0 {
             self.old.note_black_allocation();
         }

@@ -509,6 +509,8 @@ impl RawHeap {
             // SAFETY: not inside a minor collection; the closure does not allocate.
             unsafe { self.nursery.for_each_object(unmark) };
         }
+        // Pretenured types go back to the nursery to be judged again.
+        self.pretenure.reset();
         let live_before = self.tenured_bytes();
         self.large.sweep();
         if young_live {

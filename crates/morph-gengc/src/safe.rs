@@ -386,6 +386,8 @@ struct TypeEntry {
     id: TypeId,
     /// How to allocate it young with default flags, if the fast path may.
     young: Option<YoungTemplate>,
+    /// The same, whether or not the heap pretenures the type now.
+    template: Option<YoungTemplate>,
 }
 
 /// Slots of [`TypeMap`]'s cache of recently allocated types.
@@ -400,6 +402,8 @@ const RECENT_TYPES: usize = 16;
 /// go through the map when they do.
 #[derive(Debug, Default)]
 struct TypeMap {
+    /// The heap's pretenuring epoch the entries' `young` follow.
+    epoch: u64,
     recent: [Option<(std::any::TypeId, TypeEntry)>; RECENT_TYPES],
     map: std::collections::HashMap<
         std::any::TypeId,
@@ -451,6 +455,18 @@ impl TypeMap {
         }
     }
 
+    /// Follows the heap's pretenuring: a type it now allocates old loses
+    /// its young template (so the fast path, which only reads the cache,
+    /// sends it to the heap), and one it no longer does gets it back.
+    #[cold]
+    fn follow_pretenuring(&mut self, raw: &RawHeap) {
+        self.epoch = raw.pretenure_epoch();
+        self.recent = Default::default();
+        for entry in self.map.values_mut() {
+            entry.young = entry.template.filter(|_| !raw.is_pretenured(entry.id));
+        }
+    }
+
     /// `T`'s entry, registering and loading the type on first use.
     #[inline]
     fn entry_of<T: Trace>(&mut self, raw: &mut RawHeap) -> Result<TypeEntry, GcError> {
@@ -470,10 +486,15 @@ impl TypeMap {
                 // SAFETY: all three trace `T`s as the registered
                 // `trace_erased::<T>` does (the same `T::trace`).
                 unsafe { raw.load_type(id, specialized) }?;
-                let young = (align_of::<T>() <= 8)
+                let template = (align_of::<T>() <= 8)
                     .then(|| raw.young_template(size_of::<T>(), id, needs_drop_fn::<T>()))
                     .flatten();
-                let entry = TypeEntry { id, young };
+                let young = template.filter(|_| !raw.is_pretenured(id));
+                let entry = TypeEntry {
+                    id,
+                    young,
+                    template,
+                };
                 self.map.insert(key, entry);
                 entry
             }
@@ -723,6 +744,9 @@ impl<'gc> Mutator<'gc> {
             return Err(GcError::UnsupportedAlignment {
                 align: align_of::<T>(),
             });
+        }
+        if self.types.epoch != self.raw.pretenure_epoch() {
+            self.types.follow_pretenuring(self.raw);
         }
         let entry = self.types.entry_of::<T>(self.raw)?;
         if let Some(template) = entry.young.filter(|_| flags == AllocFlags::DEFAULT)

@@ -247,3 +247,71 @@ fn tenured_allocation_steps_the_cycle_per_pace_step_not_per_object() {
         "{steps} incremental pauses for {objects} objects"
     );
 }
+
+/// A type whose objects all survive is allocated old after a few minor
+/// collections (pretenuring), and young again after a major collection;
+/// the structure stays whole throughout.
+#[test]
+fn a_type_that_always_survives_is_pretenured_until_the_next_major() {
+    let mut heap = Heap::new(GcConfig {
+        nursery_size: 256 << 10,
+        survivor_size: 64 << 10,
+        gc_threshold: 1 << 30,
+        ..small_config()
+    })
+    .unwrap();
+    heap.enter(|m| {
+        let head = m.alloc(node(0));
+        let mut pretenured_at = None;
+        for i in 1..scaled(200_000) as u64 {
+            let fresh = m.alloc(node(i));
+            if pretenured_at.is_none() && !m.is_young(fresh.get(m)) {
+                pretenured_at = Some(i);
+            }
+            fresh.get(m).next.set(m, head.get(m).next.get(m));
+            head.get(m).next.set(m, Some(fresh.get(m)));
+        }
+        if cfg!(miri) {
+            return; // too few allocations under Miri to fill three nurseries
+        }
+        let at = pretenured_at.expect("the list's nodes were pretenured");
+        // Three minor collections of a 256 KiB eden of 32-byte nodes.
+        assert!(at < 40_000, "pretenured only at node {at}");
+        m.collect(Collection::Major);
+        let young = m.alloc(node(u64::MAX));
+        assert!(
+            m.is_young(young.get(m)),
+            "a major collection ends pretenuring"
+        );
+        m.verify().unwrap();
+        let mut count = 0;
+        let mut at = head.get(m).next.get(m);
+        while let Some(n) = at {
+            count += 1;
+            at = n.next.get(m);
+        }
+        assert_eq!(count, scaled(200_000) - 1);
+    });
+}
+
+/// Pretenuring can be turned off.
+#[test]
+fn without_pretenuring_every_default_allocation_is_young() {
+    let mut heap = Heap::new(GcConfig {
+        nursery_size: 256 << 10,
+        survivor_size: 64 << 10,
+        gc_threshold: 1 << 30,
+        pretenuring: false,
+        ..small_config()
+    })
+    .unwrap();
+    heap.enter(|m| {
+        let head = m.alloc(node(0));
+        for i in 1..scaled(100_000) as u64 {
+            let fresh = m.alloc(node(i));
+            assert!(m.is_young(fresh.get(m)));
+            fresh.get(m).next.set(m, head.get(m).next.get(m));
+            head.get(m).next.set(m, Some(fresh.get(m)));
+        }
+    });
+}
