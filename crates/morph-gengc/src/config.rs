@@ -100,6 +100,10 @@ pub struct GcConfig {
     /// minor collections find that they all survive (three in a row, at
     /// least 90 %), so they are not copied out of the nursery; every major
     /// collection sends the types back to the nursery to be judged again.
+    /// Off by default: it shortens minor pauses where whole edens survive,
+    /// but an old-generation allocation still takes the slow path, which
+    /// cost 35–50 % of throughput on the benchmark workloads (see
+    /// docs/TUNING.md).
     pub pretenuring: bool,
 }
 
@@ -120,7 +124,7 @@ impl Default for GcConfig {
             pause_target: None,
             max_nursery_size: None,
             incremental_marking: true,
-            pretenuring: true,
+            pretenuring: false,
         }
     }
 }

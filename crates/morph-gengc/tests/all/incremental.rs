@@ -257,6 +257,7 @@ fn a_type_that_always_survives_is_pretenured_until_the_next_major() {
         nursery_size: 256 << 10,
         survivor_size: 64 << 10,
         gc_threshold: 1 << 30,
+        pretenuring: true,
         ..small_config()
     })
     .unwrap();
@@ -294,14 +295,13 @@ fn a_type_that_always_survives_is_pretenured_until_the_next_major() {
     });
 }
 
-/// Pretenuring can be turned off.
+/// Without pretenuring (the default), every default allocation is young.
 #[test]
 fn without_pretenuring_every_default_allocation_is_young() {
     let mut heap = Heap::new(GcConfig {
         nursery_size: 256 << 10,
         survivor_size: 64 << 10,
         gc_threshold: 1 << 30,
-        pretenuring: false,
         ..small_config()
     })
     .unwrap();
