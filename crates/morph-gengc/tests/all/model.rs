@@ -199,6 +199,10 @@ fn random_graph_mutations_match_the_model_under_stress() {
 /// advanced a few objects at a time while the graph changes. Each cycle's
 /// end checks that every reachable old object was marked.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri's few steps start no cycle; tests/all/incremental.rs takes cycles through Miri"
+)]
 fn random_graph_mutations_match_the_model_with_incremental_cycles() {
     let stressed = GcConfig {
         stress_every: std::num::NonZeroU32::new(5),
