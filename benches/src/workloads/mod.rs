@@ -264,6 +264,15 @@ fn scaling_workloads() -> impl Iterator<Item = Workload> {
     })
 }
 
+/// The implementations of the pause studies (large-heap, the stall curve):
+/// ours with incremental marking and without, and `Box` on both allocators.
+const PAUSE_STUDY_IMPLS: [&str; 4] = [
+    "morph-gengc",
+    "morph-gengc-stw",
+    "box-glibc",
+    "box-mimalloc",
+];
+
 /// A large-heap VM workload: its implementations and the peers left out
 /// are the same at every size.
 fn large_heap_workload(
@@ -277,12 +286,7 @@ fn large_heap_workload(
         name: name.into(),
         family: Family::LargeHeap,
         baseline: "morph-gengc",
-        implementations: vec![
-            "morph-gengc",
-            "morph-gengc-stw",
-            "box-glibc",
-            "box-mimalloc",
-        ],
+        implementations: PAUSE_STUDY_IMPLS.to_vec(),
         left_out: vec![
             (
                 "rc",
@@ -315,13 +319,7 @@ fn stall_workloads() -> impl Iterator<Item = Workload> {
             name: format!("stalls@{mib}MiB"),
             family: Family::Stalls,
             baseline: "morph-gengc",
-            implementations: vec![
-                "morph-gengc",
-                "morph-gengc-stw",
-                "box-glibc",
-                "box-mimalloc",
-                "gc-arena",
-            ],
+            implementations: [PAUSE_STUDY_IMPLS.as_slice(), &["gc-arena"]].concat(),
             left_out: vec![(
                 "rc, gc, dumpster",
                 "reference counting frees each replaced subtree inside the operation, as Box                  does; gc's and dumpster's collectors report nothing a stall study needs                  beyond gc-arena's incremental one",
