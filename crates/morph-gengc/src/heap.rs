@@ -262,7 +262,7 @@ pub struct RawHeap {
     /// the large-object threshold, small enough (a quarter of eden) that one
     /// object cannot force a collection on its own, and promotable into an
     /// old-generation size class.
-    max_young_payload: usize,
+    pub(crate) max_young_payload: usize,
     /// Survivors of the last minor collection (for the live count).
     pub(crate) young_objects: usize,
     /// Bytes of old and large objects, headers included, as allocation
@@ -274,6 +274,8 @@ pub struct RawHeap {
     /// Objects allocated in eden since the last minor collection (the one
     /// metric the allocation fast path keeps).
     pub(crate) eden_objects: usize,
+    /// The part of eden lent out (`loan`): its first and end addresses.
+    pub(crate) eden_loan: Option<(NonNull<u8>, NonNull<u8>)>,
     /// Bytes and objects of eden already recorded into the metrics: eden
     /// allocations are recorded in bulk before each collection (per type
     /// from `young_tally` if `type_stats` is on) and when stats are read.
@@ -393,6 +395,7 @@ impl RawHeap {
             young_objects: 0,
             tenured_object_bytes: 0,
             eden_objects: 0,
+            eden_loan: None,
             eden_recorded: (0, 0),
             young_tally: Vec::new(),
             metrics: Metrics::with_mode("RUNTIME"),
@@ -546,6 +549,7 @@ impl RawHeap {
         if self.poisoned {
             return Err(GcError::Poisoned);
         }
+        self.check_no_loan();
         let size = payload
             .checked_add(object::HEADER_SIZE + 7)
             .map(|_| object::object_size(payload))
@@ -707,7 +711,7 @@ impl RawHeap {
 
     /// Counts one young allocation under its type (`type_stats`).
     #[inline]
-    fn tally_young(&mut self, type_id: TypeId, bytes: usize) {
+    pub(crate) fn tally_young(&mut self, type_id: TypeId, bytes: usize) {
         let index = type_id.index();
         if index >= self.young_tally.len() {
             self.young_tally.resize(index + 1, (0, 0));
@@ -919,6 +923,7 @@ impl RawHeap {
         if self.poisoned {
             poisoned_heap();
         }
+        self.check_no_loan();
         match kind {
             Collection::StartCycle => {
                 if self.config.incremental_marking && !self.marking() {

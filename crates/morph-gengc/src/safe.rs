@@ -350,6 +350,35 @@ impl Heap {
         unsafe { self.raw.try_alloc(payload, type_id, flags, &mut chained) }
     }
 
+    /// [`RawHeap::lend_eden`]: the free part of eden, for a borrower that
+    /// allocates raw-API objects in it itself.
+    pub fn lend_eden(&mut self) -> Option<crate::EdenLoan> {
+        self.raw.lend_eden()
+    }
+
+    /// [`RawHeap::repay_eden`].
+    ///
+    /// # Safety
+    /// As [`RawHeap::repay_eden`]; the objects are raw-API objects (see
+    /// [`try_alloc_raw`](Self::try_alloc_raw): never of a safe-API type).
+    pub unsafe fn repay_eden(
+        &mut self,
+        loan: crate::EdenLoan,
+        cursor: NonNull<u8>,
+        objects: usize,
+    ) {
+        // SAFETY: forwarded caller contract.
+        unsafe { self.raw.repay_eden(loan, cursor, objects) }
+    }
+
+    /// [`RawHeap::preload_type`].
+    ///
+    /// # Errors
+    /// [`GcError::UnknownType`] if the registry does not know the id.
+    pub fn preload_type(&mut self, type_id: TypeId) -> Result<(), GcError> {
+        self.raw.preload_type(type_id)
+    }
+
     /// Runs a collection with the safe API's roots and `roots`.
     pub fn collect_raw(&mut self, kind: Collection, roots: &mut dyn RootSet) {
         let mut chained = ChainedRoots(TableRoots(&self.roots), roots);

@@ -186,6 +186,7 @@ impl RawHeap {
         if self.is_poisoned() {
             return Err(vec![VerifyError::Poisoned]);
         }
+        self.check_no_loan();
         self.walk(roots, false)
     }
 

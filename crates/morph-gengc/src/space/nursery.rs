@@ -333,6 +333,31 @@ impl Nursery {
         Some(unsafe { self.eden.add(start) })
     }
 
+    /// Lends eden's free room up to the allocation limit, as its first and
+    /// end addresses, and moves eden's cursor to the end so nothing else is
+    /// allocated there until [`repay`](Self::repay); `None` when there is
+    /// no room.
+    pub(crate) fn lend(&mut self) -> Option<(NonNull<u8>, NonNull<u8>)> {
+        if self.eden_top == self.alloc_limit {
+            return None;
+        }
+        // SAFETY: eden_top <= alloc_limit <= eden_size: inside eden.
+        let start = unsafe { self.eden.add(self.eden_top) };
+        // SAFETY: as above.
+        let limit = unsafe { self.eden.add(self.alloc_limit) };
+        self.eden_top = self.alloc_limit;
+        Some((start, limit))
+    }
+
+    /// Takes back a loan of `[start, limit)` whose borrower allocated up to
+    /// `cursor` (inside it, 8-aligned: the caller checked).
+    pub(crate) fn repay(&mut self, start: NonNull<u8>, limit: NonNull<u8>, cursor: NonNull<u8>) {
+        let offset = |p: NonNull<u8>| p.addr().get() - self.eden.addr().get();
+        debug_assert!(start <= cursor && cursor <= limit);
+        debug_assert_eq!(self.eden_top, offset(limit), "eden moved while lent");
+        self.eden_top = offset(cursor);
+    }
+
     /// The survivor space a minor collection copies into, as a bump cursor
     /// the collection owns until [`end_copying`](Self::end_copying).
     pub(crate) fn to_space(&self) -> ToSpace {

@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod incremental;
+mod loan;
 mod model;
 mod raw_api;
 mod safe_api;
