@@ -29,6 +29,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+/* A registered type (opaque; its first fields are a MorphTypePrefix). */
+typedef struct MorphTypeInfo MorphTypeInfo;
 /* The JIT code cache (morph_code_*) needs mmap/mprotect: Unix-like systems. */
 #if defined(__unix__) || defined(__APPLE__)
 #define MORPH_HAS_CODE_CACHE 1
@@ -39,8 +42,16 @@
 // matters).
 #define MORPH_CONTEXT_COLLECTOR 1
 
+// The magic word of every type handle (`MorphTypePrefix::magic`).
+// (The bytes "MORPHTYP", little-endian.)
+#define MORPH_TYPE_MAGIC 5789751465523433293
+
 // Bytes of the header in front of every managed payload.
 #define MORPH_HEADER_SIZE 8
+
+// The fewest bytes an object takes, header included (the header's
+// inline allocation rounds up to this).
+#define MORPH_MIN_OBJECT_SIZE 16
 
 // The generation byte's position in the 64-bit header.
 #define MORPH_HEADER_GENERATION_SHIFT 32
@@ -73,10 +84,6 @@ typedef struct MorphContext MorphContext;
 //
 // Opaque: C sees only pointers to it.
 typedef struct MorphPool MorphPool;
-
-// A registered C type: the handle `morph_alloc_v2` takes. Lives until the
-// process ends (the registry is append-only).
-typedef struct MorphTypeInfo MorphTypeInfo;
 
 // What [`morph_visit`] receives: the collector's visitor, for the length of
 // one trace callback. Opaque: C sees only pointers to it.
@@ -295,18 +302,81 @@ typedef struct MorphTypeDesc {
     void *user_data;
 } MorphTypeDesc;
 
+// What the header's inline `morph_alloc_v2`, `morph_frame_push` and
+// `morph_frame_pop` read and write in a context, between calls into the
+// library.
+//
+// * `thread` is the owner thread's thread pointer (the value of GCC's and
+//   Clang's `__builtin_thread_pointer()`) while the inline paths are
+//   open, and 0 while they are closed: before the first call, while the
+//   library runs (so a callback's inline call falls back to the checked
+//   function, which refuses it), after the context is destroyed, and on
+//   targets where the library cannot read the thread pointer. An inline
+//   path runs only when `thread` is the calling thread's; otherwise it
+//   calls the function, which checks everything.
+// * `[cursor, limit)` is a part of the nursery lent to the inline
+//   allocation (`morph_gengc::EdenLoan`): it places young objects of
+//   types registered before `types_loaded` C types (see
+//   `MorphTypePrefix::inline_seq`), with payloads of at most
+//   `max_payload` bytes, counting them in `objects`. Every call into the
+//   library takes the part back first and lends the rest afterwards.
+// * `top` and `depth` are the shadow stack: the innermost pushed frame
+//   and how many are pushed. The functions and the inline paths keep them
+//   alike.
+typedef struct MorphInline {
+    // The owner's thread pointer while the inline paths are open, else 0.
+    size_t thread;
+    // Where the next inline allocation goes.
+    uint8_t *cursor;
+    // The end of the nursery part lent to inline allocation.
+    uint8_t *limit;
+    // Objects the inline allocation placed since the part was lent.
+    size_t objects;
+    // The largest payload inline allocation may place.
+    size_t max_payload;
+    // C types whose `inline_seq` is below this may be allocated inline.
+    uint32_t types_loaded;
+    // The innermost pushed frame, or null.
+    struct MorphFrame *top;
+    // Frames pushed and not popped.
+    size_t depth;
+} MorphInline;
+
 // The first fields of every handle, as C may read them (the header's
-// inline write barrier reads a context's `flags`).
+// inline write barrier reads a context's `flags`; its inline allocation
+// and frame paths use `inline_paths`).
 //
 // `magic` says which kind of handle it is and whether it is live;
 // `flags` is set once at creation (for a context: `MORPH_CONTEXT_COLLECTOR`
-// when it runs the collector). Read-only for C.
+// when it runs the collector). Read-only for C, except `inline_paths` as
+// [`MorphInline`] says.
 typedef struct MorphHandlePrefix {
     // The handle's kind, live or destroyed.
     uint64_t magic;
     // Constant per handle (see the type's documentation).
     uint32_t flags;
+    // A context's state for the header's inline paths (zero in other
+    // handles).
+    struct MorphInline inline_paths;
 } MorphHandlePrefix;
+
+// The first fields of a registered type, as the header's inline
+// `morph_alloc_v2` reads them. Read-only for C.
+typedef struct MorphTypePrefix {
+    // `MORPH_TYPE_MAGIC` in every type handle.
+    uint64_t magic;
+    // The header word of a young object of this type with an empty
+    // payload: or-ing in the payload size gives an object's header
+    // (`morph_gengc::EdenLoan::header_bits`).
+    uint64_t young_header;
+    // The registered payload size.
+    size_t size;
+    // The type's place among the C types inline allocation may place (a
+    // context loads the first `MorphInline::types_loaded` of them), or
+    // `UINT32_MAX` for a type that never takes the inline path (one with
+    // a finalizer, whose young objects must be registered).
+    uint32_t inline_seq;
+} MorphTypePrefix;
 
 // Compiler mode: the arena (bulk free at `morph_reset`) and pools, no collector.
 #define MORPH_MODE_COMPILER 0
@@ -621,7 +691,7 @@ MorphStatus morph_context_config(struct MorphContext *ctx, struct MorphMemConfig
 // `ctx` is null or a context handle; `type` is null or a type handle. The
 // roots hold only null or live managed objects of this context, and every
 // trace callback and finalizer of a type keeps its contract.
-void *morph_alloc_v2(struct MorphContext *ctx, size_t size, const struct MorphTypeInfo *type, MorphAllocFlags flags);
+void *morph_alloc_v2(struct MorphContext *ctx, size_t size, const MorphTypeInfo *type, MorphAllocFlags flags);
 
 // Frees a `MORPH_ALLOC_POOLED` object of `size` bytes and type `type`
 // (the values it was allocated with). A pointer the pools did not hand
@@ -631,7 +701,7 @@ void *morph_alloc_v2(struct MorphContext *ctx, size_t size, const struct MorphTy
 // # Safety
 // `ctx` is null or a context handle; `type` is null or a type handle;
 // nothing uses the object after it is freed.
-MorphStatus morph_free(struct MorphContext *ctx, void *ptr, size_t size, const struct MorphTypeInfo *type);
+MorphStatus morph_free(struct MorphContext *ctx, void *ptr, size_t size, const MorphTypeInfo *type);
 
 // The write barrier: call it after storing `value` into a reference field
 // of `owner` (`owner->field = value; morph_write_barrier(ctx, owner,
@@ -784,28 +854,28 @@ const char *morph_last_error_message(void);
 // null or a NUL-terminated string and whose `ref_offsets` is null or
 // holds `ref_count` values; `out` is null or writable. The callbacks keep
 // the contracts of `MorphTraceFn` and `MorphFinalizeFn`.
-MorphStatus morph_type_register(const struct MorphTypeDesc *desc, const struct MorphTypeInfo **out);
+MorphStatus morph_type_register(const struct MorphTypeDesc *desc, const MorphTypeInfo **out);
 
 // The type's id in the process-wide registry (as the stats report's
 // per-type entries show it), or `UINT32_MAX` for a bad handle.
 //
 // # Safety
 // `ty` is null or a handle from `morph_type_register`.
-uint32_t morph_type_id(const struct MorphTypeInfo *ty);
+uint32_t morph_type_id(const MorphTypeInfo *ty);
 
 // The type's registered payload size, or 0 for a bad handle (or the
 // untyped `bytes` type, which NULL names).
 //
 // # Safety
 // `ty` is null or a handle from `morph_type_register`.
-size_t morph_type_size(const struct MorphTypeInfo *ty);
+size_t morph_type_size(const MorphTypeInfo *ty);
 
 // The type's name (valid for the life of the process), or null for a bad
 // handle.
 //
 // # Safety
 // `ty` is null or a handle from `morph_type_register`.
-const char *morph_type_name(const struct MorphTypeInfo *ty);
+const char *morph_type_name(const MorphTypeInfo *ty);
 
 // Reports one reference slot of the object being traced: call it from a
 // trace callback, once per reference field, with the field's address. The
@@ -865,6 +935,103 @@ static inline void morph_write_barrier_inline(MorphContext *ctx, void *owner, vo
         (void)morph_write_barrier(ctx, owner, value);
     }
 }
+
+/*
+ * Inline fast paths (Linux, GCC or Clang, x86-64 or AArch64): here
+ * morph_alloc_v2 (so also mph_alloc), morph_frame_push and morph_frame_pop
+ * are macros over inline functions that do the common case in the caller
+ * and call the library's function for everything else, so they behave as
+ * the functions do:
+ *  - allocation bump-allocates in the part of the nursery the context lends
+ *    out (MorphInline): a young object of a type without a finalizer, with
+ *    MORPH_ALLOC_DEFAULT, payload between the type's size and
+ *    `max_payload`; its header written, its payload zeroed;
+ *  - push and pop link the frame in or out of the shadow stack.
+ * Each first compares the context's `inline_paths.thread` with the calling
+ * thread's thread pointer. It is 0 before the context's first call, while
+ * the library runs (a callback's call), after destruction, and where the
+ * library cannot read it; so a null, destroyed, busy or other thread's
+ * context, like an unknown type, bad flags or a full nursery, reaches the
+ * function, which checks everything and sets the error. A pointer that is
+ * no handle at all is read as one, as by the functions.
+ *
+ * Define MORPH_NO_INLINE_PATHS before including this header to call the
+ * functions always. `(morph_alloc_v2)(...)` and `&morph_alloc_v2` name
+ * the functions themselves.
+ */
+#if !defined(MORPH_NO_INLINE_PATHS) && defined(__linux__) && defined(__GNUC__) \
+    && (defined(__x86_64__) || defined(__aarch64__)) && defined(__has_builtin)
+#if __has_builtin(__builtin_thread_pointer)
+#define MORPH_INLINE_PATHS 1
+#endif
+#endif
+
+#ifdef MORPH_INLINE_PATHS
+/* The context's inline state, if its inline paths are open to this thread. */
+static inline MorphInline *morph_inline_open_(MorphContext *ctx) {
+    MorphInline *paths;
+    if (ctx == NULL) {
+        return NULL;
+    }
+    paths = &((MorphHandlePrefix *)(void *)ctx)->inline_paths;
+    return paths->thread == (size_t)(uintptr_t)__builtin_thread_pointer() ? paths : NULL;
+}
+
+static inline void *morph_alloc_v2_inline_(MorphContext *ctx, size_t size,
+                                           const MorphTypeInfo *type, MorphAllocFlags flags) {
+    MorphInline *paths = morph_inline_open_(ctx);
+    if (paths != NULL && type != NULL && flags == MORPH_ALLOC_DEFAULT) {
+        const MorphTypePrefix *info = (const MorphTypePrefix *)(const void *)type;
+        size_t bytes = MORPH_HEADER_SIZE + ((size + 7u) & ~(size_t)7u);
+        if (bytes < MORPH_MIN_OBJECT_SIZE) {
+            bytes = MORPH_MIN_OBJECT_SIZE;
+        }
+        if (info->magic == MORPH_TYPE_MAGIC && info->inline_seq < paths->types_loaded
+            && size >= info->size && size <= paths->max_payload
+            && bytes <= (size_t)((uintptr_t)paths->limit - (uintptr_t)paths->cursor)) {
+            uint64_t *header = (uint64_t *)(void *)paths->cursor;
+            paths->cursor += bytes;
+            paths->objects += 1;
+            header[0] = info->young_header | (uint64_t)size;
+            memset(header + 1, 0, bytes - MORPH_HEADER_SIZE);
+            return header + 1;
+        }
+    }
+    return (morph_alloc_v2)(ctx, size, type, flags);
+}
+
+static inline MorphStatus morph_frame_push_inline_(MorphContext *ctx, MorphFrame *frame,
+                                                   void **slots, size_t count) {
+    MorphInline *paths = morph_inline_open_(ctx);
+    if (paths != NULL && frame != NULL && frame != paths->top
+        && ((uintptr_t)frame & 7u) == 0 && ((uintptr_t)slots & 7u) == 0
+        && (slots != NULL || count == 0) && count <= (size_t)PTRDIFF_MAX / sizeof(void *)) {
+        frame->prev = paths->top;
+        frame->slots = slots;
+        frame->count = count;
+        paths->top = frame;
+        paths->depth += 1;
+        return MORPH_OK;
+    }
+    return (morph_frame_push)(ctx, frame, slots, count);
+}
+
+static inline MorphStatus morph_frame_pop_inline_(MorphContext *ctx, MorphFrame *frame) {
+    MorphInline *paths = morph_inline_open_(ctx);
+    if (paths != NULL && frame != NULL && paths->top == frame) {
+        paths->top = frame->prev;
+        paths->depth -= 1;
+        return MORPH_OK;
+    }
+    return (morph_frame_pop)(ctx, frame);
+}
+
+#define morph_alloc_v2(ctx, size, type, flags) \
+    morph_alloc_v2_inline_((ctx), (size), (type), (flags))
+#define morph_frame_push(ctx, frame, slots, count) \
+    morph_frame_push_inline_((ctx), (frame), (slots), (count))
+#define morph_frame_pop(ctx, frame) morph_frame_pop_inline_((ctx), (frame))
+#endif /* MORPH_INLINE_PATHS */
 
 /*
  * Stores `value` into `owner->field` and runs the inline barrier (`ctx` and

@@ -5,16 +5,16 @@
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
-use morph_mem::gc::{AllocFlags as GcAllocFlags, Collection, ObjectRef};
+use morph_mem::gc::{AllocFlags as GcAllocFlags, Collection, EdenLoan, ObjectRef};
 use morph_mem::{AllocFlags, Mode, MorphMem, Space};
 
-use crate::handle::{Shell, handle_kind};
+use crate::handle::{MorphInline, Shell, handle_kind, thread_pointer};
 use crate::roots::{MorphFrame, Roots};
 use crate::status::{
     Failure, MORPH_ERR_CONFIG, MORPH_ERR_POISONED, MORPH_ERR_TYPE, MorphStatus, boundary,
     boundary_ptr,
 };
-use crate::types::MorphTypeInfo;
+use crate::types::{MorphTypeInfo, load_inline_types};
 
 /// A workload mode: one of the `MORPH_MODE_*` values.
 pub type MorphWorkloadMode = u32;
@@ -189,8 +189,12 @@ pub(crate) struct Context {
     pub(crate) roots: Roots,
     stress: Stress,
     /// A collector mode without stress mode: managed allocations go
-    /// straight to the heap.
+    /// straight to the heap, and the header's inline allocation is open.
     direct: bool,
+    /// The shell's state for the header's inline paths.
+    inline_paths: NonNull<MorphInline>,
+    /// The part of eden lent to the inline allocation, while it is out.
+    loan: Option<EdenLoan>,
 }
 
 /// A Morph Memory instance for one runtime: the layers of its mode, its
@@ -210,14 +214,19 @@ handle_kind!(MorphContext, Context, "context", b"MORPHCTX", b"MORPHDED");
 pub(crate) const STRESS_ENV: &str = "MORPH_GC_STRESS";
 
 impl Context {
-    fn new(config: morph_mem::MorphMemConfig) -> Result<Self, Failure> {
+    fn new(
+        config: morph_mem::MorphMemConfig,
+        inline_paths: NonNull<MorphInline>,
+    ) -> Result<Self, Failure> {
         let mem = MorphMem::from_env(config)?;
         let direct = mem.mode().has_collector();
         let mut context = Context {
             mem,
-            roots: Roots::default(),
+            roots: Roots::new(inline_paths),
             stress: Stress::default(),
             direct,
+            inline_paths,
+            loan: None,
         };
         if let Some(every) = std::env::var(STRESS_ENV)
             .ok()
@@ -239,6 +248,60 @@ impl Context {
             rounds: 0,
         };
         self.direct = self.has_collector() && every == 0;
+    }
+
+    /// Closes the header's inline paths for the length of a call: a
+    /// callback's inline call then takes the checked function, and the
+    /// part of eden lent to inline allocation goes back to the heap with
+    /// what was placed in it.
+    #[inline]
+    fn close_inline(&mut self) {
+        // SAFETY: the shell's inline state (never freed); this runs on the
+        // owner thread inside a checked call, and the reference ends before
+        // any C code can run (see `MorphInline`).
+        let inline = unsafe { &mut *self.inline_paths.as_ptr() };
+        inline.thread = 0;
+        let (cursor, objects) = (inline.cursor, inline.objects);
+        inline.cursor = std::ptr::null_mut();
+        inline.limit = std::ptr::null_mut();
+        inline.objects = 0;
+        if let Some(loan) = self.loan.take()
+            && let Ok(heap) = self.mem.heap()
+        {
+            let cursor = NonNull::new(cursor).unwrap_or(loan.start());
+            // SAFETY: the header's inline allocation placed `objects`
+            // objects from the loan's start to `cursor`, as `EdenLoan`
+            // lays them out: the header its type's `young_header` or-ed
+            // with the payload size (at most `max_payload`, at least the
+            // type's size), the payload zeroed; only types loaded into
+            // this heap (`inline_seq < types_loaded`) without a finalizer
+            // (theirs is `UINT32_MAX`). The program's later stores keep
+            // the C root and reference contract, as for `morph_alloc_v2`.
+            unsafe { heap.repay_eden(loan, cursor, objects) };
+        }
+    }
+
+    /// Opens the header's inline paths at the end of a call: lends the
+    /// free part of eden to inline allocation (collector modes outside
+    /// stress mode), with every C type registered so far loaded.
+    #[inline]
+    fn open_inline(&mut self) {
+        // SAFETY: as in `close_inline`.
+        let loaded = unsafe { (*self.inline_paths.as_ptr()).types_loaded };
+        let (loaded, loan) = match self.mem.heap() {
+            Ok(heap) if self.direct => (load_inline_types(heap, loaded), heap.lend_eden()),
+            _ => (loaded, None),
+        };
+        self.loan = loan;
+        // SAFETY: as in `close_inline`.
+        let inline = unsafe { &mut *self.inline_paths.as_ptr() };
+        inline.types_loaded = loaded;
+        if let Some(loan) = loan {
+            inline.cursor = loan.start().as_ptr();
+            inline.limit = loan.limit().as_ptr();
+            inline.max_payload = loan.max_payload();
+        }
+        inline.thread = thread_pointer();
     }
 
     /// The dispatcher behind `morph_alloc_v2`. The common case — a
@@ -421,7 +484,11 @@ pub(crate) unsafe fn with_context<R>(
 ) -> Result<R, Failure> {
     // SAFETY: caller contract.
     let mut entered = unsafe { Shell::enter(MorphContext::shell(ctx)) }?;
-    body(entered.state())
+    let context = entered.state();
+    context.close_inline();
+    let result = body(context);
+    context.open_inline();
+    result
 }
 
 /// Creates a context from `config` (null: `morph_detect_config()`), after
@@ -446,13 +513,15 @@ pub unsafe extern "C" fn morph_context_create(
             Some(config) => config.to_facade()?,
             None => morph_mem::detect_config(),
         };
-        let context = Context::new(config)?;
-        let flags = if context.has_collector() {
-            MORPH_CONTEXT_COLLECTOR
-        } else {
-            0
-        };
-        let shell = Shell::create(context, flags);
+        let shell = Shell::create_with(|inline| {
+            let context = Context::new(config, inline)?;
+            let flags = if context.has_collector() {
+                MORPH_CONTEXT_COLLECTOR
+            } else {
+                0
+            };
+            Ok((context, flags))
+        })?;
         // SAFETY: non-null and writable (caller contract).
         unsafe { out.write(MorphContext::handle(shell)) };
         Ok(())

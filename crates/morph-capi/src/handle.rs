@@ -31,9 +31,11 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use crate::roots::MorphFrame;
 use crate::status::{
     Failure, MORPH_ERR_BAD_HANDLE, MORPH_ERR_BUSY, MORPH_ERR_DESTROYED, MORPH_ERR_NULL,
     MORPH_ERR_WRONG_THREAD,
@@ -56,11 +58,13 @@ pub(crate) trait Kind: Sized + 'static {
 }
 
 /// The first fields of every handle, as C may read them (the header's
-/// inline write barrier reads a context's `flags`).
+/// inline write barrier reads a context's `flags`; its inline allocation
+/// and frame paths use `inline_paths`).
 ///
 /// `magic` says which kind of handle it is and whether it is live;
 /// `flags` is set once at creation (for a context: `MORPH_CONTEXT_COLLECTOR`
-/// when it runs the collector). Read-only for C.
+/// when it runs the collector). Read-only for C, except `inline_paths` as
+/// [`MorphInline`] says.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct MorphHandlePrefix {
@@ -68,6 +72,65 @@ pub struct MorphHandlePrefix {
     pub magic: u64,
     /// Constant per handle (see the type's documentation).
     pub flags: u32,
+    /// A context's state for the header's inline paths (zero in other
+    /// handles).
+    pub inline_paths: MorphInline,
+}
+
+/// What the header's inline `morph_alloc_v2`, `morph_frame_push` and
+/// `morph_frame_pop` read and write in a context, between calls into the
+/// library.
+///
+/// * `thread` is the owner thread's thread pointer (the value of GCC's and
+///   Clang's `__builtin_thread_pointer()`) while the inline paths are
+///   open, and 0 while they are closed: before the first call, while the
+///   library runs (so a callback's inline call falls back to the checked
+///   function, which refuses it), after the context is destroyed, and on
+///   targets where the library cannot read the thread pointer. An inline
+///   path runs only when `thread` is the calling thread's; otherwise it
+///   calls the function, which checks everything.
+/// * `[cursor, limit)` is a part of the nursery lent to the inline
+///   allocation (`morph_gengc::EdenLoan`): it places young objects of
+///   types registered before `types_loaded` C types (see
+///   `MorphTypePrefix::inline_seq`), with payloads of at most
+///   `max_payload` bytes, counting them in `objects`. Every call into the
+///   library takes the part back first and lends the rest afterwards.
+/// * `top` and `depth` are the shadow stack: the innermost pushed frame
+///   and how many are pushed. The functions and the inline paths keep them
+///   alike.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MorphInline {
+    /// The owner's thread pointer while the inline paths are open, else 0.
+    pub thread: usize,
+    /// Where the next inline allocation goes.
+    pub cursor: *mut u8,
+    /// The end of the nursery part lent to inline allocation.
+    pub limit: *mut u8,
+    /// Objects the inline allocation placed since the part was lent.
+    pub objects: usize,
+    /// The largest payload inline allocation may place.
+    pub max_payload: usize,
+    /// C types whose `inline_seq` is below this may be allocated inline.
+    pub types_loaded: u32,
+    /// The innermost pushed frame, or null.
+    pub top: *mut MorphFrame,
+    /// Frames pushed and not popped.
+    pub depth: usize,
+}
+
+impl MorphInline {
+    /// Every path closed, no frame pushed.
+    const CLOSED: MorphInline = MorphInline {
+        thread: 0,
+        cursor: std::ptr::null_mut(),
+        limit: std::ptr::null_mut(),
+        objects: 0,
+        max_payload: 0,
+        types_loaded: 0,
+        top: std::ptr::null_mut(),
+        depth: 0,
+    };
 }
 
 /// One handle's record. `#[repr(C)]`, prefix first: see
@@ -76,6 +139,7 @@ pub struct MorphHandlePrefix {
 pub(crate) struct Shell<T> {
     magic: AtomicU64,
     flags: AtomicU32,
+    inline_paths: UnsafeCell<MorphInline>,
     owner: AtomicUsize,
     busy: Cell<bool>,
     state: UnsafeCell<Option<T>>,
@@ -89,7 +153,54 @@ const _: () = {
     assert!(
         std::mem::offset_of!(Shell<()>, flags) == std::mem::offset_of!(MorphHandlePrefix, flags)
     );
+    assert!(
+        std::mem::offset_of!(Shell<()>, inline_paths)
+            == std::mem::offset_of!(MorphHandlePrefix, inline_paths)
+    );
 };
+
+/// The calling thread's thread pointer as C's `__builtin_thread_pointer()`
+/// reads it, or 0 where this build cannot read it (the inline paths then
+/// stay closed).
+#[inline]
+pub(crate) fn thread_pointer() -> usize {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64", not(miri)))]
+    {
+        let tp: usize;
+        // SAFETY: on x86-64 Linux the thread control block's first word is
+        // its own address (the TLS ABI's self pointer), always mapped at
+        // `fs:0` for every thread; this reads that word and nothing else.
+        unsafe {
+            std::arch::asm!(
+                "mov {}, qword ptr fs:[0]",
+                out(reg) tp,
+                options(nostack, readonly, preserves_flags)
+            );
+        }
+        tp
+    }
+    #[cfg(all(target_os = "linux", target_arch = "aarch64", not(miri)))]
+    {
+        let tp: usize;
+        // SAFETY: reads the thread ID register, which every thread may read.
+        unsafe {
+            std::arch::asm!(
+                "mrs {}, tpidr_el0",
+                out(reg) tp,
+                options(nomem, nostack, preserves_flags)
+            );
+        }
+        tp
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(miri)
+    )))]
+    {
+        0
+    }
+}
 
 // SAFETY: `magic`, `flags` and `owner` are atomics; `busy` and `state` are
 // touched only by the owner thread after `enter`'s checks (module
@@ -139,9 +250,31 @@ impl<T> Drop for Entered<T> {
     }
 }
 
+impl<T> Shell<T> {
+    /// The inline-path state (see [`MorphInline`]).
+    #[inline]
+    fn inline_paths(&self) -> NonNull<MorphInline> {
+        // `UnsafeCell` has its contents' layout, and a pointer from a
+        // shared reference to it may write them.
+        NonNull::from(&self.inline_paths).cast()
+    }
+}
+
 impl<T: Kind> Shell<T> {
     /// A new live handle holding `state`, owned by this thread.
     pub(crate) fn create(state: T, flags: u32) -> &'static Shell<T> {
+        match Self::create_with(|_| Ok((state, flags))) {
+            Ok(shell) => shell,
+            Err(_) => unreachable!("the state is made already"),
+        }
+    }
+
+    /// A new live handle whose state and flags `make` returns, given
+    /// where the handle's inline-path state lives (a context keeps that
+    /// pointer). If `make` fails, the shell goes back to the free list.
+    pub(crate) fn create_with(
+        make: impl FnOnce(NonNull<MorphInline>) -> Result<(T, u32), Failure>,
+    ) -> Result<&'static Shell<T>, Failure> {
         let reused = {
             let mut shells = T::shells().lock().unwrap_or_else(|e| e.into_inner());
             if shells.len() > QUARANTINE {
@@ -154,20 +287,34 @@ impl<T: Kind> Shell<T> {
             Box::leak(Box::new(Shell {
                 magic: AtomicU64::new(T::DEAD),
                 flags: AtomicU32::new(0),
+                inline_paths: UnsafeCell::new(MorphInline::CLOSED),
                 owner: AtomicUsize::new(0),
                 busy: Cell::new(false),
                 state: UnsafeCell::new(None),
             }))
         });
+        let (state, flags) = match make(shell.inline_paths()) {
+            Ok(made) => made,
+            Err(failure) => {
+                T::shells()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back(shell);
+                return Err(failure);
+            }
+        };
         shell.owner.store(thread_token(), Ordering::Relaxed);
         shell.flags.store(flags, Ordering::Relaxed);
         shell.busy.set(false);
         // SAFETY: the shell is dead (fresh, or taken from the free list
-        // under its mutex), so no thread may touch its state: this thread
-        // is the only one that can reach it until `magic` goes live below.
+        // under its mutex), so no thread may touch its state or its inline
+        // paths (closed while dead): this thread is the only one that can
+        // reach them until `magic` goes live below.
         unsafe { *shell.state.get() = Some(state) };
+        // SAFETY: as above.
+        unsafe { shell.inline_paths().write(MorphInline::CLOSED) };
         shell.magic.store(T::LIVE, Ordering::Release);
-        shell
+        Ok(shell)
     }
 
     /// Checks `handle` (see the module docs) and marks it busy.
@@ -243,6 +390,11 @@ impl<T: Kind> Shell<T> {
         // SAFETY: caller contract.
         let guard = unsafe { Self::enter(handle) }?;
         let shell = guard.shell;
+        // Closed first, so an inline path used after this (or by a
+        // destructor below) takes the checked function.
+        // SAFETY: the guard makes this thread the only one touching the
+        // shell, and no reference to the inline state is held.
+        unsafe { shell.inline_paths().write(MorphInline::CLOSED) };
         // Dropped outside the borrow of the cell: the state's destructors
         // (finalizers) may run code that checks this handle, which then
         // finds it busy.

@@ -83,6 +83,9 @@ pub use types::*;
 pub mod layout {
     /// Bytes of the header in front of every managed payload.
     pub const MORPH_HEADER_SIZE: usize = 8;
+    /// The fewest bytes an object takes, header included (the header's
+    /// inline allocation rounds up to this).
+    pub const MORPH_MIN_OBJECT_SIZE: usize = 16;
     /// The generation byte's position in the 64-bit header.
     pub const MORPH_HEADER_GENERATION_SHIFT: u32 = 32;
     /// Generation bytes at or above this are old (254) or large (255);
@@ -105,6 +108,12 @@ mod tests {
     fn the_inline_barriers_layout_constants_match_the_object_header() {
         assert_eq!(MORPH_HEADER_SIZE, ObjectHeader::SIZE);
         assert_eq!(MORPH_HEADER_SIZE, morph_mem::gc::HEADER_SIZE);
+        assert_eq!(MORPH_MIN_OBJECT_SIZE, morph_mem::gc::MIN_OBJECT_SIZE);
+        for payload in [0usize, 1, 8, 9, 16, 100] {
+            let inline_size =
+                (MORPH_HEADER_SIZE + payload.next_multiple_of(8)).max(MORPH_MIN_OBJECT_SIZE);
+            assert_eq!(inline_size, morph_mem::gc::object_size(payload));
+        }
         let generation = |h: ObjectHeader| (h.to_bits() >> MORPH_HEADER_GENERATION_SHIFT) & 0xff;
         let remembered = |h: ObjectHeader| (h.to_bits() >> MORPH_HEADER_REMEMBERED_BIT) & 1;
         for (g, young) in [

@@ -15,7 +15,12 @@
 //!   (except for the slot values) until popped, and frames are popped in
 //!   reverse order (`morph_frame_pop` checks the order);
 //! * every slot and global root holds null or a live managed object of the
-//!   context whenever the collector may run.
+//!   context whenever the collector may run;
+//! * the stack's `top` and `depth` live in the context's `MorphInline`,
+//!   which the header's inline push and pop write between calls; the
+//!   library reads and writes them only inside a checked call on the owner
+//!   thread (no C code runs then but callbacks, which find the inline paths
+//!   closed), through the pointer, holding no reference across C code.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -23,6 +28,7 @@ use std::ptr::NonNull;
 use morph_mem::RootSet;
 use morph_mem::header::SlotVisitor;
 
+use crate::handle::MorphInline;
 use crate::status::{Failure, MORPH_ERR_FRAME_ORDER};
 
 /// One frame of the shadow stack: `count` root slots at `slots`.
@@ -43,13 +49,14 @@ pub struct MorphFrame {
 }
 
 /// The roots of one context.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Roots {
-    /// The innermost pushed frame, or null.
-    top: Option<NonNull<MorphFrame>>,
-    /// Frames pushed and not popped: a walk visits at most this many, so
-    /// a frame corrupted into a cycle cannot loop the collector.
-    depth: usize,
+    /// The shadow stack: `top` (the innermost pushed frame, or null) and
+    /// `depth` (frames pushed and not popped; a walk visits at most this
+    /// many, so a frame corrupted into a cycle cannot loop the collector)
+    /// of the context's [`MorphInline`], which the header's inline push
+    /// and pop change too, between calls into the library.
+    stack: NonNull<MorphInline>,
     /// Global root slots, each once.
     globals: Vec<NonNull<*mut u8>>,
     /// Scratch space of a collection: every slot, sorted and deduplicated
@@ -58,6 +65,33 @@ pub(crate) struct Roots {
 }
 
 impl Roots {
+    /// The roots of the context whose inline-path state `stack` is (it
+    /// outlives the context: handle shells are never freed).
+    pub(crate) fn new(stack: NonNull<MorphInline>) -> Self {
+        Roots {
+            stack,
+            globals: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The innermost pushed frame and the number pushed.
+    fn stack(&self) -> (Option<NonNull<MorphFrame>>, usize) {
+        // SAFETY: `stack` points into a never-freed shell; this runs on
+        // the owner thread inside a checked call, when no C code runs and
+        // no reference to it is held (the module's invariants).
+        let inline = unsafe { self.stack.read() };
+        (NonNull::new(inline.top), inline.depth)
+    }
+
+    /// Sets the innermost pushed frame and the number pushed.
+    fn set_stack(&mut self, top: Option<NonNull<MorphFrame>>, depth: usize) {
+        // SAFETY: as in `stack`; the reference ends here.
+        let inline = unsafe { &mut *self.stack.as_ptr() };
+        inline.top = top.map_or(std::ptr::null_mut(), NonNull::as_ptr);
+        inline.depth = depth;
+    }
+
     /// Pushes `frame` over `count` slots at `slots`.
     ///
     /// # Safety
@@ -81,29 +115,28 @@ impl Roots {
                 "the slot array is misaligned or impossibly long",
             ));
         }
-        if self.top == Some(frame) {
+        let (top, depth) = self.stack();
+        if top == Some(frame) {
             return Err(Failure::invalid("the frame is already the innermost one"));
         }
-        let prev = self.top.map_or(std::ptr::null_mut(), NonNull::as_ptr);
+        let prev = top.map_or(std::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: `frame` is non-null, aligned and writable (caller contract).
         unsafe {
             frame.write(MorphFrame { prev, slots, count });
         }
-        self.top = Some(frame);
-        self.depth += 1;
+        self.set_stack(Some(frame), depth + 1);
         Ok(())
     }
 
     /// Pops `frame`, which must be the innermost one.
     pub(crate) fn pop(&mut self, frame: *mut MorphFrame) -> Result<(), Failure> {
         let frame = NonNull::new(frame).ok_or_else(|| Failure::null("frame"))?;
-        match self.top {
-            Some(top) if top == frame => {
+        match self.stack() {
+            (Some(top), depth) if top == frame => {
                 // SAFETY: the innermost pushed frame is valid until popped
                 // (push's contract).
                 let prev = unsafe { frame.read() }.prev;
-                self.top = NonNull::new(prev);
-                self.depth -= 1;
+                self.set_stack(NonNull::new(prev), depth.saturating_sub(1));
                 Ok(())
             }
             _ => Err(Failure::new(
@@ -115,7 +148,7 @@ impl Roots {
 
     /// Frames pushed and not popped.
     pub(crate) fn depth(&self) -> usize {
-        self.depth
+        self.stack().1
     }
 
     /// Adds a global root slot.
@@ -155,7 +188,7 @@ pub(crate) struct CRoots<'r>(&'r mut Roots);
 
 impl std::fmt::Debug for CRoots<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CRoots").field(&self.0.depth).finish()
+        f.debug_tuple("CRoots").field(&self.0.depth()).finish()
     }
 }
 
@@ -170,8 +203,8 @@ unsafe impl RootSet for CRoots<'_> {
         let roots = &mut *self.0;
         let mut scratch = std::mem::take(&mut roots.scratch);
         scratch.clear();
-        let mut frame = roots.top;
-        for _ in 0..roots.depth {
+        let (mut frame, depth) = roots.stack();
+        for _ in 0..depth {
             let Some(current) = frame else { break };
             // SAFETY: pushed frames are valid until popped (C contract).
             let MorphFrame { prev, slots, count } = unsafe { current.read() };

@@ -30,10 +30,10 @@ use std::any::Any;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
-use morph_mem::gc::HEADER_SIZE;
+use morph_mem::gc::{EdenLoan, HEADER_SIZE, Heap};
 use morph_mem::header::{
     MAX_TYPES, ObjectHeader, SlotVisitor, TypeDescriptor, TypeId, TypeRegistry,
 };
@@ -106,12 +106,38 @@ enum References {
     ),
 }
 
+/// The first fields of a registered type, as the header's inline
+/// `morph_alloc_v2` reads them. Read-only for C.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct MorphTypePrefix {
+    /// `MORPH_TYPE_MAGIC` in every type handle.
+    pub magic: u64,
+    /// The header word of a young object of this type with an empty
+    /// payload: or-ing in the payload size gives an object's header
+    /// (`morph_gengc::EdenLoan::header_bits`).
+    pub young_header: u64,
+    /// The registered payload size.
+    pub size: usize,
+    /// The type's place among the C types inline allocation may place (a
+    /// context loads the first `MorphInline::types_loaded` of them), or
+    /// `UINT32_MAX` for a type that never takes the inline path (one with
+    /// a finalizer, whose young objects must be registered).
+    pub inline_seq: u32,
+}
+
+/// The magic word of every type handle (`MorphTypePrefix::magic`).
+/// (The bytes "MORPHTYP", little-endian.)
+pub const MORPH_TYPE_MAGIC: u64 = 0x5059_5448_5052_4F4D;
+const _: () = assert!(MORPH_TYPE_MAGIC == u64::from_le_bytes(*b"MORPHTYP"));
+
 /// A registered C type: the handle `morph_alloc_v2` takes. Lives until the
-/// process ends (the registry is append-only).
+/// process ends (the registry is append-only). Its first bytes are a
+/// `MorphTypePrefix`.
+#[repr(C)]
 pub struct MorphTypeInfo {
-    magic: u64,
+    prefix: MorphTypePrefix,
     id: TypeId,
-    size: usize,
     references: References,
     finalize: MorphFinalizeFn,
     user_data: *mut c_void,
@@ -123,7 +149,7 @@ impl std::fmt::Debug for MorphTypeInfo {
         f.debug_struct("MorphTypeInfo")
             .field("id", &self.id)
             .field("name", &self.name)
-            .field("size", &self.size)
+            .field("size", &self.prefix.size)
             .field("references", &self.references)
             .finish_non_exhaustive()
     }
@@ -136,8 +162,6 @@ unsafe impl Sync for MorphTypeInfo {}
 // SAFETY: as above.
 unsafe impl Send for MorphTypeInfo {}
 
-const TYPE_MAGIC: u64 = u64::from_le_bytes(*b"MORPHTYP");
-
 impl MorphTypeInfo {
     /// The type's id in the global registry.
     pub(crate) fn id(&self) -> TypeId {
@@ -146,7 +170,7 @@ impl MorphTypeInfo {
 
     /// The registered payload size.
     pub(crate) fn size(&self) -> usize {
-        self.size
+        self.prefix.size
     }
 
     /// The type behind a C pointer: null means the built-in untyped
@@ -165,7 +189,7 @@ impl MorphTypeInfo {
         }
         // SAFETY: caller contract: a leaked, immutable type info.
         let info: &'static MorphTypeInfo = unsafe { &*ty };
-        if info.magic != TYPE_MAGIC {
+        if info.prefix.magic != MORPH_TYPE_MAGIC {
             return Err(bad_type());
         }
         Ok(info)
@@ -347,17 +371,61 @@ fn register(
     let id = TypeRegistry::global()
         .register(descriptor)
         .map_err(|e| Failure::new(MORPH_ERR_TYPE, format!("type registry: {e}")))?;
+    // Held while the type's place among the inline types is chosen and
+    // taken, so places are dense and in order.
+    let mut inline = INLINE_TYPES.lock().unwrap_or_else(|e| e.into_inner());
+    let inline_seq = match finalize {
+        None => u32::try_from(inline.len()).unwrap_or(u32::MAX),
+        Some(_) => u32::MAX,
+    };
     let info: &'static MorphTypeInfo = Box::leak(Box::new(MorphTypeInfo {
-        magic: TYPE_MAGIC,
+        prefix: MorphTypePrefix {
+            magic: MORPH_TYPE_MAGIC,
+            young_header: EdenLoan::header_bits(id),
+            size,
+            inline_seq,
+        },
         id,
-        size,
         references,
         finalize,
         user_data,
         name,
     }));
     C_TYPES.insert(id, info);
+    if inline_seq != u32::MAX {
+        inline.push(info);
+        INLINE_COUNT.store(inline_seq + 1, Ordering::Release);
+    }
     Ok(info)
+}
+
+/// The C types inline allocation may place, in `inline_seq` order.
+static INLINE_TYPES: Mutex<Vec<&'static MorphTypeInfo>> = Mutex::new(Vec::new());
+/// `INLINE_TYPES.len()`, read without the lock by every context's return
+/// from a call.
+static INLINE_COUNT: AtomicU32 = AtomicU32::new(0);
+
+/// Loads into `heap` the inline types after the first `loaded`, and returns
+/// how many are loaded now (a context's `MorphInline::types_loaded`).
+#[inline]
+pub(crate) fn load_inline_types(heap: &mut Heap, loaded: u32) -> u32 {
+    if INLINE_COUNT.load(Ordering::Acquire) == loaded {
+        return loaded;
+    }
+    load_new_inline_types(heap, loaded)
+}
+
+#[cold]
+fn load_new_inline_types(heap: &mut Heap, loaded: u32) -> u32 {
+    let types = INLINE_TYPES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut count = loaded;
+    for info in types.iter().skip(loaded as usize) {
+        if heap.preload_type(info.id).is_err() {
+            break;
+        }
+        count += 1;
+    }
+    count
 }
 
 /// Registers a type described from C and stores its handle in `*out`.
@@ -462,7 +530,7 @@ pub unsafe extern "C" fn morph_type_id(ty: *const MorphTypeInfo) -> u32 {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn morph_type_size(ty: *const MorphTypeInfo) -> usize {
     // SAFETY: caller contract.
-    unsafe { MorphTypeInfo::check(ty) }.map_or(0, |info| info.size)
+    unsafe { MorphTypeInfo::check(ty) }.map_or(0, |info| info.size())
 }
 
 /// The type's name (valid for the life of the process), or null for a bad

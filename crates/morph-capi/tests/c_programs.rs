@@ -303,6 +303,30 @@ fn binary_trees_survive_collections_in_stress_mode() {
     }
 }
 
+/// The header's inline allocation and frame paths keep every object and
+/// count it, and hand every case they must not take to the checked
+/// functions (`tests/c/inline_paths.c`).
+#[test]
+fn the_inline_paths_allocate_and_refuse_what_the_functions_refuse() {
+    let Some(out) = run_c_program("inline_paths", &[]) else {
+        return;
+    };
+    if cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) {
+        assert!(out.contains("a list of 1000000 nodes"), "{out}");
+        for (case, status) in [
+            ("another thread", "MORPH_ERR_WRONG_THREAD"),
+            ("a finalizer", "MORPH_ERR_BUSY"),
+        ] {
+            let line = out.lines().find(|l| l.contains(case)).unwrap_or_default();
+            assert_eq!(line.matches(status).count(), 2, "{out}");
+        }
+        assert!(out.contains("destroyed: MORPH_ERR_DESTROYED"), "{out}");
+    }
+}
+
 #[test]
 fn a_pinned_buffer_handed_to_c_code_never_moves() {
     if let Some(out) = run_c_program("pinned_buffer", &[]) {
