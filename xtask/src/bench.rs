@@ -16,13 +16,15 @@
 //!    and write `report.md`, `results.json` and SVG plots under
 //!    `target/morph-bench/`.
 //!
-//! `--criterion` also runs the criterion micro-benchmarks (`bench/criterion.rs`).
+//! `--criterion` also runs the criterion micro-benchmarks (`bench/criterion.rs`);
+//! `--studies` the stand-alone studies (`bench/studies.rs`).
 
 mod criterion;
 mod machine;
 mod progress;
 mod report;
 mod stats;
+mod studies;
 mod svg;
 
 use std::env;
@@ -70,6 +72,9 @@ options:
   --threshold PCT         regression threshold in percent, beyond noise (default 10)
   --fail-on-regression    exit non-zero when --baseline finds a regression
   --criterion             also run the criterion micro-benchmarks (--only filters them too)
+  --studies               also run the stand-alone studies: C ABI allocation, JIT code
+                          cache, multi-threaded pools (target/morph-bench/studies.md);
+                          `--only studies` runs them alone
   --list                  print the workloads and implementations, run nothing
   --from-results FILE     run nothing: rebuild report.md and the plots from a results.json
 ";
@@ -86,6 +91,7 @@ struct Options {
     threshold: f64,
     fail_on_regression: bool,
     criterion: bool,
+    studies: bool,
     list: bool,
     from_results: Option<PathBuf>,
 }
@@ -101,6 +107,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         threshold: DEFAULT_THRESHOLD,
         fail_on_regression: false,
         criterion: false,
+        studies: false,
         list: false,
         from_results: None,
     };
@@ -140,6 +147,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--fail-on-regression" => options.fail_on_regression = true,
             "--criterion" => options.criterion = true,
+            "--studies" => options.studies = true,
             "--list" => options.list = true,
             "--from-results" => {
                 options.from_results = Some(PathBuf::from(value("--from-results")?))
@@ -177,6 +185,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     if let Some(path) = &options.from_results {
         return rebuild_report(path, options.json);
+    }
+    if options.only == ["studies"] {
+        return studies::run(options.full);
     }
     let started = Instant::now();
     let load_before = machine::load_average();
@@ -293,6 +304,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             criterion_args.push(names.join("|"));
         }
         criterion::run(&criterion_args)?;
+    }
+    if options.studies {
+        studies::run(options.full)?;
     }
 
     if let Some(found) = regressions {
