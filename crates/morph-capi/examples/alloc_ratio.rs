@@ -26,14 +26,12 @@ const TREE_DEPTH: i32 = 16;
 const TREES: i64 = 32;
 
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 struct Node {
     next: Member<Node>,
     value: i64,
 }
 
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 struct Tree {
     left: Member<Tree>,
     right: Member<Tree>,

@@ -6,10 +6,14 @@
 //! makes a `Drop` impl on the type a compile error: a destructor could move a
 //! `Member` out of a dead object. Clean-up code goes in a `Finalize` impl,
 //! enabled with `#[trace(finalize)]`; fields are still dropped normally.
-//! Through a re-export (the `morph-mem` facade), name the path:
-//! `#[trace(crate = "morph_mem::gc")]`.
+//! The generated code names the collector's crate: `::morph_gengc` for the
+//! derive `morph_gengc` exports, `::morph_mem::gc` for the one the
+//! `morph-mem` facade exports (the same macro with another default path),
+//! so neither needs an attribute. Through any other re-export, name the
+//! path: `#[trace(crate = "my_runtime::gc")]`.
 //!
-//! Use it through `morph_gengc::Trace`; this crate is an implementation detail.
+//! Use it through `morph_gengc::Trace` or `morph_mem::gc::Trace`; this crate
+//! is an implementation detail.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -19,19 +23,31 @@ use syn::{Data, DeriveInput, Fields, parse_macro_input};
 /// Derives `morph_gengc::Trace`. See the crate docs.
 #[proc_macro_derive(Trace, attributes(trace))]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
+    derive(input, quote!(::morph_gengc))
+}
+
+/// Derives `morph_gengc::Trace` naming the collector as `::morph_mem::gc`:
+/// the derive the `morph-mem` facade re-exports as `Trace`.
+#[doc(hidden)]
+#[proc_macro_derive(TraceThroughFacade, attributes(trace))]
+pub fn derive_trace_through_facade(input: TokenStream) -> TokenStream {
+    derive(input, quote!(::morph_mem::gc))
+}
+
+fn derive(input: TokenStream, default_crate: TokenStream2) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    match expand(&input) {
+    match expand(&input, default_crate) {
         Ok(tokens) => tokens.into(),
         Err(error) => error.to_compile_error().into(),
     }
 }
 
 /// The `#[trace(...)]` options: `finalize`, and `crate = "path"` naming
-/// where the collector is when it is used through a re-export (for example
-/// `#[trace(crate = "morph_mem::gc")]`).
-fn options(input: &DeriveInput) -> syn::Result<(bool, TokenStream2)> {
+/// where the collector is when it is used through another re-export (for
+/// example `#[trace(crate = "my_runtime::gc")]`); `default_crate` otherwise.
+fn options(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<(bool, TokenStream2)> {
     let mut finalize = false;
-    let mut krate = quote!(::morph_gengc);
+    let mut krate = default_crate;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("trace")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("finalize") {
@@ -69,9 +85,9 @@ fn bind(fields: &Fields) -> (TokenStream2, Vec<syn::Ident>) {
     (pattern, names)
 }
 
-fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<TokenStream2> {
     let name = &input.ident;
-    let (finalize, krate) = options(input)?;
+    let (finalize, krate) = options(input, default_crate)?;
 
     let mut field_types = Vec::new();
     let body = match &input.data {

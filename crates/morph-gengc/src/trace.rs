@@ -42,6 +42,12 @@ use crate::Member;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in the managed heap: it does not implement `Trace`",
+    label = "not `Trace`",
+    note = "add `#[derive(Trace)]` to the type's definition: it reports every `Member` field (each field's type must be `Trace` too)",
+    note = "a type without references derives it too; `Member<T>`, `Option`, arrays and tuples of `Trace` types, and `Vec`/`Box` of `Leaf` types are `Trace`"
+)]
 pub unsafe trait Trace: 'static {
     /// Whether values of this type can hold references at all; `false` lets
     /// the collector skip tracing them.
@@ -98,6 +104,12 @@ impl<'t, V: SlotVisitor + ?Sized> Tracer<'t, V> {
 ///
 /// # Safety
 /// The type must not contain a [`Member`], directly or indirectly.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` may hold a managed reference, so it cannot sit behind a `Vec`, `Box`, `Rc`, `Arc`, `Cell` or `RefCell` in a managed object",
+    label = "not a `Leaf`: it is or may contain a `Member`",
+    note = "the collector finds and updates a `Member` only inline in a managed object: keep it in a field, an `Option<Member<T>>` or a fixed array `[Member<T>; N]`",
+    note = "for a growable sequence of references, link managed nodes through `Member` fields (each node its own object)"
+)]
 pub unsafe trait Leaf: 'static {}
 
 macro_rules! leaf {

@@ -50,7 +50,6 @@
 //! use morph_mem::{MorphMem, MorphMemConfig};
 //!
 //! #[derive(Trace)]
-//! #[trace(crate = "morph_mem::gc")] // the derive names the collector through the facade
 //! struct Pair { head: u64, tail: Member<Pair> }
 //!
 //! let mut mm = MorphMem::new(MorphMemConfig::RUNTIME)?;
@@ -111,8 +110,38 @@ pub use pressure::{PressureEvent, REARM_MARGIN};
 pub use morph_arena as arena;
 /// The generational collector (runtime, VM and server modes), re-exported:
 /// `Heap`, `Mutator`, `Root`, `Gc`, `Member`, `#[derive(Trace)]`.
+///
+/// Everything of `morph_gengc`, except that `#[derive(Trace)]` here names
+/// the collector as `morph_mem::gc`, so a type used through the facade
+/// needs no `#[trace(crate = ...)]` attribute:
+///
+/// ```
+/// use morph_mem::gc::{Heap, Member, Trace};
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     next: Member<Node>,
+///     value: u64,
+/// }
+///
+/// let mut heap = Heap::new(Default::default())?;
+/// let sum = heap.enter(|m| {
+///     let head = m.alloc(Node { next: Member::null(), value: 1 });
+///     let tail = m.alloc(Node { next: Member::null(), value: 2 });
+///     head.get(m).next.set(m, Some(tail.get(m)));
+///     let head = head.get(m);
+///     head.value + head.next.get(m).map_or(0, |n| n.value)
+/// });
+/// assert_eq!(sum, 3);
+/// # Ok::<(), morph_mem::gc::GcError>(())
+/// ```
 #[cfg(collector)]
-pub use morph_gengc as gc;
+pub mod gc {
+    pub use morph_gengc::*;
+    /// `#[derive(Trace)]`, naming the collector as `morph_mem::gc` (see
+    /// [`morph_gengc::Trace`](trait@Trace) for the trait).
+    pub use morph_gengc_derive::TraceThroughFacade as Trace;
+}
 /// The object header and type registry, re-exported.
 pub use morph_header as header;
 /// Statistics and reports, re-exported.

@@ -9,7 +9,6 @@ use morph_mem::gc::{Collection, Member, Trace};
 use morph_mem::{Mode, MorphMem, MorphMemConfig};
 
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 struct Node {
     value: u64,
     next: Member<Node>,

@@ -368,7 +368,6 @@ mod collector {
     }
 
     #[derive(Trace)]
-    #[trace(crate = "morph_mem::gc")]
     struct Cell {
         value: u64,
         pad: [u64; 5],

@@ -26,7 +26,6 @@ fn status_bytes(field: &str) -> usize {
 }
 
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 struct Small {
     id: u64,
     pad: [u64; 14],
@@ -34,7 +33,6 @@ struct Small {
 }
 
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 struct Medium {
     id: u64,
     body: [u64; 500],

@@ -18,7 +18,6 @@ use morph_mem::{Mode, MorphMem, MorphMemConfig};
 
 /// 64 bytes of payload: a 72-byte object, in an 80-byte old-generation slot.
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 struct Node {
     value: u64,
     pad: [u64; 6],

@@ -84,7 +84,6 @@ impl Imm {
 /// A value stored in a managed object. 16 bytes: an object reference, or
 /// (when that is null) an encoded [`Imm`].
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 pub struct Slot {
     obj: Member<Obj>,
     imm: Cell<u64>,
@@ -165,7 +164,6 @@ impl Slot {
 
 /// Every managed value that is not an immediate.
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 pub enum Obj {
     /// A cons cell: `(car . cdr)`.
     Pair(Slot, Slot),
@@ -187,7 +185,6 @@ pub enum Obj {
 
 /// The characters of a string.
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 pub struct Text {
     /// The text (immutable).
     pub text: Box<str>,
@@ -200,7 +197,6 @@ pub const FRAME_SLOTS: usize = 4;
 /// defines, addressed by index at compile time. Variables past
 /// [`FRAME_SLOTS`] continue in the `more` chain.
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 pub struct Frame {
     /// The lexically enclosing frame.
     pub parent: Member<Frame>,
@@ -243,7 +239,6 @@ pub const GLOBAL_CHUNK: usize = 256;
 /// A chunk of the global table (global variables are numbered at compile
 /// time; the interpreter roots one chunk per 256 of them).
 #[derive(Trace)]
-#[trace(crate = "morph_mem::gc")]
 pub struct GlobalChunk {
     /// The variables' values.
     pub slots: [Slot; GLOBAL_CHUNK],
