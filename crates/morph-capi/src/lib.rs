@@ -72,7 +72,7 @@ pub use arena::*;
 #[cfg(unix)]
 pub use code::*;
 pub use context::*;
-pub use handle::MorphHandlePrefix;
+pub use handle::{MorphHandlePrefix, MorphInline};
 pub use report::*;
 pub use roots::MorphFrame;
 pub use status::*;
