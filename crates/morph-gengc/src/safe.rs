@@ -906,6 +906,35 @@ impl<'gc> Mutator<'gc> {
     }
 }
 
+impl Mutator<'_> {
+    /// The barrier behind [`RefLock::set`](crate::RefLock::set), before the
+    /// inline value `old` at `addr` is replaced by one whose members are all
+    /// null: checks that `addr` is inside a managed object of this heap and,
+    /// while a cycle runs and that object is tenured, logs every member
+    /// `old` holds (snapshot at the beginning). The new value needs no
+    /// generational record: it refers to nothing.
+    pub(crate) fn before_replace<T: Trace>(&self, addr: usize, old: &T) {
+        let raw = &*self.raw;
+        if raw.is_young_addr(addr) {
+            return;
+        }
+        if raw.tenured_owner_of(addr).is_none() {
+            outside_heap();
+        }
+        if T::HAS_REFERENCES && raw.marking() {
+            struct LogEach<'h>(&'h RawHeap);
+            impl SlotVisitor for LogEach<'_> {
+                fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+                    // SAFETY: a member's slot, inside the live value being
+                    // traced.
+                    self.0.log_overwritten(unsafe { slot.read() });
+                }
+            }
+            old.trace(&mut crate::trace::Tracer::new(&mut LogEach(raw)));
+        }
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn alloc_failed(error: GcError) -> ! {

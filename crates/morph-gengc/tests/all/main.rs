@@ -3,6 +3,7 @@
 mod adversarial;
 mod incremental;
 mod loan;
+mod lock;
 mod model;
 mod raw_api;
 mod safe_api;
