@@ -85,6 +85,7 @@ mod object;
 mod reentry;
 mod safe;
 mod space;
+mod tagged;
 mod trace;
 mod types;
 pub mod verify;
@@ -97,6 +98,7 @@ pub use lock::RefLock;
 pub use morph_header::SlotVisitor;
 pub use object::{HEADER_SIZE, MIN_OBJECT_SIZE, ObjectRef, object_size};
 pub use safe::{Gc, Heap, Member, Mutator, Root, WeakRoot};
+pub use tagged::{GcAny, Tagged, TaggedValue};
 pub use trace::{Leaf, Trace, Tracer};
 pub use verify::VerifyError;
 

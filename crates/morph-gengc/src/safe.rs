@@ -878,6 +878,22 @@ impl<'gc> Mutator<'gc> {
     /// this heap, then records old-to-young stores.
     #[inline]
     fn store(&self, slot: &Cell<*mut u8>, value: Option<ObjectRef>) {
+        let bits = value.map_or(std::ptr::null_mut(), |v| v.as_ptr().as_ptr());
+        self.store_word(slot, bits, value, true);
+    }
+
+    /// [`store`](Self::store) for a word that holds a reference or, for a
+    /// [`Tagged`](crate::Tagged), an immediate: writes `bits` (the
+    /// reference's address when `value` is `Some`), logging the word it
+    /// overwrites for a running cycle only if `old_is_reference`.
+    #[inline]
+    pub(crate) fn store_word(
+        &self,
+        slot: &Cell<*mut u8>,
+        bits: *mut u8,
+        value: Option<ObjectRef>,
+        old_is_reference: bool,
+    ) {
         let slot_addr = slot.as_ptr().addr();
         let raw = &*self.raw;
         if value.is_some_and(|v| !self.owns(v)) {
@@ -885,18 +901,18 @@ impl<'gc> Mutator<'gc> {
         }
         if raw.is_young_addr(slot_addr) {
             // A field of a young object: minor collections trace it anyway.
-            slot.set(value.map_or(std::ptr::null_mut(), |v| v.as_ptr().as_ptr()));
+            slot.set(bits);
             return;
         }
         let Some(owner) = raw.tenured_owner_of(slot_addr) else {
             outside_heap()
         };
-        if raw.marking() {
+        if old_is_reference && raw.marking() {
             // Snapshot at the beginning: the value overwritten stays live
             // to the running cycle (see `incremental`).
             raw.log_overwritten(slot.get());
         }
-        slot.set(value.map_or(std::ptr::null_mut(), |v| v.as_ptr().as_ptr()));
+        slot.set(bits);
         if value.is_some_and(|v| raw.is_young_addr(v.addr())) {
             // SAFETY: `owner` is a live old or large object of this heap (just
             // looked up) and `slot` one of its fields: a `Member`, which is
@@ -907,6 +923,18 @@ impl<'gc> Mutator<'gc> {
 }
 
 impl Mutator<'_> {
+    /// The registered id of `T` in this heap, if any `T` was allocated in
+    /// it (so an object of another type never matches).
+    pub(crate) fn allocated_type_id<T: Trace>(&self) -> Option<TypeId> {
+        if let Some(entry) = self.types.recent_entry::<T>() {
+            return Some(entry.id);
+        }
+        self.types
+            .map
+            .get(&std::any::TypeId::of::<T>())
+            .map(|entry| entry.id)
+    }
+
     /// The barrier behind [`RefLock::set`](crate::RefLock::set), before the
     /// inline value `old` at `addr` is replaced by one whose members are all
     /// null: checks that `addr` is inside a managed object of this heap and,
@@ -1091,6 +1119,18 @@ impl<'a, T> Gc<'a, T> {
     pub fn object(self) -> ObjectRef {
         // SAFETY: a Gc always points at the payload of a live managed object.
         unsafe { ObjectRef::from_payload(self.ptr.cast()) }
+    }
+
+    /// A `Gc` of a live object of type `T`.
+    ///
+    /// # Safety
+    /// `obj` is a live object whose payload is a `T`, and no collection
+    /// runs during `'a` (the mutator is borrowed that long).
+    pub(crate) unsafe fn from_object(obj: ObjectRef) -> Self {
+        Gc {
+            ptr: obj.as_ptr().cast(),
+            _marker: PhantomData,
+        }
     }
 
     /// The object itself, for as long as `'a` (where `Deref` would only

@@ -86,6 +86,16 @@ impl<'t, V: SlotVisitor + ?Sized> Tracer<'t, V> {
         Tracer { visitor }
     }
 
+    /// Reports a slot whose referent's type (and so size) only its header
+    /// tells: a [`Tagged`](crate::Tagged) word holding a reference.
+    ///
+    /// # Safety
+    /// `slot` holds the payload address of a live object of this heap.
+    #[inline(always)]
+    pub(crate) unsafe fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
+        self.visitor.visit_slot(slot);
+    }
+
     /// Reports one member's slot, and the payload size of the type it
     /// refers to.
     ///

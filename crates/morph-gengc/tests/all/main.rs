@@ -7,6 +7,7 @@ mod lock;
 mod model;
 mod raw_api;
 mod safe_api;
+mod tagged;
 mod ui;
 
 use morph_gengc::GcConfig;
