@@ -73,6 +73,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod adaptive;
+mod array;
 mod collect;
 mod config;
 mod error;
@@ -88,8 +89,10 @@ mod space;
 mod tagged;
 mod trace;
 mod types;
+mod vec;
 pub mod verify;
 
+pub use array::Array;
 pub use config::{GcConfig, MIN_NURSERY_SIZE};
 pub use error::GcError;
 pub use heap::{AllocFlags, Collection, CollectionObserver, HeapUsage, RawHeap, RootSet};
@@ -100,6 +103,7 @@ pub use object::{HEADER_SIZE, MIN_OBJECT_SIZE, ObjectRef, object_size};
 pub use safe::{Gc, Heap, Member, Mutator, Root, WeakRoot};
 pub use tagged::{GcAny, Tagged, TaggedValue};
 pub use trace::{Leaf, Trace, Tracer};
+pub use vec::{Element, GcVec};
 pub use verify::VerifyError;
 
 /// `#[derive(Trace)]`: traces every field, and refuses a `Drop` impl on the

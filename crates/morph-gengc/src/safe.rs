@@ -542,6 +542,24 @@ const fn needs_drop_fn<T: Trace>() -> bool {
 
 /// The process-wide id of `T`, registering it on first use.
 fn registered_id<T: Trace>() -> Result<TypeId, GcError> {
+    registered_id_with::<T>(|| {
+        let mut descriptor =
+            TypeDescriptor::new(short_type_name::<T>(), std::alloc::Layout::new::<T>());
+        if T::HAS_REFERENCES {
+            descriptor = descriptor.with_trace(trace_erased::<T>);
+        }
+        if needs_drop_fn::<T>() {
+            descriptor = descriptor.with_drop(drop_erased::<T>);
+        }
+        descriptor
+    })
+}
+
+/// The process-wide id of the managed type `K` stands for, registering
+/// `describe()` on first use.
+pub(crate) fn registered_id_with<K: 'static>(
+    describe: impl FnOnce() -> TypeDescriptor,
+) -> Result<TypeId, GcError> {
     use std::sync::{Mutex, OnceLock};
     static IDS: OnceLock<Mutex<std::collections::HashMap<std::any::TypeId, TypeId>>> =
         OnceLock::new();
@@ -549,18 +567,11 @@ fn registered_id<T: Trace>() -> Result<TypeId, GcError> {
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let key = std::any::TypeId::of::<T>();
+    let key = std::any::TypeId::of::<K>();
     if let Some(&id) = ids.get(&key) {
         return Ok(id);
     }
-    let mut descriptor =
-        TypeDescriptor::new(short_type_name::<T>(), std::alloc::Layout::new::<T>());
-    if T::HAS_REFERENCES {
-        descriptor = descriptor.with_trace(trace_erased::<T>);
-    }
-    if needs_drop_fn::<T>() {
-        descriptor = descriptor.with_drop(drop_erased::<T>);
-    }
+    let descriptor = describe();
     let id = morph_header::TypeRegistry::global()
         .register(descriptor)
         .map_err(|e| GcError::InvalidConfig {
@@ -571,7 +582,7 @@ fn registered_id<T: Trace>() -> Result<TypeId, GcError> {
 }
 
 /// `a::b::Node<c::D>` → `Node<D>`: what reports show.
-fn short_type_name<T>() -> String {
+pub(crate) fn short_type_name<T>() -> String {
     let full = std::any::type_name::<T>();
     let mut out = String::with_capacity(full.len());
     let mut segment_start = 0;
@@ -793,8 +804,49 @@ impl<'gc> Mutator<'gc> {
         }
     }
 
+    /// Allocates a zeroed object of `payload` bytes of a variable-size
+    /// type (an [`Array`](crate::Array)), which `K` stands for in the type
+    /// map: registered by `register`, its tracing specialised by
+    /// `specialized`.
+    ///
+    /// # Safety
+    /// As [`RawHeap::try_alloc`] for the registered type, and `specialized`
+    /// traces its objects as its registered trace function does.
+    pub(crate) unsafe fn alloc_variable<K: 'static>(
+        &mut self,
+        payload: usize,
+        register: impl FnOnce() -> Result<TypeId, GcError>,
+        specialized: SpecializedTrace,
+    ) -> Result<ObjectRef, GcError> {
+        let key = std::any::TypeId::of::<K>();
+        let id = match self.types.map.get(&key) {
+            Some(entry) => entry.id,
+            None => {
+                let id = register()?;
+                // SAFETY: caller contract.
+                unsafe { self.raw.load_type(id, specialized) }?;
+                let entry = TypeEntry {
+                    id,
+                    young: None,
+                    template: None,
+                };
+                self.types.map.insert(key, entry);
+                id
+            }
+        };
+        // SAFETY: caller contract.
+        unsafe {
+            self.raw.try_alloc(
+                payload,
+                id,
+                AllocFlags::DEFAULT,
+                &mut TableRoots(self.roots),
+            )
+        }
+    }
+
     #[inline]
-    fn make_root<T>(&self, obj: ObjectRef) -> Root<'gc, T> {
+    pub(crate) fn make_root<T>(&self, obj: ObjectRef) -> Root<'gc, T> {
         Root::new(self.roots, obj.as_ptr().as_ptr())
     }
 
@@ -901,6 +953,15 @@ impl<'gc> Mutator<'gc> {
         }
         if raw.is_young_addr(slot_addr) {
             // A field of a young object: minor collections trace it anyway.
+            slot.set(bits);
+            return;
+        }
+        if value.is_none() {
+            // Null or an immediate: nothing to remember, and nothing that
+            // could dangle wherever the word is (no owner lookup).
+            if old_is_reference && raw.marking() {
+                raw.log_overwritten(slot.get());
+            }
             slot.set(bits);
             return;
         }

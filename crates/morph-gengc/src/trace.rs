@@ -118,7 +118,7 @@ impl<'t, V: SlotVisitor + ?Sized> Tracer<'t, V> {
     message = "`{Self}` may hold a managed reference, so it cannot sit behind a `Vec`, `Box`, `Rc`, `Arc`, `Cell` or `RefCell` in a managed object",
     label = "not a `Leaf`: it is or may contain a `Member`",
     note = "the collector finds and updates a `Member` only inline in a managed object: keep it in a field, an `Option<Member<T>>` or a fixed array `[Member<T>; N]`",
-    note = "for a growable sequence of references, link managed nodes through `Member` fields (each node its own object)"
+    note = "for a sequence of references use the managed containers: `GcVec<Member<T>>` (growable) or `Member<Array<Member<T>>>` (fixed length, `Mutator::alloc_array`); `Tagged` elements hold values of any type"
 )]
 pub unsafe trait Leaf: 'static {}
 
@@ -219,10 +219,17 @@ unsafe impl<T: 'static> Trace for Member<T> {
     #[inline]
     fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
         if !self.is_null() {
-            // SAFETY: a member only ever holds a `Gc<T>` (`Member::set`),
-            // and the safe API allocates a `T` as an object whose payload
-            // is one `T`.
-            unsafe { tracer.visit_sized_slot(self.slot(), size_of::<T>()) };
+            if size_of::<T>() == 0 {
+                // A zero-sized `T` stands for a variable-size object (an
+                // `Array`) or holds nothing: its header gives the size.
+                // SAFETY: a non-null member holds a live object's payload.
+                unsafe { tracer.visit_slot(self.slot()) };
+            } else {
+                // SAFETY: a member only ever holds a `Gc<T>` (`Member::set`),
+                // and the safe API allocates a sized `T` as an object whose
+                // payload is one `T`.
+                unsafe { tracer.visit_sized_slot(self.slot(), size_of::<T>()) };
+            }
         }
     }
 }

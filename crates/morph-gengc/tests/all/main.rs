@@ -1,6 +1,7 @@
 //! Behaviour of the collector, as one test binary (one link on small machines).
 
 mod adversarial;
+mod array;
 mod incremental;
 mod loan;
 mod lock;
@@ -9,6 +10,7 @@ mod raw_api;
 mod safe_api;
 mod tagged;
 mod ui;
+mod vec;
 
 use morph_gengc::GcConfig;
 

@@ -1,0 +1,291 @@
+//! `Array<T>`: a managed array whose elements live inline in one object,
+//! allocated with its length.
+//!
+//! Layout: the payload is the length (one word) followed by the elements,
+//! so an array of `n` elements is one object of `8 + n × size_of::<T>()`
+//! payload bytes — one allocation, one header, elements next to each other.
+//! `Array<T>` itself is a zero-sized type that only names such objects:
+//! it has no value of its own (nothing can build one), and every access
+//! goes through a [`Gc`]'s pointer, which covers the whole object. A
+//! zero-sized referent tells [`Member`](crate::Member)'s trace to take the
+//! size from the header, so members can point at arrays.
+//!
+//! Elements are mutable in place the way fields are: `Member`s, `Tagged`s
+//! and `Cell`s of plain data, each with its own barrier where it needs one.
+//!
+//! Invariants (the `unsafe` below relies on them):
+//! * the length word is written last, after every element: a freshly
+//!   allocated (zeroed) array reads as empty, so a collection or a panic
+//!   in the element constructor never sees an uninitialised element;
+//! * the length never changes after that, and elements are never moved
+//!   out (only shared references to them are handed out).
+
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use morph_header::{SlotVisitor, TypeDescriptor, TypeId};
+
+use crate::GcError;
+use crate::collect::{Evacuator, Marker};
+use crate::object::{self, ObjectRef};
+use crate::safe::{Gc, Mutator, Root, registered_id_with, short_type_name};
+use crate::trace::{Trace, Tracer};
+use crate::types::SpecializedTrace;
+
+/// Bytes before the first element: the length.
+const LEN_BYTES: usize = size_of::<usize>();
+
+/// A managed array of `T`s of a length fixed at allocation
+/// ([`Mutator::alloc_array`]); read through a `Gc<Array<T>>`.
+///
+/// ```
+/// use morph_gengc::{Array, Heap, Member, Tagged, TaggedValue, Trace};
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     children: Member<Array<Member<Node>>>,
+///     weight: u64,
+/// }
+///
+/// let mut heap = Heap::new(Default::default())?;
+/// heap.enter(|m| {
+///     let parent = m.alloc(Node { children: Member::null(), weight: 0 });
+///     let children = m.alloc_array(3, |_| Member::<Node>::null());
+///     parent.get(m).children.set(m, Some(children.get(m)));
+///     for i in 0..3 {
+///         let child = m.alloc(Node { children: Member::null(), weight: i });
+///         let slots = parent.get(m).children.get(m).unwrap();
+///         slots.as_slice()[i as usize].set(m, Some(child.get(m)));
+///     }
+///     let slots = parent.get(m).children.get(m).unwrap();
+///     let weights: Vec<u64> = slots.iter().map(|c| c.get(m).unwrap().weight).collect();
+///     assert_eq!(weights, [0, 1, 2]);
+///
+///     // Plain data and dynamic values too: one object each.
+///     let numbers = m.alloc_array(4, |i| std::cell::Cell::new(i * i));
+///     assert_eq!(numbers.get(m).as_slice()[3].get(), 9);
+///     let values = m.alloc_array(2, |i| Tagged::int(i as i64));
+///     assert_eq!(values.get(m).as_slice()[1].get(m), TaggedValue::Int(1));
+/// });
+/// # Ok::<(), morph_gengc::GcError>(())
+/// ```
+#[repr(C)]
+pub struct Array<T> {
+    _elements: [T; 0],
+    _not_constructible: PhantomData<*const ()>,
+}
+
+impl<'a, T> Gc<'a, Array<T>> {
+    /// The number of elements.
+    pub fn len(self) -> usize {
+        // SAFETY: the payload of a live array starts with its length.
+        unsafe { self.object().as_ptr().cast::<usize>().read() }
+    }
+
+    /// Whether the array has no element.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements, for as long as `'a`.
+    pub fn as_slice(self) -> &'a [T] {
+        let len = self.len();
+        // SAFETY: the payload of a live array.
+        let first = unsafe { elements::<T>(self.object().as_ptr()) };
+        // SAFETY: `len` initialised elements follow the length word in the
+        // object, which lives for 'a (the mutator is borrowed), and are only
+        // ever shared (module invariants).
+        unsafe { std::slice::from_raw_parts(first.as_ptr(), len) }
+    }
+
+    /// The element at `index`, if any.
+    pub fn get(self, index: usize) -> Option<&'a T> {
+        self.as_slice().get(index)
+    }
+
+    /// The elements in order.
+    pub fn iter(self) -> std::slice::Iter<'a, T> {
+        self.as_slice().iter()
+    }
+}
+
+/// The first element's address in an array's payload.
+///
+/// # Safety
+/// `payload` is the payload of an array object (at least the length word).
+unsafe fn elements<T>(payload: NonNull<u8>) -> NonNull<T> {
+    // SAFETY: the element area starts right after the length word, inside
+    // the object or one past its end (an empty array); the payload is
+    // 8-aligned and elements are at most 8-aligned.
+    unsafe { payload.byte_add(LEN_BYTES).cast() }
+}
+
+/// Traces an array's elements with `visitor`.
+///
+/// # Safety
+/// `object` is the payload of a live `Array<T>` object.
+#[inline(always)]
+unsafe fn trace_elements<T: Trace, V: SlotVisitor + ?Sized>(object: NonNull<u8>, visitor: &mut V) {
+    // SAFETY: caller contract: the length word, then that many elements.
+    let len = unsafe { object.cast::<usize>().read() };
+    // SAFETY: as above.
+    let first = unsafe { elements::<T>(object) };
+    // SAFETY: `len` initialised elements (module invariants), only shared.
+    let elements = unsafe { std::slice::from_raw_parts(first.as_ptr(), len) };
+    let mut tracer = Tracer::new(visitor);
+    for element in elements {
+        element.trace(&mut tracer);
+    }
+}
+
+/// # Safety
+/// As `TraceFn`: `object` is a live `Array<T>`.
+unsafe fn trace_erased<T: Trace>(object: NonNull<u8>, visitor: &mut dyn SlotVisitor) {
+    // SAFETY: caller contract.
+    unsafe { trace_elements::<T, _>(object, visitor) }
+}
+
+/// # Safety
+/// As `TraceFn`: `object` is a live `Array<T>`.
+unsafe fn trace_minor<T: Trace>(object: NonNull<u8>, evacuator: &mut Evacuator<'_>) {
+    // SAFETY: caller contract.
+    unsafe { trace_elements::<T, _>(object, evacuator) }
+}
+
+/// The evacuator's scan loop for a run of `Array<T>`s.
+///
+/// # Safety
+/// `type_id` is `Array<T>`'s id in this heap.
+unsafe fn scan_run<T: Trace>(evacuator: &mut Evacuator<'_>, type_id: TypeId) {
+    let trace = |evacuator: &mut Evacuator<'_>, obj: ObjectRef| {
+        // SAFETY: objects of `type_id` are `Array<T>`s (caller contract).
+        unsafe { trace_elements::<T, _>(obj.as_ptr(), evacuator) }
+    };
+    // SAFETY: `trace` traces the objects of `type_id`; their sizes vary, so
+    // the loop reads each from its header.
+    unsafe { evacuator.scan_run(type_id, None, trace) }
+}
+
+/// # Safety
+/// As `TraceFn`: `object` is a live `Array<T>`.
+unsafe fn trace_major<T: Trace>(object: NonNull<u8>, marker: &mut Marker<'_>) {
+    // SAFETY: caller contract.
+    unsafe { trace_elements::<T, _>(object, marker) }
+}
+
+/// # Safety
+/// As `DropFn`: `object` is a live, unreachable `Array<T>`, dropped once.
+unsafe fn drop_erased<T: Trace>(object: NonNull<u8>) {
+    // SAFETY: caller contract: the length word, then that many elements.
+    let len = unsafe { object.cast::<usize>().read() };
+    // SAFETY: as above.
+    let first = unsafe { elements::<T>(object) };
+    if T::NEEDS_FINALIZE {
+        // SAFETY: `len` initialised elements, not yet dropped.
+        let elements = unsafe { std::slice::from_raw_parts(first.as_ptr(), len) };
+        for element in elements {
+            element.finalize();
+        }
+    }
+    // SAFETY: `len` initialised elements, dropped once, never used again.
+    unsafe { std::ptr::slice_from_raw_parts_mut(first.as_ptr(), len).drop_in_place() };
+}
+
+/// `Array<T>`'s process-wide type id.
+fn registered<T: Trace>() -> Result<TypeId, GcError> {
+    registered_id_with::<Array<T>>(|| {
+        let mut descriptor = TypeDescriptor::new(
+            short_type_name::<Array<T>>(),
+            std::alloc::Layout::new::<usize>(),
+        );
+        if T::HAS_REFERENCES {
+            descriptor = descriptor.with_trace(trace_erased::<T>);
+        }
+        if std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE {
+            descriptor = descriptor.with_drop(drop_erased::<T>);
+        }
+        descriptor
+    })
+}
+
+impl<'gc> Mutator<'gc> {
+    /// Allocates an array of `len` elements, element `i` being `init(i)`.
+    ///
+    /// # Panics
+    /// If the heap cannot hold it (see [`try_alloc_array`](Self::try_alloc_array)).
+    pub fn alloc_array<T: Trace>(
+        &mut self,
+        len: usize,
+        init: impl FnMut(usize) -> T,
+    ) -> Root<'gc, Array<T>> {
+        match self.try_alloc_array(len, init) {
+            Ok(root) => root,
+            Err(error) => panic!("managed allocation failed: {error}"),
+        }
+    }
+
+    /// [`alloc_array`](Self::alloc_array), or why not (nothing already in
+    /// the heap is lost). If `init` panics, the elements it made so far are
+    /// leaked, not dropped, and the array stays empty.
+    ///
+    /// # Errors
+    /// As [`try_alloc`](Self::try_alloc); [`GcError::ObjectTooLarge`] when
+    /// the payload would not fit a `usize`, and
+    /// [`GcError::UnsupportedAlignment`] for elements aligned above 8.
+    pub fn try_alloc_array<T: Trace>(
+        &mut self,
+        len: usize,
+        mut init: impl FnMut(usize) -> T,
+    ) -> Result<Root<'gc, Array<T>>, GcError> {
+        if align_of::<T>() > 8 {
+            return Err(GcError::UnsupportedAlignment {
+                align: align_of::<T>(),
+            });
+        }
+        let payload = len
+            .checked_mul(size_of::<T>())
+            .and_then(|bytes| bytes.checked_add(LEN_BYTES))
+            .filter(|&bytes| bytes <= isize::MAX as usize - object::HEADER_SIZE)
+            .ok_or(GcError::ObjectTooLarge { size: usize::MAX })?;
+        let specialized = SpecializedTrace {
+            minor: trace_minor::<T>,
+            minor_run: scan_run::<T>,
+            major: trace_major::<T>,
+        };
+        // SAFETY: the array type's functions read the length word and that
+        // many elements: the zeroed payload is an empty array, and `payload`
+        // bytes hold `len` elements after the word; the specialised traces
+        // are the registered one's instantiations.
+        let obj =
+            unsafe { self.alloc_variable::<Array<T>>(payload, registered::<T>, specialized) }?;
+        // SAFETY: a fresh array payload.
+        let first = unsafe { elements::<T>(obj.as_ptr()) };
+        for i in 0..len {
+            let value = init(i);
+            // SAFETY: element `i` lies inside the fresh payload.
+            let slot = unsafe { first.add(i) };
+            // SAFETY: nothing else can reach the object before the root
+            // below exists; the slot is uninitialised (zeroed) memory.
+            unsafe { slot.write(value) };
+        }
+        // SAFETY: the first word of the payload; written last (module
+        // invariants).
+        unsafe { obj.as_ptr().cast::<usize>().write(len) };
+        Ok(self.make_root(obj))
+    }
+}
+
+// SAFETY: an `Array<T>` has no value of its own (nothing can build one, so
+// it is never inline in another value); its objects are traced by the
+// functions registered for them, which report every element's members.
+unsafe impl<T: Trace> Trace for Array<T> {
+    const HAS_REFERENCES: bool = T::HAS_REFERENCES;
+
+    fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
+}
+
+impl<T> std::fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Array")
+    }
+}
