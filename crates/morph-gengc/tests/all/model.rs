@@ -1,9 +1,13 @@
 //! Random graph mutations against a plain model of the graph, under stress
-//! mode. Reproduce a failure with `MORPH_GC_SEED=<seed>`.
+//! mode. Each vertex has two member edges and a `GcVec<Tagged>` of more
+//! edges mixed with integers, so the containers' barriers and buffers are
+//! exercised with the rest. Reproduce a failure with `MORPH_GC_SEED=<seed>`.
 
 use std::collections::{HashMap, HashSet};
 
-use morph_gengc::{Collection, GcConfig, Heap, Member, Mutator, Root, Trace};
+use morph_gengc::{
+    Collection, GcConfig, GcVec, Heap, Member, Mutator, Root, Tagged, TaggedValue, Trace,
+};
 
 use crate::{scaled, small_config};
 
@@ -11,7 +15,18 @@ use crate::{scaled, small_config};
 struct Vertex {
     id: u64,
     edges: [Member<Vertex>; 2],
+    /// More edges (`Some`) and integers (`None` in the model).
+    more: GcVec<Tagged>,
     payload: Vec<u64>,
+}
+
+fn vertex(id: u64, payload: Vec<u64>) -> Vertex {
+    Vertex {
+        id,
+        edges: [Member::null(), Member::null()],
+        more: GcVec::new(),
+        payload,
+    }
 }
 
 struct Rng(u64);
@@ -32,6 +47,7 @@ impl Rng {
 #[derive(Default)]
 struct Model {
     edges: HashMap<u64, [Option<u64>; 2]>,
+    more: HashMap<u64, Vec<Option<u64>>>,
     roots: Vec<u64>,
 }
 
@@ -42,6 +58,7 @@ impl Model {
         while let Some(id) = stack.pop() {
             if seen.insert(id) {
                 stack.extend(self.edges[&id].iter().flatten());
+                stack.extend(self.more[&id].iter().flatten());
             }
         }
         seen
@@ -70,6 +87,27 @@ fn check_reachable_graph<'gc>(m: &Mutator<'gc>, roots: &[Root<'gc, Vertex>], mod
             assert_eq!(got.map(|v| v.id), want, "edge of vertex {}", vertex.id);
             stack.extend(got);
         }
+        let more: Vec<Option<u64>> = vertex
+            .more
+            .iter(m)
+            .map(|value| match value {
+                TaggedValue::Ref(r) => {
+                    let target = r.downcast::<Vertex>(m).expect("a vertex");
+                    stack.push(target);
+                    Some(target.id)
+                }
+                TaggedValue::Int(i) => {
+                    assert_eq!(i, vertex.id as i64, "integer in vertex {}", vertex.id);
+                    None
+                }
+                other => panic!("unexpected {other:?} in vertex {}", vertex.id),
+            })
+            .collect();
+        assert_eq!(
+            more, model.more[&vertex.id],
+            "more edges of vertex {}",
+            vertex.id
+        );
     }
     assert_eq!(seen, model.reachable(), "reachable sets differ");
 }
@@ -90,12 +128,9 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                 0..=34 => {
                     let id = next_id;
                     next_id += 1;
-                    let root = m.alloc(Vertex {
-                        id,
-                        edges: [Member::null(), Member::null()],
-                        payload: vec![id, id * 3],
-                    });
+                    let root = m.alloc(vertex(id, vec![id, id * 3]));
                     model.edges.insert(id, [None, None]);
+                    model.more.insert(id, Vec::new());
                     model.roots.push(id);
                     roots.push(root);
                 }
@@ -126,7 +161,49 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                         model.roots.push(id);
                     }
                 }
-                92..=95 => m.collect(Collection::Minor),
+                // Push root j (or an integer) onto root i's vector.
+                92..=93 if !roots.is_empty() => {
+                    let i = rng.below(roots.len());
+                    let from = model.roots[i];
+                    let target = (rng.below(4) != 0).then(|| rng.below(roots.len()));
+                    match target {
+                        Some(j) => GcVec::push(
+                            &roots[i],
+                            |v| &v.more,
+                            m,
+                            |m| TaggedValue::Ref(roots[j].get(m).into()),
+                        ),
+                        None => GcVec::push(
+                            &roots[i],
+                            |v| &v.more,
+                            m,
+                            |_| TaggedValue::Int(from as i64),
+                        ),
+                    }
+                    model
+                        .more
+                        .get_mut(&from)
+                        .unwrap()
+                        .push(target.map(|j| model.roots[j]));
+                }
+                // Pop from, or remove an element of, root i's vector.
+                94 if !roots.is_empty() => {
+                    let i = rng.below(roots.len());
+                    let from = model.roots[i];
+                    let expected = model.more.get_mut(&from).unwrap();
+                    if !expected.is_empty() {
+                        let vec = &roots[i].get(m).more;
+                        if rng.below(2) == 0 {
+                            vec.pop(m);
+                            expected.pop();
+                        } else {
+                            let at = rng.below(expected.len());
+                            vec.remove(m, at);
+                            expected.remove(at);
+                        }
+                    }
+                }
+                95 => m.collect(Collection::Minor),
                 96..=97 if majors => m.collect(Collection::Major),
                 96 => m.collect(Collection::StartCycle),
                 97 => m.collect(Collection::FinishCycle),
@@ -138,11 +215,7 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
             }
             // Garbage nobody roots.
             if step % 3 == 0 {
-                m.alloc(Vertex {
-                    id: u64::MAX,
-                    edges: [Member::null(), Member::null()],
-                    payload: vec![],
-                });
+                m.alloc(vertex(u64::MAX, vec![]));
             }
         }
         check_reachable_graph(m, &roots, &model);
@@ -153,9 +226,25 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
             m.collect(Collection::Minor);
         }
         m.collect(Collection::Major);
+        // Every reachable vertex, and the buffer of each whose vector ever
+        // grew (its earlier buffers are garbage).
+        let reachable = model.reachable();
+        let mut buffers = 0;
+        let mut stack: Vec<_> = roots.iter().map(|r| r.get(m)).collect();
+        let mut seen = HashSet::new();
+        while let Some(v) = stack.pop() {
+            if seen.insert(v.id) {
+                buffers += usize::from(v.more.capacity(m) > 0);
+                stack.extend(v.edges.iter().filter_map(|e| e.get(m)));
+                stack.extend(v.more.iter(m).filter_map(|t| match t {
+                    TaggedValue::Ref(r) => r.downcast::<Vertex>(m),
+                    _ => None,
+                }));
+            }
+        }
         assert_eq!(
             m.usage().old_objects,
-            model.reachable().len(),
+            reachable.len() + buffers,
             "seed {seed}"
         );
     });
