@@ -39,6 +39,11 @@ pub trait Element: Trace + sealed::Sealed {
     /// What a slot holds, read out (a `Gc` borrows the mutator).
     type Value<'a>: Copy;
 
+    /// Whether the empty slot is all zero bytes, so a zeroed buffer needs
+    /// no filling.
+    #[doc(hidden)]
+    const EMPTY_IS_ZEROED: bool = false;
+
     /// A slot holding the empty value (null, nil, `L::default()`).
     fn empty() -> Self;
 
@@ -55,6 +60,8 @@ pub trait Element: Trace + sealed::Sealed {
 impl<U: 'static> sealed::Sealed for Member<U> {}
 impl<U: 'static> Element for Member<U> {
     type Value<'a> = Option<Gc<'a, U>>;
+    // A null member is the zero word.
+    const EMPTY_IS_ZEROED: bool = true;
 
     fn empty() -> Self {
         Member::null()
@@ -76,6 +83,8 @@ impl<U: 'static> Element for Member<U> {
 impl sealed::Sealed for Tagged {}
 impl Element for Tagged {
     type Value<'a> = TaggedValue<'a>;
+    // Nil is the zero word.
+    const EMPTY_IS_ZEROED: bool = true;
 
     fn empty() -> Self {
         Tagged::nil()
@@ -297,7 +306,11 @@ impl<T: Element> GcVec<T> {
             return;
         }
         let new_capacity = needed.max(capacity.saturating_mul(2)).max(4);
-        let new = mutator.alloc_array(new_capacity, |_| T::empty());
+        let new = if T::EMPTY_IS_ZEROED {
+            mutator.alloc_array_zeroed::<T>(new_capacity)
+        } else {
+            mutator.alloc_array(new_capacity, |_| T::empty())
+        };
         let mutator = &*mutator;
         let vec = field(owner.get(mutator).get_ref());
         let new = new.get(mutator);
