@@ -177,11 +177,7 @@ fn empty_arrays_downcasts_and_a_panicking_constructor() {
 /// reached to one it has traced: `Member::set` logs it like any object.
 #[test]
 fn an_array_moved_behind_the_marker_mid_cycle_survives() {
-    let config = GcConfig {
-        gc_threshold: 1 << 30,
-        ..small_config()
-    };
-    let mut heap = Heap::new(config).unwrap();
+    let mut heap = Heap::new(crate::manual_cycles_config()).unwrap();
     heap.enter(|m| {
         let from = m.alloc_tenured(node(1)).unwrap();
         let to = m.alloc_tenured(node(2)).unwrap();

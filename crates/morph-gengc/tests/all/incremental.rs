@@ -21,11 +21,7 @@ fn node(value: u64) -> Node {
 }
 
 fn config() -> GcConfig {
-    GcConfig {
-        // Cycles only when the tests start them.
-        gc_threshold: 1 << 30,
-        ..small_config()
-    }
+    crate::manual_cycles_config()
 }
 
 /// An old object moved from a holder the marker has not reached to one it

@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use morph_gengc::{Collection, GcConfig, Heap, Member, RefLock, Trace};
 
-use crate::{scaled, small_config};
+use crate::scaled;
 
 #[derive(Trace)]
 struct Leaf(u64);
@@ -31,11 +31,7 @@ fn holder(value: Value) -> Holder {
 }
 
 fn config() -> GcConfig {
-    GcConfig {
-        // Cycles only when the tests start them.
-        gc_threshold: 1 << 30,
-        ..small_config()
-    }
+    crate::manual_cycles_config()
 }
 
 /// Reads the leaf a holder's value refers to.

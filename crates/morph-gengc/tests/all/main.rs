@@ -25,6 +25,15 @@ pub fn small_config() -> GcConfig {
     }
 }
 
+/// [`small_config`] with incremental cycles only when a test starts them
+/// (`Collection::StartCycle`), so its mutations land mid-cycle on purpose.
+pub fn manual_cycles_config() -> GcConfig {
+    GcConfig {
+        gc_threshold: 1 << 30,
+        ..small_config()
+    }
+}
+
 /// Scales an iteration count down under Miri.
 pub fn scaled(n: usize) -> usize {
     if cfg!(miri) { (n / 100).max(2) } else { n }

@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use morph_gengc::{Collection, GcAny, GcConfig, Heap, Member, Tagged, TaggedValue, Trace};
 
-use crate::{scaled, small_config};
+use crate::scaled;
 
 #[derive(Trace)]
 struct Pair {
@@ -30,11 +30,7 @@ fn pair() -> Pair {
 }
 
 fn config() -> GcConfig {
-    GcConfig {
-        // Cycles only when the tests start them.
-        gc_threshold: 1 << 30,
-        ..small_config()
-    }
+    crate::manual_cycles_config()
 }
 
 #[test]

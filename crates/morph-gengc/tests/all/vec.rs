@@ -169,11 +169,7 @@ fn random_operations_match_a_plain_vec_through_collections() {
 /// an object the marker has traced: the slots' barriers log it.
 #[test]
 fn elements_moved_behind_the_marker_mid_cycle_survive() {
-    let config = GcConfig {
-        gc_threshold: 1 << 30,
-        ..small_config()
-    };
-    let mut heap = Heap::new(config).unwrap();
+    let mut heap = Heap::new(crate::manual_cycles_config()).unwrap();
     heap.enter(|m| {
         #[derive(Trace)]
         struct Link {
