@@ -28,7 +28,9 @@ use morph_header::{SlotVisitor, TypeDescriptor, TypeId};
 use crate::GcError;
 use crate::collect::{Evacuator, Marker};
 use crate::object::{self, ObjectRef};
-use crate::safe::{Gc, Mutator, Root, registered_id_with, short_type_name};
+use crate::safe::{
+    Gc, Mutator, Root, alloc_failed, needs_drop_fn, registered_id_with, short_type_name,
+};
 use crate::trace::{Trace, Tracer};
 use crate::types::SpecializedTrace;
 
@@ -201,7 +203,7 @@ fn registered<T: Trace>() -> Result<TypeId, GcError> {
         if T::HAS_REFERENCES {
             descriptor = descriptor.with_trace(trace_erased::<T>);
         }
-        if std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE {
+        if needs_drop_fn::<T>() {
             descriptor = descriptor.with_drop(drop_erased::<T>);
         }
         descriptor
@@ -218,10 +220,8 @@ impl<'gc> Mutator<'gc> {
         len: usize,
         init: impl FnMut(usize) -> T,
     ) -> Root<'gc, Array<T>> {
-        match self.try_alloc_array(len, init) {
-            Ok(root) => root,
-            Err(error) => panic!("managed allocation failed: {error}"),
-        }
+        self.try_alloc_array(len, init)
+            .unwrap_or_else(|error| alloc_failed(error))
     }
 
     /// [`alloc_array`](Self::alloc_array), or why not (nothing already in
@@ -300,11 +300,8 @@ impl<'gc> Mutator<'gc> {
             "only for elements whose zero bytes are empty"
         );
         // The allocation zeroed every element: each is its empty value.
-        let result = self.alloc_array_with::<T>(len, |_, _| {});
-        match result {
-            Ok(root) => root,
-            Err(error) => panic!("managed allocation failed: {error}"),
-        }
+        self.alloc_array_with::<T>(len, |_, _| {})
+            .unwrap_or_else(|error| alloc_failed(error))
     }
 }
 

@@ -536,7 +536,7 @@ impl TypeMap {
 /// Whether `T`'s objects need their drop function (`drop_erased`) run when
 /// they die: the registry gets one, and young `T`s are allocated
 /// `FINALIZABLE`, exactly when this holds.
-const fn needs_drop_fn<T: Trace>() -> bool {
+pub(crate) const fn needs_drop_fn<T: Trace>() -> bool {
     std::mem::needs_drop::<T>() || T::NEEDS_FINALIZE
 }
 
@@ -1026,7 +1026,7 @@ impl Mutator<'_> {
 
 #[cold]
 #[inline(never)]
-fn alloc_failed(error: GcError) -> ! {
+pub(crate) fn alloc_failed(error: GcError) -> ! {
     panic!("managed allocation failed: {error}")
 }
 
