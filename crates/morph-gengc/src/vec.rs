@@ -333,35 +333,19 @@ impl<T: Element> GcVec<T> {
         mutator: &mut Mutator<'gc>,
         value: impl for<'a> FnOnce(&'a Mutator<'gc>) -> T::Value<'a>,
     ) {
-        {
-            let mutator = &*mutator;
+        let full = {
             let vec = field(owner.get(mutator).get_ref());
-            let len = vec.len();
-            if let Some(slot) = vec.buf.get(mutator).and_then(|buf| buf.get(len)) {
-                // Room: no allocation, so the value may be made now.
-                slot.write(mutator, value(mutator));
-                vec.len.set(len + 1);
-                return;
-            }
+            vec.len() == vec.capacity(mutator)
+        };
+        if full {
+            Self::reserve(owner, &field, mutator, 1);
         }
-        Self::grow_and_push(owner, field, mutator, value);
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow_and_push<'gc, O: Trace>(
-        owner: &Root<'gc, O>,
-        field: impl for<'x> Fn(&'x O) -> &'x GcVec<T>,
-        mutator: &mut Mutator<'gc>,
-        value: impl for<'a> FnOnce(&'a Mutator<'gc>) -> T::Value<'a>,
-    ) {
-        Self::reserve(owner, &field, mutator, 1);
+        // Room now: no allocation, so the value may be made here.
         let mutator = &*mutator;
         let vec = field(owner.get(mutator).get_ref());
-        let len = vec.len();
-        let buf = vec.buf.get(mutator).expect("reserved");
-        buf.as_slice()[len].write(mutator, value(mutator));
-        vec.len.set(len + 1);
+        if vec.push_within_capacity(mutator, value(mutator)).is_err() {
+            unreachable!("room was reserved");
+        }
     }
 
     /// Inserts the value `value` makes at `index`, shifting the rest up.
