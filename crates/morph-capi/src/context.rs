@@ -189,10 +189,9 @@ pub(crate) struct Context {
     pub(crate) roots: Roots,
     stress: Stress,
     /// A collector mode without stress mode: managed allocations go
-    /// straight to the heap, and the header's inline allocation is open.
+    /// straight to the heap, and the header's inline allocation is open
+    /// (its state is the shell's `MorphInline`, which `roots` points at).
     direct: bool,
-    /// The shell's state for the header's inline paths.
-    inline_paths: NonNull<MorphInline>,
     /// The part of eden lent to the inline allocation, while it is out.
     loan: Option<EdenLoan>,
 }
@@ -225,7 +224,6 @@ impl Context {
             roots: Roots::new(inline_paths),
             stress: Stress::default(),
             direct,
-            inline_paths,
             loan: None,
         };
         if let Some(every) = std::env::var(STRESS_ENV)
@@ -259,7 +257,7 @@ impl Context {
         // SAFETY: the shell's inline state (never freed); this runs on the
         // owner thread inside a checked call, and the reference ends before
         // any C code can run (see `MorphInline`).
-        let inline = unsafe { &mut *self.inline_paths.as_ptr() };
+        let inline = unsafe { &mut *self.roots.inline_paths().as_ptr() };
         inline.thread = 0;
         let (cursor, objects) = (inline.cursor, inline.objects);
         inline.cursor = std::ptr::null_mut();
@@ -287,14 +285,14 @@ impl Context {
     #[inline]
     fn open_inline(&mut self) {
         // SAFETY: as in `close_inline`.
-        let loaded = unsafe { (*self.inline_paths.as_ptr()).types_loaded };
+        let loaded = unsafe { (*self.roots.inline_paths().as_ptr()).types_loaded };
         let (loaded, loan) = match self.mem.heap() {
             Ok(heap) if self.direct => (load_inline_types(heap, loaded), heap.lend_eden()),
             _ => (loaded, None),
         };
         self.loan = loan;
         // SAFETY: as in `close_inline`.
-        let inline = unsafe { &mut *self.inline_paths.as_ptr() };
+        let inline = unsafe { &mut *self.roots.inline_paths().as_ptr() };
         inline.types_loaded = loaded;
         if let Some(loan) = loan {
             inline.cursor = loan.start().as_ptr();

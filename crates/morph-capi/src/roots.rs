@@ -75,6 +75,12 @@ impl Roots {
         }
     }
 
+    /// The context's inline-path state, where the stack lives (the
+    /// context lends eden through it too).
+    pub(crate) fn inline_paths(&self) -> NonNull<MorphInline> {
+        self.stack
+    }
+
     /// The innermost pushed frame and the number pushed.
     fn stack(&self) -> (Option<NonNull<MorphFrame>>, usize) {
         // SAFETY: `stack` points into a never-freed shell; this runs on
