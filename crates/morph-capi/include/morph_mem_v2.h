@@ -319,7 +319,9 @@ typedef struct MorphTypeDesc {
 //   types registered before `types_loaded` C types (see
 //   `MorphTypePrefix::inline_seq`), with payloads of at most
 //   `max_payload` bytes, counting them in `objects`. Every call into the
-//   library takes the part back first and lends the rest afterwards.
+//   library takes the part back first; only the inline allocation's own
+//   call (`morph_alloc_v2_refill`) lends the rest afterwards, so a
+//   program built without the inline paths never holds a loan.
 // * `top` and `depth` are the shadow stack: the innermost pushed frame
 //   and how many are pushed. The functions and the inline paths keep them
 //   alike.
@@ -693,6 +695,16 @@ MorphStatus morph_context_config(struct MorphContext *ctx, struct MorphMemConfig
 // trace callback and finalizer of a type keeps its contract.
 void *morph_alloc_v2(struct MorphContext *ctx, size_t size, const MorphTypeInfo *type, MorphAllocFlags flags);
 
+// `morph_alloc_v2` for the header's inline allocation, when the part of
+// the nursery it was lent is spent (or none is out): allocates as
+// `morph_alloc_v2` does, then lends the inline allocation the free part
+// of the nursery again. Call `morph_alloc_v2` instead; a program built
+// without the inline paths never needs this.
+//
+// # Safety
+// As `morph_alloc_v2`.
+void *morph_alloc_v2_refill(struct MorphContext *ctx, size_t size, const MorphTypeInfo *type, MorphAllocFlags flags);
+
 // Frees a `MORPH_ALLOC_POOLED` object of `size` bytes and type `type`
 // (the values it was allocated with). A pointer the pools did not hand
 // out, an interior pointer or a second free is refused with
@@ -947,6 +959,9 @@ static inline void morph_write_barrier_inline(MorphContext *ctx, void *owner, vo
  *    MORPH_ALLOC_DEFAULT, payload between the type's size and
  *    `max_payload`; its header written, its payload zeroed;
  *  - push and pop link the frame in or out of the shadow stack.
+ * When allocation's part of the nursery is spent (or not yet lent: the
+ * library lends it only to morph_alloc_v2_refill, the inline path's own
+ * call), it calls morph_alloc_v2_refill, which allocates and lends again.
  * Each first compares the context's `inline_paths.thread` with the calling
  * thread's thread pointer. It is 0 before the context's first call, while
  * the library runs (a callback's call), after destruction, and where the
@@ -997,7 +1012,7 @@ static inline void *morph_alloc_v2_inline_(MorphContext *ctx, size_t size,
             return header + 1;
         }
     }
-    return (morph_alloc_v2)(ctx, size, type, flags);
+    return morph_alloc_v2_refill(ctx, size, type, flags);
 }
 
 static inline MorphStatus morph_frame_push_inline_(MorphContext *ctx, MorphFrame *frame,

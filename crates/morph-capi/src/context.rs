@@ -254,18 +254,28 @@ impl Context {
     /// what was placed in it.
     #[inline]
     fn close_inline(&mut self) {
+        let inline = self.roots.inline_paths().as_ptr();
         // SAFETY: the shell's inline state (never freed); this runs on the
-        // owner thread inside a checked call, and the reference ends before
-        // any C code can run (see `MorphInline`).
-        let inline = unsafe { &mut *self.roots.inline_paths().as_ptr() };
-        inline.thread = 0;
+        // owner thread inside a checked call, and no reference to it is
+        // held across C code (see `MorphInline`).
+        unsafe { (*inline).thread = 0 };
+        if let Some(loan) = self.loan.take() {
+            self.repay_from_inline(inline, loan);
+        }
+    }
+
+    /// Takes back from the inline allocation the part of eden it was lent
+    /// (its cursor and count are set only while a loan is out).
+    #[inline(never)]
+    fn repay_from_inline(&mut self, inline: *mut MorphInline, loan: EdenLoan) {
+        // SAFETY: as in `close_inline`; the reference ends before any C
+        // code can run.
+        let inline = unsafe { &mut *inline };
         let (cursor, objects) = (inline.cursor, inline.objects);
         inline.cursor = std::ptr::null_mut();
         inline.limit = std::ptr::null_mut();
         inline.objects = 0;
-        if let Some(loan) = self.loan.take()
-            && let Ok(heap) = self.mem.heap()
-        {
+        if let Ok(heap) = self.mem.heap() {
             let cursor = NonNull::new(cursor).unwrap_or(loan.start());
             // SAFETY: the header's inline allocation placed `objects`
             // objects from the loan's start to `cursor`, as `EdenLoan`
@@ -279,27 +289,37 @@ impl Context {
         }
     }
 
-    /// Opens the header's inline paths at the end of a call: lends the
-    /// free part of eden to inline allocation (collector modes outside
-    /// stress mode), with every C type registered so far loaded.
+    /// Opens the header's inline paths at the end of a call. With `lend`
+    /// (the inline allocation's own call, `morph_alloc_v2_refill`), it also
+    /// lends the free part of eden to inline allocation (collector modes
+    /// outside stress mode), with every C type registered so far loaded;
+    /// other calls leave eden unlent, so a program built without the
+    /// inline paths never pays for a loan it cannot use.
     #[inline]
-    fn open_inline(&mut self) {
+    fn open_inline(&mut self, lend: bool) {
+        let inline = self.roots.inline_paths().as_ptr();
+        if lend && self.direct {
+            self.lend_to_inline(inline);
+        }
         // SAFETY: as in `close_inline`.
-        let loaded = unsafe { (*self.roots.inline_paths().as_ptr()).types_loaded };
-        let (loaded, loan) = match self.mem.heap() {
-            Ok(heap) if self.direct => (load_inline_types(heap, loaded), heap.lend_eden()),
-            _ => (loaded, None),
-        };
-        self.loan = loan;
-        // SAFETY: as in `close_inline`.
-        let inline = unsafe { &mut *self.roots.inline_paths().as_ptr() };
-        inline.types_loaded = loaded;
-        if let Some(loan) = loan {
+        unsafe { (*inline).thread = thread_pointer() };
+    }
+
+    /// Lends the free part of eden to the inline allocation, loading the C
+    /// types registered since the last loan.
+    #[inline(never)]
+    fn lend_to_inline(&mut self, inline: *mut MorphInline) {
+        let Ok(heap) = self.mem.heap() else { return };
+        // SAFETY: as in `close_inline`; the reference ends before any C
+        // code can run.
+        let inline = unsafe { &mut *inline };
+        inline.types_loaded = load_inline_types(heap, inline.types_loaded);
+        self.loan = heap.lend_eden();
+        if let Some(loan) = self.loan {
             inline.cursor = loan.start().as_ptr();
             inline.limit = loan.limit().as_ptr();
             inline.max_payload = loan.max_payload();
         }
-        inline.thread = thread_pointer();
     }
 
     /// The dispatcher behind `morph_alloc_v2`. The common case — a
@@ -481,11 +501,26 @@ pub(crate) unsafe fn with_context<R>(
     body: impl FnOnce(&mut Context) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
     // SAFETY: caller contract.
+    unsafe { with_context_lending(ctx, false, body) }
+}
+
+/// [`with_context`], lending eden to the header's inline allocation
+/// afterwards if `lend` (see [`Context::open_inline`]).
+///
+/// # Safety
+/// As [`with_context`].
+#[inline]
+unsafe fn with_context_lending<R>(
+    ctx: *mut MorphContext,
+    lend: bool,
+    body: impl FnOnce(&mut Context) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    // SAFETY: caller contract.
     let mut entered = unsafe { Shell::enter(MorphContext::shell(ctx)) }?;
     let context = entered.state();
     context.close_inline();
     let result = body(context);
-    context.open_inline();
+    context.open_inline(lend);
     result
 }
 
@@ -607,11 +642,46 @@ pub unsafe extern "C" fn morph_alloc_v2(
     r#type: *const MorphTypeInfo,
     flags: MorphAllocFlags,
 ) -> *mut c_void {
+    // SAFETY: caller contract.
+    unsafe { alloc_and_lend(ctx, size, r#type, flags, false) }
+}
+
+/// `morph_alloc_v2` for the header's inline allocation, when the part of
+/// the nursery it was lent is spent (or none is out): allocates as
+/// `morph_alloc_v2` does, then lends the inline allocation the free part
+/// of the nursery again. Call `morph_alloc_v2` instead; a program built
+/// without the inline paths never needs this.
+///
+/// # Safety
+/// As `morph_alloc_v2`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn morph_alloc_v2_refill(
+    ctx: *mut MorphContext,
+    size: usize,
+    r#type: *const MorphTypeInfo,
+    flags: MorphAllocFlags,
+) -> *mut c_void {
+    // SAFETY: caller contract.
+    unsafe { alloc_and_lend(ctx, size, r#type, flags, true) }
+}
+
+/// The body of `morph_alloc_v2` and `morph_alloc_v2_refill`.
+///
+/// # Safety
+/// As `morph_alloc_v2`.
+#[inline(always)]
+unsafe fn alloc_and_lend(
+    ctx: *mut MorphContext,
+    size: usize,
+    r#type: *const MorphTypeInfo,
+    flags: MorphAllocFlags,
+    lend: bool,
+) -> *mut c_void {
     boundary_ptr(|| {
         // SAFETY: caller contract.
         let ty = unsafe { MorphTypeInfo::check(r#type) }?;
         // SAFETY: caller contract.
-        let ptr = unsafe { with_context(ctx, |c| c.alloc(size, ty, flags)) }?;
+        let ptr = unsafe { with_context_lending(ctx, lend, |c| c.alloc(size, ty, flags)) }?;
         Ok(ptr.as_ptr().cast())
     })
 }

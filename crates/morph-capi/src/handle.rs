@@ -94,7 +94,9 @@ pub struct MorphHandlePrefix {
 ///   types registered before `types_loaded` C types (see
 ///   `MorphTypePrefix::inline_seq`), with payloads of at most
 ///   `max_payload` bytes, counting them in `objects`. Every call into the
-///   library takes the part back first and lends the rest afterwards.
+///   library takes the part back first; only the inline allocation's own
+///   call (`morph_alloc_v2_refill`) lends the rest afterwards, so a
+///   program built without the inline paths never holds a loan.
 /// * `top` and `depth` are the shadow stack: the innermost pushed frame
 ///   and how many are pushed. The functions and the inline paths keep them
 ///   alike.
