@@ -10,24 +10,42 @@
 //! allocations then frees never touches it (Bonwick's magazines, 2001).
 //!
 //! The caches of a thread live in one `thread_local!`, indexed by the pool
-//! core's small id (ids are recycled only once a core is gone); a cache holds an `Arc` of its core, so slots in a
-//! cache never outlive their blocks. When the thread exits, its caches go
-//! back to the depots. A free or allocation that cannot reach the thread
-//! cache (during thread-local destruction) goes to the depot directly.
+//! core's small id (ids are recycled only once a core is gone); a cache
+//! holds an `Arc` of its core, so slots in a cache never outlive their
+//! blocks. When the thread exits, its caches go back to the depots. A free
+//! or allocation that cannot reach the thread cache (during thread-local
+//! destruction) goes to the depot directly.
+//!
+//! # The hot table
+//! The fast paths do not touch that `RefCell`: the loaded magazine of each
+//! of the first [`HOT_CACHES`] core ids is mirrored in a second, constant
+//! initialised thread local without a destructor (the [`HotTable`]), whose
+//! access is one thread-pointer-relative address. A pop is then an id
+//! check, a pointer compare, a length test and a load — what mimalloc's
+//! free-list pop costs — with no borrow flag to set and clear.
 //!
 //! # Invariants
-//! - The `RefCell` is borrowed only inside one `alloc`/`free`/`flush` call,
-//!   during which no user code runs (a box's value is dropped before its
-//!   slot is freed), so it is never borrowed twice; if it were, the
-//!   operation would take the uncached path instead of panicking.
+//! - The `RefCell` is borrowed only inside one slow-path call, during which
+//!   no user code runs (a box's value is dropped before its slot is freed),
+//!   so it is never borrowed twice; if it were (a global allocator built on
+//!   a shared pool, called while carving), the operation would take the
+//!   uncached path instead of panicking.
+//! - **Hot entries.** While `HOT[id].core` is a core `C` (not null): the
+//!   thread's `caches[id]` is a cache of `C`, its `loaded` magazine's slots
+//!   are `buf[..len]` (the `Vec`'s own length is stale), `buf` is that
+//!   `Vec`'s buffer, and `len <= cap <= loaded.capacity()`. A slow path
+//!   *detaches* the entry (folds `len` and `allocs` back into the cache and
+//!   sets `core` to null) before it touches the cache and *attaches* it
+//!   again when done, so a reentrant fast path in between finds no hot
+//!   entry, and nothing but the hot entry uses the buffer while attached.
 //! - `LocalCache::published` is what this cache last added to
 //!   `SlotCore::cached`.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 
 use super::depot::Magazine;
-use super::slot_core::SlotCore;
+use super::slot_core::{CoreRef, SlotCore};
 use crate::error::PoolError;
 use crate::sync::{Arc, Ordering, pool_thread_local};
 
@@ -78,12 +96,112 @@ pool_thread_local! {
     });
 }
 
+/// Core ids whose loaded magazine the fast paths reach through [`HOT`];
+/// caches of higher ids work through the `RefCell` alone. (Smaller under
+/// Miri, so a test reaches past the table with a handful of pools.)
+pub(crate) const HOT_CACHES: usize = if cfg!(miri) { 4 } else { 32 };
+
+/// The fast-path view of one thread cache's loaded magazine (see the
+/// module's invariants).
+struct Hot {
+    /// The core of the attached cache, or null.
+    core: Cell<*const SlotCore>,
+    buf: Cell<*mut NonNull<u8>>,
+    len: Cell<usize>,
+    cap: Cell<usize>,
+    /// Allocations by the fast path since the entry was attached.
+    allocs: Cell<u64>,
+}
+
+impl Hot {
+    #[cfg_attr(loom, allow(dead_code))] // no hot table under loom
+    const fn empty() -> Self {
+        Self {
+            core: Cell::new(core::ptr::null()),
+            buf: Cell::new(core::ptr::null_mut()),
+            len: Cell::new(0),
+            cap: Cell::new(0),
+            allocs: Cell::new(0),
+        }
+    }
+}
+
+pub(crate) struct HotTable([Hot; HOT_CACHES]);
+
+impl HotTable {
+    #[cfg_attr(loom, allow(dead_code))] // no hot table under loom
+    const fn new() -> Self {
+        Self([const { Hot::empty() }; HOT_CACHES])
+    }
+
+    /// This thread's attached entry for `core`, if any.
+    #[inline(always)]
+    fn entry(&self, core: CoreRef<'_>) -> Option<&Hot> {
+        let hot = self.0.get(core.id)?;
+        (hot.core.get() == core.as_ptr()).then_some(hot)
+    }
+
+    #[inline(always)]
+    fn pop(&self, core: CoreRef<'_>) -> Option<NonNull<u8>> {
+        let hot = self.entry(core)?;
+        let len = hot.len.get().checked_sub(1)?;
+        hot.len.set(len);
+        hot.allocs.set(hot.allocs.get() + 1);
+        // SAFETY: the entry is attached, so `buf[..len + 1]` are the loaded
+        // magazine's slots (hot-entry invariant): `len` is in bounds...
+        let at = unsafe { hot.buf.get().add(len) };
+        // SAFETY: ...and initialised; its slot is taken out of the magazine
+        // by the length just stored.
+        Some(unsafe { at.read() })
+    }
+
+    #[inline(always)]
+    fn push(&self, core: CoreRef<'_>, slot: NonNull<u8>) -> bool {
+        let Some(hot) = self.entry(core) else {
+            return false;
+        };
+        let len = hot.len.get();
+        if len >= hot.cap.get() {
+            return false;
+        }
+        // SAFETY: attached, so `buf` is the loaded magazine's buffer with
+        // room for `cap` slots (hot-entry invariant) and `len < cap`...
+        let at = unsafe { hot.buf.get().add(len) };
+        // SAFETY: ...so `at` is in the buffer, and past the loaded slots.
+        unsafe { at.write(slot) };
+        hot.len.set(len + 1);
+        true
+    }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static HOT: HotTable = const { HotTable::new() };
+}
+
+/// Runs `f` on this thread's hot table. It has no destructor, so it is
+/// there even while the thread's other locals are being destroyed.
+#[cfg(not(loom))]
+#[inline(always)]
+fn with_hot<R>(f: impl FnOnce(&HotTable) -> R) -> Option<R> {
+    HOT.try_with(f).ok()
+}
+
+/// Under loom there is no hot table: loom's thread locals are destroyed in
+/// an order of their own, and the table is per thread with nothing to
+/// model-check. Every operation takes the `RefCell` path.
+#[cfg(loom)]
+#[inline(always)]
+fn with_hot<R>(_: impl FnOnce(&HotTable) -> R) -> Option<R> {
+    None
+}
+
 /// Allocates a slot of `core` through the calling thread's cache.
 ///
 /// # Errors
 /// [`PoolError::OutOfMemory`] if a new block was needed and refused.
 #[inline(always)]
-pub(crate) fn alloc(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
+pub(crate) fn alloc(core: CoreRef<'_>) -> Result<NonNull<u8>, PoolError> {
     match alloc_from_loaded(core) {
         Some(slot) => Ok(slot),
         None => alloc_slow(core),
@@ -94,30 +212,21 @@ pub(crate) fn alloc(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
 /// Returns only a pointer, so nothing larger than a register crosses the
 /// thread-local access.
 #[inline(always)]
-pub(crate) fn alloc_from_loaded(core: &Arc<SlotCore>) -> Option<NonNull<u8>> {
-    CACHES
-        .try_with(|caches| {
-            let mut caches = caches.try_borrow_mut().ok()?;
-            let cache = caches.find(core)?;
-            let slot = cache.loaded.pop()?;
-            cache.allocs += 1;
-            Some(slot)
-        })
-        .ok()
-        .flatten()
+pub(crate) fn alloc_from_loaded(core: CoreRef<'_>) -> Option<NonNull<u8>> {
+    with_hot(|hot| hot.pop(core)).flatten()
 }
 
 /// Everything but the fast path: a new cache, a refill, or no cache at all.
 #[cold]
 #[inline(never)]
-pub(crate) fn alloc_slow(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
+pub(crate) fn alloc_slow(core: CoreRef<'_>) -> Result<NonNull<u8>, PoolError> {
     let cached = CACHES.try_with(|caches| {
         let mut caches = caches.try_borrow_mut().ok()?;
         Some(caches.alloc(core))
     });
     match cached {
         Ok(Some(result)) => result,
-        _ => alloc_uncached(core),
+        _ => alloc_uncached(&core),
     }
 }
 
@@ -127,21 +236,8 @@ pub(crate) fn alloc_slow(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError>
 /// `slot` is a carved slot of `core` that its holder gives up: it is in no
 /// cache, the depot, or anyone's hands afterwards.
 #[inline(always)]
-pub(crate) unsafe fn free(core: &Arc<SlotCore>, slot: NonNull<u8>) {
-    let pushed = CACHES.try_with(|caches| {
-        let Ok(mut caches) = caches.try_borrow_mut() else {
-            return false;
-        };
-        let Some(cache) = caches.find(core) else {
-            return false;
-        };
-        if cache.loaded.len() < cache.capacity {
-            cache.loaded.push(slot);
-            return true;
-        }
-        false
-    });
-    if !matches!(pushed, Ok(true)) {
+pub(crate) unsafe fn free(core: CoreRef<'_>, slot: NonNull<u8>) {
+    if with_hot(|hot| hot.push(core, slot)) != Some(true) {
         free_slow(core, slot);
     }
 }
@@ -149,7 +245,7 @@ pub(crate) unsafe fn free(core: &Arc<SlotCore>, slot: NonNull<u8>) {
 /// Everything but the fast path of [`free`].
 #[cold]
 #[inline(never)]
-fn free_slow(core: &Arc<SlotCore>, slot: NonNull<u8>) {
+fn free_slow(core: CoreRef<'_>, slot: NonNull<u8>) {
     let cached = CACHES.try_with(|caches| {
         let Ok(mut caches) = caches.try_borrow_mut() else {
             return false;
@@ -158,7 +254,7 @@ fn free_slow(core: &Arc<SlotCore>, slot: NonNull<u8>) {
         true
     });
     if !matches!(cached, Ok(true)) {
-        free_uncached(core, slot);
+        free_uncached(&core, slot);
     }
 }
 
@@ -168,8 +264,9 @@ pub(crate) fn forget(core: &Arc<SlotCore>) {
     let _ = CACHES.try_with(|caches| {
         if let Ok(mut caches) = caches.try_borrow_mut() {
             let home = caches.home;
-            if caches.find(core).is_some() {
+            if caches.find(CoreRef::new(core)).is_some() {
                 let mut cache = caches.caches[core.id].take().expect("just found");
+                cache.detach();
                 cache.flush(home);
             }
         }
@@ -182,8 +279,10 @@ pub(crate) fn flush(core: &Arc<SlotCore>) {
     let _ = CACHES.try_with(|caches| {
         if let Ok(mut caches) = caches.try_borrow_mut() {
             let home = caches.home;
-            if let Some(cache) = caches.find(core) {
+            if let Some(cache) = caches.find(CoreRef::new(core)) {
+                cache.detach();
                 cache.flush(home);
+                cache.attach();
             }
         }
     });
@@ -215,50 +314,60 @@ impl ThreadCaches {
     /// is reused only after its core is dropped, which no cache allows
     /// while it holds the core's `Arc`; the pointer check is a safety net.)
     #[inline(always)]
-    fn find(&mut self, core: &Arc<SlotCore>) -> Option<&mut LocalCache> {
+    fn find(&mut self, core: CoreRef<'_>) -> Option<&mut LocalCache> {
         let cache = self.caches.get_mut(core.id)?.as_mut()?;
-        if Arc::ptr_eq(&cache.core, core) {
+        if Arc::as_ptr(&cache.core) == core.as_ptr() {
             Some(cache)
         } else {
             None
         }
     }
 
-    fn alloc(&mut self, core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
+    fn alloc(&mut self, core: CoreRef<'_>) -> Result<NonNull<u8>, PoolError> {
         let home = self.home;
-        if let Some(cache) = self.find(core) {
-            if let Some(slot) = cache.loaded.pop() {
+        let cache = match self.find(core) {
+            Some(cache) => cache,
+            None => self.register(core),
+        };
+        cache.detach();
+        let result = match cache.loaded.pop() {
+            Some(slot) => {
                 cache.allocs += 1;
-                return Ok(slot);
+                Ok(slot)
             }
-            return cache.refill(home);
-        }
-        self.register(core).refill(home)
+            None => cache.refill(home),
+        };
+        cache.attach();
+        result
     }
 
-    fn free(&mut self, core: &Arc<SlotCore>, slot: NonNull<u8>) {
+    fn free(&mut self, core: CoreRef<'_>, slot: NonNull<u8>) {
         let home = self.home;
-        if let Some(cache) = self.find(core) {
-            if cache.loaded.len() < cache.capacity {
-                cache.loaded.push(slot);
-                return;
-            }
-            return cache.make_room_and_free(home, slot);
+        let cache = match self.find(core) {
+            Some(cache) => cache,
+            None => self.register(core),
+        };
+        cache.detach();
+        if cache.loaded.len() < cache.capacity {
+            cache.loaded.push(slot);
+        } else {
+            cache.make_room_and_free(home, slot);
         }
-        self.register(core).make_room_and_free(home, slot);
+        cache.attach();
     }
 
     /// A new cache for `core` (and, while at it, drops the caches of pools
     /// whose handle is gone).
     #[cold]
     #[inline(never)]
-    fn register(&mut self, core: &Arc<SlotCore>) -> &mut LocalCache {
+    fn register(&mut self, core: CoreRef<'_>) -> &mut LocalCache {
         let home = self.home;
         for entry in &mut self.caches {
             let closed = entry
                 .as_ref()
                 .is_some_and(|cache| cache.core.closed.load(Ordering::Relaxed) != 0);
             if closed && let Some(mut cache) = entry.take() {
+                cache.detach();
                 cache.flush(home);
             }
         }
@@ -267,11 +376,12 @@ impl ThreadCaches {
         }
         if let Some(mut other) = self.caches[core.id].take() {
             // Unreachable by the id invariant; keep nothing of it anyway.
+            other.detach();
             other.flush(home);
         }
         let magazine = core.magazine_slots;
         self.caches[core.id].insert(LocalCache {
-            core: Arc::clone(core),
+            core: core.to_arc(),
             capacity: magazine,
             loaded: Vec::with_capacity(magazine),
             spare: Vec::with_capacity(magazine),
@@ -284,6 +394,45 @@ impl ThreadCaches {
 }
 
 impl LocalCache {
+    /// Takes the loaded magazine back from the hot table, if it is there:
+    /// its length and fast-path allocations return to this cache, and the
+    /// entry stops serving fast paths until [`attach`](Self::attach).
+    fn detach(&mut self) {
+        let (id, core) = (self.core.id, Arc::as_ptr(&self.core));
+        let _ = with_hot(|table| {
+            let Some(hot) = table.0.get(id) else { return };
+            if hot.core.get() != core {
+                return;
+            }
+            hot.core.set(core::ptr::null());
+            let len = hot.len.get();
+            assert!(
+                len <= self.loaded.capacity(),
+                "a hot entry stays in its buffer"
+            );
+            // SAFETY: the entry was attached, so `buf[..len]` — this Vec's
+            // buffer — holds the loaded slots, initialised (hot-entry
+            // invariant), and `len` is within the capacity (just checked).
+            unsafe { self.loaded.set_len(len) };
+            self.allocs += hot.allocs.replace(0);
+        });
+    }
+
+    /// Hands the loaded magazine to the hot table (if this core's id has an
+    /// entry), after which only the fast paths use it until
+    /// [`detach`](Self::detach).
+    fn attach(&mut self) {
+        let (id, core) = (self.core.id, Arc::as_ptr(&self.core));
+        let _ = with_hot(|table| {
+            let Some(hot) = table.0.get(id) else { return };
+            hot.buf.set(self.loaded.as_mut_ptr());
+            hot.len.set(self.loaded.len());
+            hot.cap.set(self.capacity.min(self.loaded.capacity()));
+            hot.allocs.set(0);
+            hot.core.set(core);
+        });
+    }
+
     /// `loaded` is empty: swap in a non-empty spare, or a magazine from the
     /// depot, or carve fresh slots; then allocate.
     #[cold]
@@ -376,6 +525,7 @@ impl Drop for ThreadCaches {
     fn drop(&mut self) {
         let home = self.home;
         for cache in self.caches.iter_mut().flatten() {
+            cache.detach();
             cache.flush(home);
         }
     }

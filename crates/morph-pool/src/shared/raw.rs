@@ -11,7 +11,7 @@ use core::ptr::NonNull;
 
 use super::DEFAULT_MAGAZINE_SLOTS;
 use super::local;
-use super::slot_core::SlotCore;
+use super::slot_core::{CoreRef, SlotCore};
 use crate::config::PoolConfig;
 use crate::error::PoolError;
 use crate::stats::PoolStats;
@@ -163,7 +163,7 @@ impl SharedRawPool {
 /// Allocates through the thread cache and marks the slot held.
 #[inline(always)]
 pub(crate) fn alloc_checked(core: &Arc<SlotCore>) -> Result<NonNull<u8>, PoolError> {
-    let slot = local::alloc(core)?;
+    let slot = local::alloc(CoreRef::new(core))?;
     // SAFETY: just handed out by this core's cache.
     unsafe { core.mark_checked_alloc(slot) };
     Ok(slot)
@@ -175,7 +175,7 @@ pub(crate) fn free_checked(core: &Arc<SlotCore>, ptr: NonNull<u8>) -> Result<(),
     core.check_free(ptr)?;
     // SAFETY: the check proved `ptr` a slot of this core held through the
     // checked API, and cleared its bit: this caller alone gives it up.
-    unsafe { local::free(core, ptr) };
+    unsafe { local::free(CoreRef::new(core), ptr) };
     Ok(())
 }
 

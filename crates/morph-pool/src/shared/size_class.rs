@@ -7,7 +7,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use super::raw::{alloc_checked, free_checked};
-use super::slot_core::SlotCore;
+use super::slot_core::{CoreRef, SlotCore};
 use super::typed::SharedBox;
 use super::{DEFAULT_MAGAZINE_SLOTS, local};
 use crate::config::{SLOT_GRANULE, SizeClassConfig};
@@ -228,7 +228,7 @@ impl SharedSizeClassPool {
             Ok(index) => index,
             Err(err) => return Err((value, err)),
         };
-        let core = &self.classes[index];
+        let core = CoreRef::new(&self.classes[index]);
         let slot = match local::alloc_from_loaded(core) {
             Some(slot) => Ok(slot),
             None => local::alloc_slow(core),

@@ -34,6 +34,8 @@
 //! 4. Pointers into blocks are derived from the block base (strict
 //!    provenance); addresses are only compared.
 
+use core::marker::PhantomData;
+use core::ops::Deref;
 use core::ptr::NonNull;
 
 use crossbeam_utils::CachePadded;
@@ -44,7 +46,7 @@ use crate::block::Geometry;
 use crate::config::{PoolConfig, SLOT_GRANULE};
 use crate::error::PoolError;
 use crate::stats::PoolStats;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// Blocks and the carving cursor.
 #[derive(Debug)]
@@ -125,6 +127,64 @@ fn depot_shards() -> usize {
     }
     let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
     (threads * 2).next_power_of_two().min(64)
+}
+
+/// A core borrowed from an `Arc<SlotCore>` for `'a`, kept as one pointer
+/// to the core itself: what a box carries, so a free reaches the core's id
+/// with one load where `&Arc<SlotCore>` needs two. It can give back an
+/// `Arc` of its core (a thread cache keeps one).
+///
+/// Invariant: the pointer is `Arc::as_ptr` of an `Arc` that lives for `'a`
+/// (the only constructor, [`CoreRef::new`], borrows it), so it has the
+/// provenance of the whole `Arc` allocation.
+#[derive(Clone, Copy)]
+pub(crate) struct CoreRef<'a> {
+    ptr: NonNull<SlotCore>,
+    _arc: PhantomData<&'a Arc<SlotCore>>,
+}
+
+// SAFETY: a `CoreRef` is a `&'a SlotCore` with another representation, and
+// `SlotCore` is `Sync`.
+unsafe impl Send for CoreRef<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for CoreRef<'_> {}
+
+impl<'a> CoreRef<'a> {
+    #[inline(always)]
+    pub(crate) fn new(core: &'a Arc<SlotCore>) -> Self {
+        // SAFETY: `Arc::as_ptr` points into a live allocation: not null.
+        let ptr = unsafe { NonNull::new_unchecked(Arc::as_ptr(core).cast_mut()) };
+        Self {
+            ptr,
+            _arc: PhantomData,
+        }
+    }
+
+    /// The core's address, for identity comparisons.
+    #[inline(always)]
+    pub(crate) fn as_ptr(self) -> *const SlotCore {
+        self.ptr.as_ptr()
+    }
+
+    /// A new `Arc` of the core.
+    pub(crate) fn to_arc(self) -> Arc<SlotCore> {
+        let ptr = self.as_ptr();
+        // SAFETY: `ptr` is `Arc::as_ptr` of an `Arc` alive for `'a`
+        // (type invariant), so the strong count is at least one here...
+        unsafe { Arc::increment_strong_count(ptr) };
+        // SAFETY: ...and the count just added is the one this `Arc` owns.
+        unsafe { Arc::from_raw(ptr) }
+    }
+}
+
+impl Deref for CoreRef<'_> {
+    type Target = SlotCore;
+    #[inline(always)]
+    fn deref(&self) -> &SlotCore {
+        // SAFETY: the core lives for `'a` in its `Arc` (type invariant) and
+        // is only ever shared.
+        unsafe { self.ptr.as_ref() }
+    }
 }
 
 impl SlotCore {

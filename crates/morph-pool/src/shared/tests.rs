@@ -275,3 +275,43 @@ fn counters_add_up_after_threads_exit() {
         );
     }
 }
+
+#[test]
+fn pools_past_the_hot_table_keep_values_and_counts() {
+    // More pools alive at once than the hot table has entries: the ones
+    // with higher ids work through the `RefCell` caches alone, and the
+    // two kinds of cache interleave on one thread.
+    let pools: Vec<_> = (0..super::local::HOT_CACHES + 8)
+        .map(|_| SharedPool::<u64>::with_config(small(), 4).unwrap())
+        .collect();
+    let (rounds, each) = if cfg!(miri) { (2, 2) } else { (50, 10) };
+    for round in 0..rounds {
+        let boxes: Vec<Vec<_>> = pools
+            .iter()
+            .enumerate()
+            .map(|(p, pool)| {
+                (0..each)
+                    .map(|i| pool.alloc((p * 100 + i) as u64))
+                    .collect()
+            })
+            .collect();
+        for (p, boxes) in boxes.iter().enumerate() {
+            let expected: u64 = (0..each).map(|i| (p * 100 + i) as u64).sum();
+            assert_eq!(
+                boxes.iter().map(|b| **b).sum::<u64>(),
+                expected,
+                "round {round}"
+            );
+        }
+    }
+    for pool in &pools {
+        pool.flush_thread_cache();
+        let stats = pool.stats();
+        let total = (rounds * each) as u64;
+        assert_eq!(
+            (stats.live_slots, stats.total_allocs, stats.total_frees),
+            (0, total, total),
+            "{stats:?}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
 use super::local;
-use super::slot_core::SlotCore;
+use super::slot_core::{CoreRef, SlotCore};
 use super::{DEFAULT_MAGAZINE_SLOTS, typed_slot_size};
 use crate::config::PoolConfig;
 use crate::error::PoolError;
@@ -143,16 +143,17 @@ impl<T> SharedPool<T> {
     /// ```
     #[inline]
     pub fn alloc(&self, value: T) -> SharedBox<'_, T> {
-        let slot = match local::alloc_from_loaded(&self.core) {
+        let core = CoreRef::new(&self.core);
+        let slot = match local::alloc_from_loaded(core) {
             Some(slot) => slot,
-            None => match local::alloc_slow(&self.core) {
+            None => match local::alloc_slow(core) {
                 Ok(slot) => slot,
                 Err(_) => std::alloc::handle_alloc_error(core::alloc::Layout::new::<T>()),
             },
         };
         // SAFETY: a fresh slot of this core, SLOT_SIZE >= size_of::<T>()
         // bytes aligned to >= align_of::<T>() (checked in with_config).
-        unsafe { SharedBox::new(&self.core, slot, value) }
+        unsafe { SharedBox::new(core, slot, value) }
     }
 
     /// Moves `value` into a slot, or hands it back with the error.
@@ -168,10 +169,11 @@ impl<T> SharedPool<T> {
     /// ```
     #[inline]
     pub fn try_alloc(&self, value: T) -> Result<SharedBox<'_, T>, (T, PoolError)> {
-        match local::alloc(&self.core) {
+        let core = CoreRef::new(&self.core);
+        match local::alloc(core) {
             // SAFETY: a fresh slot of this core, SLOT_SIZE >= size_of::<T>()
             // bytes aligned to >= align_of::<T>() (checked in with_config).
-            Ok(slot) => Ok(unsafe { SharedBox::new(&self.core, slot, value) }),
+            Ok(slot) => Ok(unsafe { SharedBox::new(core, slot, value) }),
             Err(err) => Err((value, err)),
         }
     }
@@ -267,7 +269,7 @@ impl<T> morph_metrics::StatsSource for SharedPool<T> {
 /// ```
 pub struct SharedBox<'p, T> {
     ptr: NonNull<T>,
-    core: &'p Arc<SlotCore>,
+    core: CoreRef<'p>,
     _owns: PhantomData<T>,
 }
 
@@ -285,7 +287,7 @@ impl<'p, T> SharedBox<'p, T> {
     /// `slot` is a carved slot of `core` just handed out, at least
     /// `size_of::<T>()` bytes and aligned for `T`.
     #[inline(always)]
-    pub(crate) unsafe fn new(core: &'p Arc<SlotCore>, slot: NonNull<u8>, value: T) -> Self {
+    pub(crate) unsafe fn new(core: CoreRef<'p>, slot: NonNull<u8>, value: T) -> Self {
         let ptr = slot.cast::<T>();
         // SAFETY: size, alignment and exclusive use are the caller's contract.
         unsafe { ptr.write(value) };
