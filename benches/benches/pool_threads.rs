@@ -23,8 +23,8 @@
 //! system allocator and of mimalloc directly (what `Box::new` does under
 //! each as global allocator), so both run in the same binary; the global
 //! allocator of this binary (glibc) serves only the harness. The orchestrator
-//! runs each (workload, implementation) in its own process `--runs` times
-//! and reports the median.
+//! runs each (workload, implementation) in its own process `--runs` times,
+//! interleaved round by round, and reports the median.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -643,6 +643,47 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// One implementation's runs of one workload.
+#[derive(Clone, Default)]
+struct Samples {
+    mops: Vec<f64>,
+    cpu_mops: Vec<f64>,
+    cpus: Vec<f64>,
+    rss_mib: Vec<f64>,
+    checksum: String,
+}
+
+impl Samples {
+    fn run(&mut self, exe: &std::path::Path, workload: &str, implementation: &str) {
+        let out = Command::new(exe)
+            .args(["--child", workload, implementation])
+            .output()
+            .expect("run child");
+        assert!(
+            out.status.success(),
+            "{workload}/{implementation} failed: {out:?}"
+        );
+        let line = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        self.mops.push(fields[0].parse().expect("mops"));
+        self.rss_mib
+            .push(fields[1].parse::<f64>().expect("rss") / (1024.0 * 1024.0));
+        self.checksum = fields[2].to_string();
+        self.cpu_mops.push(fields[3].parse().expect("cpu mops"));
+        self.cpus.push(fields[4].parse().expect("cpus"));
+    }
+
+    /// Medians: (Mops/s, Mops/CPU-s, CPUs, peak RSS MiB).
+    fn medians(&mut self) -> (f64, f64, f64, f64) {
+        (
+            median(&mut self.mops),
+            median(&mut self.cpu_mops),
+            median(&mut self.cpus),
+            median(&mut self.rss_mib),
+        )
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
@@ -672,44 +713,28 @@ fn main() {
         if only.is_some_and(|w| w != workload) {
             continue;
         }
-        let mut ours = None;
-        let mut ours_cpu = None;
-        for implementation in IMPLS {
-            if implementation == "morph-shared-fine" && workload != "random" {
-                continue; // the same pool as morph-shared for one size
+        // The same pool as morph-shared for one size.
+        let implementations: Vec<&str> = IMPLS
+            .into_iter()
+            .filter(|i| *i != "morph-shared-fine" || workload == "random")
+            .collect();
+        // Runs are interleaved (one of each implementation per round), so a
+        // slow spell on a shared machine lands on every implementation
+        // alike instead of on whichever ran during it.
+        let mut samples = vec![Samples::default(); implementations.len()];
+        for _ in 0..runs {
+            for (implementation, samples) in implementations.iter().zip(&mut samples) {
+                samples.run(&exe, workload, implementation);
             }
-            let mut mops = Vec::new();
-            let mut rss = Vec::new();
-            let mut cpu_mops = Vec::new();
-            let mut cpus = Vec::new();
-            let mut checksum = String::new();
-            for _ in 0..runs {
-                let out = Command::new(&exe)
-                    .args(["--child", workload, implementation])
-                    .output()
-                    .expect("run child");
-                assert!(
-                    out.status.success(),
-                    "{workload}/{implementation} failed: {out:?}"
-                );
-                let line = String::from_utf8_lossy(&out.stdout);
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                mops.push(fields[0].parse::<f64>().expect("mops"));
-                rss.push(fields[1].parse::<f64>().expect("rss") / (1024.0 * 1024.0));
-                checksum = fields[2].to_string();
-                cpu_mops.push(fields[3].parse::<f64>().expect("cpu mops"));
-                cpus.push(fields[4].parse::<f64>().expect("cpus"));
-            }
-            let m = median(&mut mops);
-            let r = median(&mut rss);
-            let c = median(&mut cpu_mops);
-            let u = median(&mut cpus);
-            let ours_mops = *ours.get_or_insert(m);
-            let ours_cpu_mops = *ours_cpu.get_or_insert(c);
+        }
+        let ours = samples[0].medians();
+        for (implementation, samples) in implementations.iter().zip(&mut samples) {
+            let (m, c, u, r) = samples.medians();
             println!(
-                "| {workload} | {implementation} | {m:.1} | {:.2}x | {c:.1} | {:.2}x | {u:.2} | {r:.1} | {checksum} |",
-                m / ours_mops,
-                c / ours_cpu_mops
+                "| {workload} | {implementation} | {m:.1} | {:.2}x | {c:.1} | {:.2}x | {u:.2} | {r:.1} | {} |",
+                m / ours.0,
+                c / ours.1,
+                samples.checksum
             );
         }
     }
