@@ -281,7 +281,7 @@ fn pools_past_the_hot_table_keep_values_and_counts() {
     // More pools alive at once than the hot table has entries: the ones
     // with higher ids work through the `RefCell` caches alone, and the
     // two kinds of cache interleave on one thread.
-    let pools: Vec<_> = (0..super::local::HOT_CACHES + 8)
+    let pools: Vec<_> = (0..super::local::HOT_CACHES + 2)
         .map(|_| SharedPool::<u64>::with_config(small(), 4).unwrap())
         .collect();
     let (rounds, each) = if cfg!(miri) { (2, 2) } else { (50, 10) };
