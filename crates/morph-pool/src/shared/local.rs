@@ -45,6 +45,7 @@ use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 
 use super::depot::Magazine;
+use super::page_map;
 use super::slot_core::{CoreRef, SlotCore};
 use crate::error::PoolError;
 use crate::sync::{Arc, Ordering, pool_thread_local};
@@ -137,8 +138,14 @@ impl HotTable {
     /// This thread's attached entry for `core`, if any.
     #[inline(always)]
     fn entry(&self, core: CoreRef<'_>) -> Option<&Hot> {
-        let hot = self.0.get(core.id)?;
-        (hot.core.get() == core.as_ptr()).then_some(hot)
+        self.entry_at(core.id, core.as_ptr())
+    }
+
+    /// The attached entry at `index` if it is `core`'s.
+    #[inline(always)]
+    fn entry_at(&self, index: usize, core: *const SlotCore) -> Option<&Hot> {
+        let hot = self.0.get(index)?;
+        (hot.core.get() == core).then_some(hot)
     }
 
     #[inline(always)]
@@ -156,8 +163,8 @@ impl HotTable {
     }
 
     #[inline(always)]
-    fn push(&self, core: CoreRef<'_>, slot: NonNull<u8>) -> bool {
-        let Some(hot) = self.entry(core) else {
+    fn push(&self, index: usize, core: *const SlotCore, slot: NonNull<u8>) -> bool {
+        let Some(hot) = self.entry_at(index, core) else {
             return false;
         };
         let len = hot.len.get();
@@ -226,7 +233,7 @@ pub(crate) fn alloc_slow(core: CoreRef<'_>) -> Result<NonNull<u8>, PoolError> {
     });
     match cached {
         Ok(Some(result)) => result,
-        _ => alloc_uncached(&core),
+        _ => alloc_uncached(core),
     }
 }
 
@@ -237,8 +244,23 @@ pub(crate) fn alloc_slow(core: CoreRef<'_>) -> Result<NonNull<u8>, PoolError> {
 /// cache, the depot, or anyone's hands afterwards.
 #[inline(always)]
 pub(crate) unsafe fn free(core: CoreRef<'_>, slot: NonNull<u8>) {
-    if with_hot(|hot| hot.push(core, slot)) != Some(true) {
+    if with_hot(|hot| hot.push(core.id, core.as_ptr(), slot)) != Some(true) {
         free_slow(core, slot);
+    }
+}
+
+/// Frees a slot into the calling thread's cache of the core that owns it,
+/// found through the page map (what a one-pointer box does).
+///
+/// # Safety
+/// As [`free`], for the core whose block holds `slot`; that core's `Arc`
+/// lives throughout the call.
+#[inline(always)]
+pub(crate) unsafe fn free_to_owner(slot: NonNull<u8>) {
+    let (core, index) = page_map::untag(page_map::entry_of(slot.addr().get()));
+    if with_hot(|hot| hot.push(index, core, slot)) != Some(true) {
+        // SAFETY: `core` is the slot's page entry and lives (caller).
+        free_slow(unsafe { CoreRef::from_page_entry(core) }, slot);
     }
 }
 
@@ -290,13 +312,13 @@ pub(crate) fn flush(core: &Arc<SlotCore>) {
 
 #[cold]
 #[inline(never)]
-fn alloc_uncached(core: &SlotCore) -> Result<NonNull<u8>, PoolError> {
+fn alloc_uncached(core: CoreRef<'_>) -> Result<NonNull<u8>, PoolError> {
     core.counters.allocs.fetch_add(1, Ordering::Relaxed);
     if let Some(slot) = core.depot.take_one(0) {
         return Ok(slot);
     }
     let mut one = Vec::with_capacity(1);
-    core.carve(&mut one, 1).inspect_err(|_| {
+    SlotCore::carve(core, &mut one, 1).inspect_err(|_| {
         core.counters.allocs.fetch_sub(1, Ordering::Relaxed);
     })?;
     Ok(one[0])
@@ -447,7 +469,7 @@ impl LocalCache {
                 Some(full) => self.loaded = full.0,
                 None => {
                     self.loaded = Vec::with_capacity(self.capacity);
-                    self.core.carve(&mut self.loaded, self.capacity)?;
+                    SlotCore::carve(CoreRef::new(&self.core), &mut self.loaded, self.capacity)?;
                 }
             }
             self.received += self.loaded.len() as u64;

@@ -24,6 +24,10 @@
 //!   to its block: blocks are kept until the pool is dropped, so a pointer
 //!   into one stays readable for as long as anyone can hold it.
 //!
+//! A [`SharedBox`](crate::SharedBox) is one pointer: its free finds the
+//! pool through [`page_map`], a process-wide map from pages to the core
+//! whose block holds them.
+//!
 //! A slot freed on another thread than the one that allocated it goes
 //! into the freeing thread's cache, and from there to the depot, where any
 //! thread can take it: cross-thread frees cost what local frees cost.
@@ -52,6 +56,7 @@
 pub(crate) mod block_map;
 pub(crate) mod depot;
 pub(crate) mod local;
+pub(crate) mod page_map;
 pub(crate) mod raw;
 pub(crate) mod size_class;
 pub(crate) mod slot_core;

@@ -42,6 +42,7 @@ use crossbeam_utils::CachePadded;
 
 use super::block_map::BlockMap;
 use super::depot::Depot;
+use super::page_map;
 use crate::block::Geometry;
 use crate::config::{PoolConfig, SLOT_GRANULE};
 use crate::error::PoolError;
@@ -55,6 +56,8 @@ struct Blocks {
     /// Next slot to carve from the last block of `list`.
     next_slot: usize,
 }
+
+const _: () = assert!(align_of::<SlotCore>() > page_map::TAG_MASK);
 
 /// Small ids for cores, so a thread finds its cache of a core by indexing.
 /// An id goes back to the free list when its core is dropped.
@@ -91,8 +94,10 @@ pub(crate) struct Counters {
     pub(crate) frees: AtomicU64,
 }
 
-/// One shared pool's state (one slot size).
+/// One shared pool's state (one slot size). Aligned past the page map's
+/// tag bits, so a page entry can carry the core's id.
 #[derive(Debug)]
+#[repr(align(64))]
 pub(crate) struct SlotCore {
     /// Index of this core's cache in every thread's caches; unique among
     /// live cores.
@@ -135,8 +140,9 @@ fn depot_shards() -> usize {
 /// `Arc` of its core (a thread cache keeps one).
 ///
 /// Invariant: the pointer is `Arc::as_ptr` of an `Arc` that lives for `'a`
-/// (the only constructor, [`CoreRef::new`], borrows it), so it has the
-/// provenance of the whole `Arc` allocation.
+/// ([`CoreRef::new`] borrows it; [`CoreRef::from_page_entry`] takes the pointer
+/// the core entered in the page map, and its caller vouches for `'a`), so
+/// it has the provenance of the whole `Arc` allocation.
 #[derive(Clone, Copy)]
 pub(crate) struct CoreRef<'a> {
     ptr: NonNull<SlotCore>,
@@ -156,6 +162,24 @@ impl<'a> CoreRef<'a> {
         let ptr = unsafe { NonNull::new_unchecked(Arc::as_ptr(core).cast_mut()) };
         Self {
             ptr,
+            _arc: PhantomData,
+        }
+    }
+
+    /// The core of a page-map entry (untagged).
+    ///
+    /// # Safety
+    /// `core` is the untagged page-map entry of a slot of a core whose
+    /// `Arc` lives for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_page_entry(core: *const SlotCore) -> Self {
+        debug_assert!(!core.is_null(), "a slot's page is in the page map");
+        Self {
+            // SAFETY: the slot's core entered the block's pages with its
+            // `Arc::as_ptr` before the slot left it and clears them only
+            // when dropped, which the caller rules out for `'a` (page-map
+            // invariant 1): the entry is that pointer, not null.
+            ptr: unsafe { NonNull::new_unchecked(core.cast_mut()) },
             _arc: PhantomData,
         }
     }
@@ -235,17 +259,21 @@ impl SlotCore {
     /// [`PoolError::OutOfMemory`] if no slot could be carved.
     #[cold]
     #[inline(never)]
-    pub(crate) fn carve(&self, into: &mut Vec<NonNull<u8>>, count: usize) -> Result<(), PoolError> {
-        let slot_count = self.geometry.slot_count as usize;
-        let slot_size = self.geometry.slot_size;
-        let mut blocks = self.lock_blocks();
+    pub(crate) fn carve(
+        this: CoreRef<'_>,
+        into: &mut Vec<NonNull<u8>>,
+        count: usize,
+    ) -> Result<(), PoolError> {
+        let slot_count = this.geometry.slot_count as usize;
+        let slot_size = this.geometry.slot_size;
+        let mut blocks = this.lock_blocks();
         let mut carved = 0;
         while carved < count {
             if blocks.next_slot == slot_count {
-                match self.new_block() {
+                match this.new_block(page_map::tagged(this.as_ptr(), this.id)) {
                     Ok(block) => {
                         blocks.list.push(block);
-                        blocks.next_slot = self.geometry.first_slot as usize;
+                        blocks.next_slot = this.geometry.first_slot as usize;
                     }
                     Err(err) if carved == 0 => return Err(err),
                     Err(_) => break,
@@ -258,12 +286,14 @@ impl SlotCore {
             blocks.next_slot += 1;
             carved += 1;
         }
-        self.counters.carved.fetch_add(carved, Ordering::Relaxed);
+        this.counters.carved.fetch_add(carved, Ordering::Relaxed);
         Ok(())
     }
 
-    /// A new block with zeroed state words, entered in the map.
-    fn new_block(&self) -> Result<NonNull<u8>, PoolError> {
+    /// A new block with zeroed state words, entered in the block map and
+    /// in the page map with `entry` (this core with its `Arc`'s provenance,
+    /// tagged).
+    fn new_block(&self, entry: *const SlotCore) -> Result<NonNull<u8>, PoolError> {
         let layout = self.geometry.layout();
         let out_of_memory = PoolError::OutOfMemory {
             bytes: layout.size(),
@@ -277,7 +307,15 @@ impl SlotCore {
             // SAFETY: in bounds and aligned (state_word), not yet written.
             unsafe { word.write(AtomicU64::new(0)) };
         }
+        // The page map first: it can take an entry back, the block map
+        // cannot (and must never name a freed block).
+        if !page_map::insert(base, layout.size(), entry) {
+            // SAFETY: just made here with this layout, never handed out.
+            unsafe { self.release_block(base) };
+            return Err(out_of_memory);
+        }
         if !self.map.insert(base.addr().get()) {
+            page_map::remove(base, layout.size());
             // SAFETY: just made here with this layout, never handed out.
             unsafe { self.release_block(base) };
             return Err(out_of_memory);
@@ -412,6 +450,7 @@ impl Drop for SlotCore {
     fn drop(&mut self) {
         let blocks = core::mem::take(&mut self.lock_blocks().list);
         for block in blocks {
+            page_map::remove(block, self.geometry.block_size);
             // SAFETY: the core is going away: no cache, box or raw user
             // holds one of its slots any more (the handles borrow or own an
             // `Arc` of it), so nothing points into the block.

@@ -260,16 +260,24 @@ impl<T> morph_metrics::StatsSource for SharedPool<T> {
 /// `Send` when `T` is. Dropping it, on any thread, drops the value and
 /// frees the slot into that thread's cache.
 ///
+/// A box is one pointer, like `Box` (its pool is found again from the
+/// value's address), and `Option<SharedBox>` is too.
+///
 /// ```
+/// use morph_pool::SharedBox;
+///
 /// let pool = morph_pool::SharedPool::new();
 /// let mut numbers = pool.alloc(vec![1, 2]);
 /// numbers.push(3);
 /// let total = std::thread::scope(|s| s.spawn(move || numbers.iter().sum::<i32>()).join().unwrap());
 /// assert_eq!(total, 6);
+/// assert_eq!(size_of::<Option<SharedBox<'_, u64>>>(), size_of::<usize>());
 /// ```
 pub struct SharedBox<'p, T> {
     ptr: NonNull<T>,
-    core: CoreRef<'p>,
+    /// The pool, found again from `ptr` through the page map when needed:
+    /// a box is one pointer, like `Box`.
+    _pool: PhantomData<CoreRef<'p>>,
     _owns: PhantomData<T>,
 }
 
@@ -288,12 +296,13 @@ impl<'p, T> SharedBox<'p, T> {
     /// `size_of::<T>()` bytes and aligned for `T`.
     #[inline(always)]
     pub(crate) unsafe fn new(core: CoreRef<'p>, slot: NonNull<u8>, value: T) -> Self {
+        let _ = core; // only its lifetime: the box cannot outlive the pool
         let ptr = slot.cast::<T>();
         // SAFETY: size, alignment and exclusive use are the caller's contract.
         unsafe { ptr.write(value) };
         Self {
             ptr,
-            core,
+            _pool: PhantomData,
             _owns: PhantomData,
         }
     }
@@ -310,8 +319,9 @@ impl<'p, T> SharedBox<'p, T> {
         // SAFETY: the box owns an initialised T (module invariant), read
         // once; the box is never dropped (ManuallyDrop).
         let value = unsafe { this.ptr.read() };
-        // SAFETY: the slot is this core's and is given up here, once.
-        unsafe { local::free(this.core, this.ptr.cast()) };
+        // SAFETY: the slot is given up here, once; its core lives for 'p,
+        // which the box borrows.
+        unsafe { local::free_to_owner(this.ptr.cast()) };
         value
     }
 
@@ -367,8 +377,9 @@ impl<T> Drop for SharedBox<'_, T> {
         // the slot is freed (module invariant: no cache is borrowed while
         // user code runs).
         unsafe { self.ptr.drop_in_place() };
-        // SAFETY: the slot is this core's and is given up here, once.
-        unsafe { local::free(self.core, self.ptr.cast()) };
+        // SAFETY: the slot is given up here, once; its core lives for 'p,
+        // which the box borrows.
+        unsafe { local::free_to_owner(self.ptr.cast()) };
     }
 }
 
