@@ -9,6 +9,14 @@
 //! `magazine_slots` operations, and a batch of up to `2 × magazine_slots`
 //! allocations then frees never touches it (Bonwick's magazines, 2001).
 //!
+//! **Magazines grow with the batches they see.** A cache that gives the
+//! depot a full magazine and then has to take one back (or takes one and
+//! then gives one) holds batches that do not fit it: it doubles its
+//! magazine size, up to [`GROWTH_LIMIT`] times the pool's `magazine_slots`.
+//! A steady producer only takes and a steady consumer only gives, so their
+//! magazines keep their size; a thread that churns batches of `B` ends with
+//! magazines of at least `B / 2` (within the limit) and no depot traffic.
+//!
 //! The caches of a thread live in one `thread_local!`, indexed by the pool
 //! core's small id (ids are recycled only once a core is gone); a cache
 //! holds an `Arc` of its core, so slots in a cache never outlive their
@@ -67,10 +75,24 @@ fn next_home() -> usize {
     NEXT_HOME.fetch_add(1, Ordering::Relaxed)
 }
 
+/// How many times the pool's `magazine_slots` a thread's magazines may
+/// grow to.
+pub(crate) const GROWTH_LIMIT: usize = 4;
+
+/// The cache's last exchange with the depot (for growing magazines).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LastExchange {
+    None,
+    Gave,
+    Took,
+}
+
 struct LocalCache {
     core: Arc<SlotCore>,
-    /// `core.magazine_slots`, kept here so the free path reads one line.
+    /// Slots per magazine: `core.magazine_slots`, grown (up to
+    /// `GROWTH_LIMIT` times) when batches overflow it.
     capacity: usize,
+    last_exchange: LastExchange,
     loaded: Vec<NonNull<u8>>,
     spare: Vec<NonNull<u8>>,
     /// Allocations since the last publish. Frees are not counted on the
@@ -280,6 +302,16 @@ fn free_slow(core: CoreRef<'_>, slot: NonNull<u8>) {
     }
 }
 
+/// The calling thread's current magazine size for `core`, if it has a
+/// cache of it.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn magazine_capacity(core: &Arc<SlotCore>) -> Option<usize> {
+    CACHES.with(|caches| {
+        let mut caches = caches.borrow_mut();
+        caches.find(CoreRef::new(core)).map(|cache| cache.capacity)
+    })
+}
+
 /// Returns the calling thread's cached slots of `core` to the depot and
 /// forgets the cache (so the thread holds no `Arc` of the core).
 pub(crate) fn forget(core: &Arc<SlotCore>) {
@@ -405,6 +437,7 @@ impl ThreadCaches {
         self.caches[core.id].insert(LocalCache {
             core: core.to_arc(),
             capacity: magazine,
+            last_exchange: LastExchange::None,
             loaded: Vec::with_capacity(magazine),
             spare: Vec::with_capacity(magazine),
             allocs: 0,
@@ -464,6 +497,7 @@ impl LocalCache {
         if !self.spare.is_empty() {
             core::mem::swap(&mut self.loaded, &mut self.spare);
         } else {
+            self.exchanged(LastExchange::Took);
             let empty = Magazine(core::mem::take(&mut self.loaded));
             match self.core.depot.take(home, Some(empty)) {
                 Some(full) => self.loaded = full.0,
@@ -489,6 +523,7 @@ impl LocalCache {
             if self.spare.is_empty() {
                 core::mem::swap(&mut self.loaded, &mut self.spare);
             } else {
+                self.exchanged(LastExchange::Gave);
                 let full = Magazine(core::mem::take(&mut self.spare));
                 self.sent += full.0.len() as u64;
                 let empty = self.core.depot.put(home, full);
@@ -499,6 +534,18 @@ impl LocalCache {
         }
         self.loaded.push(slot);
         self.publish();
+    }
+
+    /// Notes an exchange with the depot; one in the other direction than
+    /// the last means the thread's batches overflow its magazines, so they
+    /// double (within the limit).
+    fn exchanged(&mut self, now: LastExchange) {
+        let turned = self.last_exchange != LastExchange::None && self.last_exchange != now;
+        self.last_exchange = now;
+        let limit = self.core.magazine_slots * GROWTH_LIMIT;
+        if turned && self.capacity < limit {
+            self.capacity = (self.capacity * 2).min(limit);
+        }
     }
 
     /// Brings the core's counters up to date with this cache. Frees are

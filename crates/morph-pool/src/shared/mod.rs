@@ -71,7 +71,8 @@ use crate::config::SLOT_GRANULE;
 
 /// Default slots per magazine: each thread caches up to two magazines per
 /// pool (512 slots: 32 KiB of 64-byte slots), and meets the depot once per
-/// 256 operations at most. See `docs/TUNING.md`.
+/// 256 operations at most. A thread whose batches overflow its magazines
+/// doubles them, up to 4 × this. See `docs/TUNING.md`.
 pub const DEFAULT_MAGAZINE_SLOTS: usize = 256;
 
 /// Slot size for `T`: its size rounded up to its alignment and to 16

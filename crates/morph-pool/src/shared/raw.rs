@@ -47,7 +47,8 @@ pub struct SharedRawPool {
 
 impl SharedRawPool {
     /// A pool of `slot_size`-byte slots (a multiple of 16) whose thread
-    /// caches hold up to two magazines of `magazine_slots` slots.
+    /// caches hold up to two magazines of `magazine_slots` slots (grown up
+    /// to 4× for threads whose batches overflow them).
     /// `retain_empty_blocks` is not used: blocks are kept until the pool is
     /// dropped.
     ///

@@ -315,3 +315,47 @@ fn pools_past_the_hot_table_keep_values_and_counts() {
         );
     }
 }
+
+#[test]
+fn magazines_grow_to_the_batches_a_thread_churns_and_no_further() {
+    use super::local::{GROWTH_LIMIT, magazine_capacity};
+    let pool = SharedPool::<u64>::with_config(small(), 8).unwrap();
+    let core = pool.core_for_tests();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Batches of 20 overflow two magazines of 8: the cache grows
+            // until its two magazines hold a batch wherever their fill
+            // levels stand (16 or 32), and then stays.
+            let churn = |rounds: u64| {
+                for round in 0..rounds {
+                    let batch: Vec<_> = (0..20).map(|i| pool.alloc(round + i)).collect();
+                    assert_eq!(batch.iter().map(|b| **b).sum::<u64>(), 20 * round + 190);
+                }
+            };
+            churn(10);
+            let grown = magazine_capacity(&core).unwrap();
+            assert!(grown == 16 || grown == 32, "{grown}");
+            churn(20);
+            assert_eq!(magazine_capacity(&core), Some(grown));
+            // Batches far past the limit stop the growth at the limit.
+            for _ in 0..4 {
+                let batch: Vec<_> = (0..400).map(|i| pool.alloc(i)).collect();
+                drop(batch);
+            }
+            assert_eq!(magazine_capacity(&core), Some(8 * GROWTH_LIMIT));
+        });
+        // A thread that only allocates (a producer) never turns round at
+        // the depot: its magazines keep their size.
+        let kept: Vec<_> = s
+            .spawn(|| {
+                let kept: Vec<_> = (0..100).map(|i| pool.alloc(i)).collect();
+                assert_eq!(magazine_capacity(&core), Some(8));
+                kept
+            })
+            .join()
+            .unwrap();
+        drop(kept);
+    });
+    pool.flush_thread_cache();
+    assert_eq!(pool.stats().live_slots, 0);
+}

@@ -91,7 +91,8 @@ impl<T> SharedPool<T> {
     }
 
     /// A pool with the given block size and magazine size (slots per
-    /// magazine; each thread caches up to two magazines). `retain_empty_blocks`
+    /// magazine to start with; each thread caches up to two magazines,
+    /// which grow up to 4× for threads whose batches overflow them). `retain_empty_blocks`
     /// is not used: a shared pool keeps its blocks until dropped.
     ///
     /// # Errors
