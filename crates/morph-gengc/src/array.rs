@@ -111,6 +111,46 @@ impl<'a, T> Gc<'a, Array<T>> {
     }
 }
 
+/// Copies `src` bit for bit over the first `src.len()` elements of `dst`,
+/// an array allocated since the mutator was last borrowed mutably, whose
+/// elements are all empty; then does for the copies what the write barrier
+/// does for a store. What a growing container does with its old buffer.
+///
+/// # Panics
+/// If `dst` has fewer than `src.len()` elements.
+pub(crate) fn copy_into_fresh<T: crate::Element>(
+    mutator: &Mutator<'_>,
+    dst: Gc<'_, Array<T>>,
+    src: &[T],
+) {
+    assert!(src.len() <= dst.len(), "the destination holds the copy");
+    let object = dst.object();
+    // SAFETY: the payload of a live array.
+    let first = unsafe { elements::<T>(object.as_ptr()) };
+    // SAFETY: `dst` has room for `src.len()` elements (checked) and is
+    // another object than the one `src` lies in (fresh); every `Element`
+    // (sealed: `Member`, `Tagged`, `Cell` of `Copy` data) is plain words in
+    // cells, so a bit copy of one is a valid one, and writing the cells'
+    // bytes through the object's pointer is what their `set` does.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), first.as_ptr(), src.len()) };
+    // The barrier, for the whole copy at once. Snapshot: the elements
+    // overwritten were empty, nothing to log (and the copied references
+    // stay reachable through `src` until its holder's member is replaced,
+    // which logs it). Generational: a tenured array that now holds a young
+    // reference is remembered whole.
+    let raw = mutator.raw();
+    if T::HAS_REFERENCES
+        && !raw.is_young_addr(object.addr())
+        && src.iter().any(|e| {
+            e.referent_addr()
+                .is_some_and(|addr| raw.is_young_addr(addr))
+        })
+    {
+        // SAFETY: `dst` is a live old or large object of this heap.
+        unsafe { raw.remember(object) };
+    }
+}
+
 /// The first element's address in an array's payload.
 ///
 /// # Safety

@@ -984,6 +984,11 @@ impl<'gc> Mutator<'gc> {
 }
 
 impl Mutator<'_> {
+    /// The raw heap, for the crate's containers' bulk barriers.
+    pub(crate) fn raw(&self) -> &RawHeap {
+        self.raw
+    }
+
     /// The registered id of `T` in this heap, if any `T` was allocated in
     /// it (so an object of another type never matches).
     pub(crate) fn allocated_type_id<T: Trace>(&self) -> Option<TypeId> {
@@ -1261,6 +1266,12 @@ impl<T> Member<T> {
             ptr: ptr.cast(),
             _marker: PhantomData,
         })
+    }
+
+    /// The referent's address, if the member is not null.
+    pub(crate) fn referent_addr(&self) -> Option<usize> {
+        let addr = self.ptr.get().addr();
+        (addr != 0).then_some(addr)
     }
 
     /// Stores a reference (or null), with the write barrier.

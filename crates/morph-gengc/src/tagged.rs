@@ -252,6 +252,7 @@ impl Tagged {
     /// # Panics
     /// If this field is not in an object of `mutator`'s heap, a reference
     /// belongs to another heap, or an integer is out of range.
+    #[inline]
     pub fn set(&self, mutator: &Mutator<'_>, value: TaggedValue<'_>) {
         let old_is_reference = self.is_reference();
         match value {
@@ -269,6 +270,11 @@ impl Tagged {
                 mutator.store_word(&self.word, word, None, old_is_reference);
             }
         }
+    }
+
+    /// The referent's address when the word is a reference.
+    pub(crate) fn referent_addr(&self) -> Option<usize> {
+        self.is_reference().then(|| self.word.get().addr())
     }
 
     /// Whether the word is a reference.

@@ -55,6 +55,11 @@ pub trait Element: Trace + sealed::Sealed {
 
     /// Writes the empty value, with the write barrier.
     fn clear(&self, mutator: &Mutator<'_>);
+
+    /// The address the slot refers to, if it holds a reference (for the
+    /// bulk barrier of a copy, [`crate::array::copy_into_fresh`]).
+    #[doc(hidden)]
+    fn referent_addr(&self) -> Option<usize>;
 }
 
 impl<U: 'static> sealed::Sealed for Member<U> {}
@@ -77,6 +82,10 @@ impl<U: 'static> Element for Member<U> {
 
     fn clear(&self, mutator: &Mutator<'_>) {
         self.set(mutator, None);
+    }
+
+    fn referent_addr(&self) -> Option<usize> {
+        self.referent_addr()
     }
 }
 
@@ -101,6 +110,10 @@ impl Element for Tagged {
     fn clear(&self, mutator: &Mutator<'_>) {
         self.set(mutator, TaggedValue::Nil);
     }
+
+    fn referent_addr(&self) -> Option<usize> {
+        self.referent_addr()
+    }
 }
 
 impl<L: Leaf + Copy + Default> sealed::Sealed for Cell<L> {}
@@ -121,6 +134,10 @@ impl<L: Leaf + Copy + Default> Element for Cell<L> {
 
     fn clear(&self, _mutator: &Mutator<'_>) {
         self.set(L::default());
+    }
+
+    fn referent_addr(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -315,9 +332,7 @@ impl<T: Element> GcVec<T> {
         let vec = field(owner.get(mutator).get_ref());
         let new = new.get(mutator);
         if let Some(old) = vec.buf.get(mutator) {
-            for (from, to) in old.as_slice()[..len].iter().zip(new.as_slice()) {
-                to.write(mutator, from.read(mutator));
-            }
+            crate::array::copy_into_fresh(mutator, new, &old.as_slice()[..len]);
         }
         // The old buffer's contents stay valid for a running cycle: the
         // member's barrier logs the old buffer, whose elements are traced.

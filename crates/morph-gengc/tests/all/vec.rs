@@ -224,3 +224,33 @@ fn elements_moved_behind_the_marker_mid_cycle_survive() {
         assert_eq!(kept, [2, 0]);
     });
 }
+
+/// Growth copies the old buffer in one go: a buffer big enough to start
+/// tenured then holds young references without a store per element, and
+/// must still be remembered for the next minor collection.
+#[test]
+fn a_tenured_buffer_grown_over_young_elements_keeps_them() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let h = m.alloc(holder());
+        let n = scaled(20_000) as i64;
+        for i in 0..n {
+            // Each element is allocated young just before it is pushed; the
+            // buffers from some size on are allocated tenured.
+            let b = m.alloc(Boxed(i));
+            GcVec::push(&h, |h| &h.objects, m, |m| Some(b.get(m)));
+        }
+        // Under Miri the nursery is so small that the buffer is an old
+        // object, not a large one; natively it is large.
+        assert!(
+            cfg!(miri) || m.usage().large_reserved > 0,
+            "the test needs a tenured buffer"
+        );
+        m.collect(Collection::Minor);
+        m.verify().unwrap();
+        let objects = &h.get(m).objects;
+        for i in 0..n {
+            assert_eq!(objects.get(m, i as usize).flatten().map(|b| b.0), Some(i));
+        }
+    });
+}
