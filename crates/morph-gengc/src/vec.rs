@@ -294,15 +294,19 @@ impl<T: Element> GcVec<T> {
         mutator: &Mutator<'_>,
         value: T::Value<'a>,
     ) -> Result<(), T::Value<'a>> {
-        let len = self.len();
-        match self.buf.get(mutator).and_then(|buf| buf.get(len)) {
+        match self.next_slot(mutator) {
             Some(slot) => {
                 slot.write(mutator, value);
-                self.len.set(len + 1);
+                self.len.set(self.len() + 1);
                 Ok(())
             }
             None => Err(value),
         }
+    }
+
+    /// The buffer slot just past the last element, if the buffer has one.
+    fn next_slot<'a>(&self, mutator: &'a Mutator<'_>) -> Option<&'a T> {
+        self.buf.get(mutator)?.get(self.len())
     }
 
     /// Makes room for `additional` more elements in the vector that
@@ -348,13 +352,17 @@ impl<T: Element> GcVec<T> {
         mutator: &mut Mutator<'gc>,
         value: impl for<'a> FnOnce(&'a Mutator<'gc>) -> T::Value<'a>,
     ) {
-        let full = {
+        {
+            // Room already (the common case): one look at the holder.
+            let mutator = &*mutator;
             let vec = field(owner.get(mutator).get_ref());
-            vec.len() == vec.capacity(mutator)
-        };
-        if full {
-            Self::reserve(owner, &field, mutator, 1);
+            if let Some(slot) = vec.next_slot(mutator) {
+                slot.write(mutator, value(mutator));
+                vec.len.set(vec.len() + 1);
+                return;
+            }
         }
+        Self::reserve(owner, &field, mutator, 1);
         // Room now: no allocation, so the value may be made here.
         let mutator = &*mutator;
         let vec = field(owner.get(mutator).get_ref());
