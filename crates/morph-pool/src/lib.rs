@@ -115,10 +115,11 @@
 //! on one thread and freed on another, no lock on the common path.
 //!
 //! - **Thread caches.** Each thread keeps, per pool, two *magazines* (stacks
-//!   of up to [`DEFAULT_MAGAZINE_SLOTS`] free slots). Allocation pops, free
-//!   pushes: no lock, no atomic operation. The cache lives in a
-//!   `thread_local!` keyed by the pool and goes back to the pool when the
-//!   thread exits.
+//!   of [`DEFAULT_MAGAZINE_SLOTS`] free slots to start with, grown up to 4×
+//!   for a thread whose batches overflow them). Allocation pops, free
+//!   pushes: no lock, no atomic operation, no `RefCell` borrow (the loaded
+//!   magazine is reached through a constant-initialised thread-local
+//!   table). The cache goes back to the pool when the thread exits.
 //! - **The depot.** Full magazines are exchanged whole with a sharded depot
 //!   (one mutex per shard, a home shard per thread), so a thread takes a
 //!   lock at most once per magazine, and two threads working on their own
@@ -129,7 +130,8 @@
 //!   does not give memory back while it is shared.
 //! - **Safe boxes.** A [`SharedBox`] borrows its pool (so it cannot outlive
 //!   it) and is `Send` when `T` is; dropping it on any thread frees its slot
-//!   into that thread's cache.
+//!   into that thread's cache. It is one pointer, like `Box`: a
+//!   process-wide page map finds its pool from the value's address.
 //! - **Checked raw frees** ([`SharedRawPool::free`],
 //!   [`SharedSizeClassPool::free`]) cost O(1) with no hash and no lock: a
 //!   radix map of the pool's blocks rejects foreign pointers before anything
