@@ -155,7 +155,7 @@ pub(crate) fn copy_into_fresh<T: crate::Element>(
 ///
 /// # Safety
 /// `payload` is the payload of an array object (at least the length word).
-unsafe fn elements<T>(payload: NonNull<u8>) -> NonNull<T> {
+pub(crate) unsafe fn elements<T>(payload: NonNull<u8>) -> NonNull<T> {
     // SAFETY: the element area starts right after the length word, inside
     // the object or one past its end (an empty array); the payload is
     // 8-aligned and elements are at most 8-aligned.
@@ -297,6 +297,25 @@ impl<'gc> Mutator<'gc> {
         len: usize,
         fill: impl FnOnce(NonNull<T>, usize),
     ) -> Result<Root<'gc, Array<T>>, GcError> {
+        // SAFETY: `registered::<T>` describes `Array<T>` as an array of `T`.
+        let obj = unsafe { self.alloc_len_prefixed::<Array<T>, T>(len, registered::<T>, fill) }?;
+        Ok(self.make_root(obj))
+    }
+
+    /// Allocates an object laid out as an array of `len` `T`s (the length
+    /// word, then the elements), registered as `K`: lets `fill` initialise
+    /// the elements, then publishes the length. The allocation behind
+    /// [`Array`] and [`Str`](crate::Str).
+    ///
+    /// # Safety
+    /// `register` registers `K` (or returns its id) with a descriptor whose
+    /// trace and drop functions, if any, are those of an `Array<T>`.
+    pub(crate) unsafe fn alloc_len_prefixed<K: 'static, T: Trace>(
+        &mut self,
+        len: usize,
+        register: impl FnOnce() -> Result<TypeId, GcError>,
+        fill: impl FnOnce(NonNull<T>, usize),
+    ) -> Result<ObjectRef, GcError> {
         if align_of::<T>() > 8 {
             return Err(GcError::UnsupportedAlignment {
                 align: align_of::<T>(),
@@ -312,19 +331,18 @@ impl<'gc> Mutator<'gc> {
             minor_run: scan_run::<T>,
             major: trace_major::<T>,
         };
-        // SAFETY: the array type's functions read the length word and that
+        // SAFETY: the array layout's functions read the length word and that
         // many elements: the zeroed payload is an empty array, and `payload`
         // bytes hold `len` elements after the word; the specialised traces
-        // are the registered one's instantiations.
-        let obj =
-            unsafe { self.alloc_variable::<Array<T>>(payload, registered::<T>, specialized) }?;
+        // are the registered one's instantiations (caller contract).
+        let obj = unsafe { self.alloc_variable::<K>(payload, register, specialized) }?;
         // SAFETY: a fresh array payload.
         let first = unsafe { elements::<T>(obj.as_ptr()) };
         fill(first, len);
         // SAFETY: the first word of the payload; written last (module
         // invariants), after `fill` made every element a value.
         unsafe { obj.as_ptr().cast::<usize>().write(len) };
-        Ok(self.make_root(obj))
+        Ok(obj)
     }
 
     /// An array of `len` elements left as the allocation zeroed them: for
@@ -339,7 +357,20 @@ impl<'gc> Mutator<'gc> {
             T::EMPTY_IS_ZEROED,
             "only for elements whose zero bytes are empty"
         );
-        // The allocation zeroed every element: each is its empty value.
+        // SAFETY: checked just above.
+        unsafe { self.alloc_array_of_zeroes(len) }
+    }
+
+    /// An array of `len` elements left as the allocation zeroed them.
+    ///
+    /// # Safety
+    /// All zero bytes are a valid `T`.
+    pub(crate) unsafe fn alloc_array_of_zeroes<T: Trace>(
+        &mut self,
+        len: usize,
+    ) -> Root<'gc, Array<T>> {
+        // The allocation zeroed every element: each is a valid value
+        // (caller contract).
         self.alloc_array_with::<T>(len, |_, _| {})
             .unwrap_or_else(|error| alloc_failed(error))
     }

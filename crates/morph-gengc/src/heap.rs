@@ -26,6 +26,7 @@ use morph_metrics::{
 use crate::adaptive::{self, EdenPolicy, PretenurePolicy, TenuringPolicy};
 use crate::collect::{Evacuator, Marker};
 use crate::finalize::{self, PanicPayload};
+use crate::identity::IdentityHashes;
 use crate::incremental::{MarkCycle, Pacer, SWEEP_STEP_BLOCKS};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
@@ -253,6 +254,9 @@ pub struct RawHeap {
     /// barrier saw receive a young value: a sequential store buffer of slot
     /// addresses (duplicates allowed; see [`RememberedSlots`]).
     pub(crate) remembered_slots: RefCell<RememberedSlots>,
+    /// Identity hashes handed out, by object (see `identity`). In a
+    /// `RefCell` so the safe API can hand one out through `&RawHeap`.
+    pub(crate) identity: RefCell<IdentityHashes>,
     /// Young objects whose type has a destructor.
     pub(crate) finalizable_young: Vec<ObjectRef>,
     /// Old and large objects whose type has a destructor.
@@ -390,6 +394,7 @@ impl RawHeap {
             types: TypeCache::new(registry),
             remembered: RefCell::new(Vec::new()),
             remembered_slots: RefCell::new(RememberedSlots::default()),
+            identity: RefCell::default(),
             finalizable_young: Vec::new(),
             finalizable_old: Vec::new(),
             young_objects: 0,
@@ -1211,6 +1216,14 @@ impl RawHeap {
             unsafe { obj.forwarded() }
         });
 
+        // Identity hashes follow their objects.
+        self.identity.get_mut().after_minor(
+            // SAFETY: hashed young objects are from-space objects, intact
+            // until the flip.
+            |obj| unsafe { obj.forwarded() },
+            |obj| nursery.contains(obj.addr()),
+        );
+
         // Hand surviving finalizable objects to their lists, then finalize
         // the dead ones, while their memory is intact (until the flip).
         let young = std::mem::take(&mut self.finalizable_young);
@@ -1360,6 +1373,56 @@ impl RawHeap {
         self.old
             .owner_of(addr)
             .or_else(|| self.large.owner_of(addr))
+    }
+
+    /// `obj`'s identity hash: a number handed out the first time it is
+    /// asked for and the same for the object's whole life, though
+    /// collections move it — for hash tables keyed by object identity.
+    /// Distinct objects alive together get distinct hashes until 2^64 have
+    /// been handed out.
+    ///
+    /// ```
+    /// use std::ptr::NonNull;
+    /// use morph_gengc::{AllocFlags, Collection, ObjectRef, RawHeap, RootSet, SlotVisitor};
+    /// use morph_header::{TypeDescriptor, TypeRegistry};
+    ///
+    /// static TYPES: TypeRegistry = TypeRegistry::new();
+    /// let number = TYPES.register(TypeDescriptor::of::<u64>("Number"))?;
+    /// let mut heap = RawHeap::with_registry(Default::default(), &TYPES)?;
+    ///
+    /// struct OneRoot(*mut u8);
+    /// // SAFETY: the slot holds null or the payload of a live object, which
+    /// // the collector keeps current; reported once; nothing panics.
+    /// unsafe impl RootSet for OneRoot {
+    ///     fn visit_roots(&mut self, visitor: &mut dyn SlotVisitor) {
+    ///         visitor.visit_slot(NonNull::from(&mut self.0));
+    ///     }
+    /// }
+    /// let mut root = OneRoot(std::ptr::null_mut());
+    /// // SAFETY: a zeroed `u64` is valid and its type has no functions.
+    /// let obj = unsafe { heap.try_alloc(8, number, AllocFlags::DEFAULT, &mut root) }?;
+    /// root.0 = obj.as_ptr().as_ptr();
+    /// // SAFETY: a live object of this heap.
+    /// let hash = unsafe { heap.identity_hash(obj) };
+    /// heap.collect(Collection::Minor, &mut root); // moves the object
+    /// // SAFETY: the root holds the moved object's payload.
+    /// let moved = unsafe { ObjectRef::from_payload(NonNull::new(root.0).unwrap()) };
+    /// assert_ne!(moved, obj);
+    /// // SAFETY: a live object of this heap.
+    /// assert_eq!(unsafe { heap.identity_hash(moved) }, hash);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Safety
+    /// `obj` is a live object of this heap.
+    pub unsafe fn identity_hash(&self, obj: ObjectRef) -> u64 {
+        let young = self.is_young_addr(obj.addr());
+        self.identity.borrow_mut().hash_of(obj, young)
+    }
+
+    /// How many objects have an identity hash.
+    pub fn identity_hashed(&self) -> usize {
+        self.identity.borrow().len()
     }
 
     /// Whether `addr` is in the nursery.

@@ -463,6 +463,7 @@ impl RawHeap {
                 || unsafe { is_marked(nursery, old, large, obj) }
         };
         roots.visit_weak(&mut |obj| is_live(obj).then_some(obj));
+        self.identity.get_mut().retain_live(is_live);
         self.remembered.get_mut().retain(|&owner| {
             let keep = is_live(owner);
             debug_assert!(keep || !nursery.contains(owner.addr()));

@@ -862,6 +862,21 @@ impl<'gc> Mutator<'gc> {
         self.make_root(obj)
     }
 
+    /// `obj`'s identity hash (see [`Gc::identity_hash`]).
+    ///
+    /// # Panics
+    /// If `obj` is not an object of this heap.
+    pub(crate) fn identity_hash_of(&self, obj: ObjectRef) -> u64 {
+        assert!(
+            self.owns(obj),
+            "the identity hash of an object of another heap was asked of this heap"
+        );
+        // SAFETY: an object of this heap (checked), live: the caller holds
+        // it through a borrow of a mutator, so no collection ran since it
+        // was read.
+        unsafe { self.raw.identity_hash(obj) }
+    }
+
     /// Whether `obj` is an object of this heap.
     #[inline]
     fn owns(&self, obj: ObjectRef) -> bool {
@@ -923,6 +938,13 @@ impl<'gc> Mutator<'gc> {
     /// Collections run so far.
     pub fn collections(&self) -> u64 {
         self.raw.collections()
+    }
+
+    /// Live objects that have an [identity hash](Gc::identity_hash) (the
+    /// size of the table that keeps them; dead objects leave it at the
+    /// collection that finds them dead).
+    pub fn identity_hashed(&self) -> usize {
+        self.raw.identity_hashed()
     }
 
     /// The write barrier behind [`Member::set`]: checks that `slot` is a
@@ -1179,6 +1201,36 @@ impl<'a, T> Gc<'a, T> {
     /// Whether two pointers are to the same object.
     pub fn ptr_eq(a: Gc<'_, T>, b: Gc<'_, T>) -> bool {
         a.ptr == b.ptr
+    }
+
+    /// The object's identity hash: the same number for its whole life,
+    /// though collections move it, and different from every other live
+    /// object's. For hash tables keyed by object identity ([`GcMap`](crate::GcMap)
+    /// with `Member` keys uses it).
+    ///
+    /// ```
+    /// use morph_gengc::{Collection, Heap, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Point(i64, i64);
+    ///
+    /// let mut heap = Heap::new(Default::default())?;
+    /// heap.enter(|m| {
+    ///     let p = m.alloc(Point(1, 2));
+    ///     let q = m.alloc(Point(1, 2));
+    ///     let (hp, hq) = (p.get(m).identity_hash(m), q.get(m).identity_hash(m));
+    ///     assert_ne!(hp, hq);
+    ///     m.collect(Collection::Minor); // moves both
+    ///     assert_eq!(p.get(m).identity_hash(m), hp);
+    ///     assert_eq!(q.get(m).identity_hash(m), hq);
+    /// });
+    /// # Ok::<(), morph_gengc::GcError>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the object belongs to another heap than `mutator`'s.
+    pub fn identity_hash(self, mutator: &Mutator<'_>) -> u64 {
+        mutator.identity_hash_of(self.object())
     }
 
     /// The reference as the raw API sees it.

@@ -32,6 +32,7 @@ use morph_header::SlotVisitor;
 
 use crate::object::ObjectRef;
 use crate::safe::{Gc, Mutator};
+use crate::string::Str;
 use crate::trace::{Trace, Tracer};
 
 const FALSE: u64 = 0x06;
@@ -84,6 +85,11 @@ impl<'a> GcAny<'a> {
         mutator.allocated_type_id::<T>() == Some(id)
     }
 
+    /// The string, if the object is a [`Str`].
+    pub fn as_str(self, mutator: &Mutator<'_>) -> Option<&'a str> {
+        self.downcast::<Str>(mutator).map(Gc::as_str)
+    }
+
     /// The reference as the raw API sees it.
     pub fn object(self) -> ObjectRef {
         self.object
@@ -92,6 +98,14 @@ impl<'a> GcAny<'a> {
     /// Whether two references are to the same object.
     pub fn ptr_eq(a: GcAny<'_>, b: GcAny<'_>) -> bool {
         a.object == b.object
+    }
+
+    /// The object's identity hash (see [`Gc::identity_hash`]).
+    ///
+    /// # Panics
+    /// If the object belongs to another heap than `mutator`'s.
+    pub fn identity_hash(self, mutator: &Mutator<'_>) -> u64 {
+        mutator.identity_hash_of(self.object)
     }
 }
 

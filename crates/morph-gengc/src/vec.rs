@@ -208,7 +208,7 @@ impl<T: Element> GcVec<T> {
 
     /// Elements the buffer holds before the next push allocates.
     pub fn capacity(&self, mutator: &Mutator<'_>) -> usize {
-        self.buf.get(mutator).map_or(0, Gc::len)
+        self.buf.get(mutator).map_or(0, |buf| buf.len())
     }
 
     /// The element slots in use, for as long as the mutator is borrowed.

@@ -8,6 +8,7 @@ mod lock;
 mod model;
 mod raw_api;
 mod safe_api;
+mod string;
 mod tagged;
 mod ui;
 mod vec;
