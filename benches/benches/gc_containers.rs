@@ -7,13 +7,26 @@
 //! `gcvec-tagged` a `GcVec<Tagged>` (integers), each a field of a managed
 //! object, in a heap made once (each iteration's vector is garbage by the
 //! next one).
+//!
+//! Group `gc_map_insert_get`: 100,000 inserts of scattered integer keys
+//! then 100,000 lookups, summed (the target: `GcMap` within 2× of
+//! `HashMap`). `hashmap` is a `HashMap<u64, u64>` as a user writes it
+//! (std's default hasher); `gcmap-cell` a `GcMap<Cell<u64>, Cell<u64>>`;
+//! `gcmap-tagged` a `GcMap<Tagged, Tagged>` with integer keys and values.
+//!
+//! Group `gc_map_strings`: 20,000 distinct string keys inserted, then each
+//! looked up by `&str`: `hashmap` a `HashMap<String, u64>`, `gcmap` a
+//! `GcMap<Tagged, Tagged>` whose keys are `Str` objects (one allocation per
+//! key, as a `String` is), read with `get_str`.
 
 use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use morph_gengc::{GcVec, Heap, Tagged, TaggedValue, Trace};
+use std::collections::HashMap;
+
+use morph_gengc::{GcMap, GcVec, Heap, Tagged, TaggedValue, Trace};
 
 const N: u64 = 100_000;
 
@@ -95,5 +108,155 @@ fn gc_vec_push_get(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gc_vec_push_get);
+#[derive(Trace)]
+struct CellMap {
+    map: GcMap<Cell<u64>, Cell<u64>>,
+}
+
+#[derive(Trace)]
+struct TaggedMap {
+    map: GcMap<Tagged, Tagged>,
+}
+
+/// The `i`th key: scattered, as a program's keys are (ids, addresses).
+fn key(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20
+}
+
+fn hashmap_insert_get() -> u64 {
+    let mut map = HashMap::new();
+    for i in 0..N {
+        map.insert(key(black_box(i)), i);
+    }
+    (0..N)
+        .map(|i| map.get(&key(black_box(i))).copied().unwrap_or(0))
+        .sum()
+}
+
+fn gcmap_cell_insert_get(heap: &mut Heap) -> u64 {
+    heap.enter(|m| {
+        let holder = m.alloc(CellMap { map: GcMap::new() });
+        for i in 0..N {
+            GcMap::insert(&holder, |h| &h.map, m, |_| (key(black_box(i)), i));
+        }
+        let map = &holder.get(m).map;
+        (0..N)
+            .map(|i| map.get(m, key(black_box(i))).unwrap_or(0))
+            .sum()
+    })
+}
+
+fn gcmap_tagged_insert_get(heap: &mut Heap) -> u64 {
+    heap.enter(|m| {
+        let holder = m.alloc(TaggedMap { map: GcMap::new() });
+        for i in 0..N {
+            GcMap::insert(
+                &holder,
+                |h| &h.map,
+                m,
+                |_| {
+                    (
+                        TaggedValue::Int(key(black_box(i)) as i64),
+                        TaggedValue::Int(i as i64),
+                    )
+                },
+            );
+        }
+        let map = &holder.get(m).map;
+        (0..N)
+            .map(
+                |i| match map.get(m, TaggedValue::Int(key(black_box(i)) as i64)) {
+                    Some(TaggedValue::Int(v)) => v as u64,
+                    _ => 0,
+                },
+            )
+            .sum()
+    })
+}
+
+fn gc_map_insert_get(c: &mut Criterion) {
+    let mut heap = Heap::new(Default::default()).expect("a heap");
+    let expected = N * (N - 1) / 2;
+    assert_eq!(hashmap_insert_get(), expected);
+    assert_eq!(gcmap_cell_insert_get(&mut heap), expected);
+    assert_eq!(gcmap_tagged_insert_get(&mut heap), expected);
+    let mut group = c.benchmark_group("gc_map_insert_get");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(N));
+    group.bench_function("hashmap", |b| b.iter(|| black_box(hashmap_insert_get())));
+    group.bench_function("gcmap-cell", |b| {
+        b.iter(|| black_box(gcmap_cell_insert_get(&mut heap)))
+    });
+    group.bench_function("gcmap-tagged", |b| {
+        b.iter(|| black_box(gcmap_tagged_insert_get(&mut heap)))
+    });
+    group.finish();
+}
+
+const STRINGS: usize = 20_000;
+
+fn hashmap_strings(names: &[String]) -> u64 {
+    let mut map = HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        map.insert(name.clone(), i as u64);
+    }
+    names
+        .iter()
+        .map(|n| map.get(n.as_str()).copied().unwrap_or(0))
+        .sum()
+}
+
+fn gcmap_strings(heap: &mut Heap, names: &[String]) -> u64 {
+    heap.enter(|m| {
+        let holder = m.alloc(TaggedMap { map: GcMap::new() });
+        for (i, name) in names.iter().enumerate() {
+            let s = m.alloc_str(name);
+            GcMap::insert(
+                &holder,
+                |h| &h.map,
+                m,
+                |m| {
+                    (
+                        TaggedValue::Ref(s.get(m).into()),
+                        TaggedValue::Int(i as i64),
+                    )
+                },
+            );
+        }
+        let map = &holder.get(m).map;
+        names
+            .iter()
+            .map(|n| match map.get_str(m, n) {
+                Some(TaggedValue::Int(v)) => v as u64,
+                _ => 0,
+            })
+            .sum()
+    })
+}
+
+fn gc_map_strings(c: &mut Criterion) {
+    let names: Vec<String> = (0..STRINGS)
+        .map(|i| format!("identifier_{}", key(i as u64)))
+        .collect();
+    let mut heap = Heap::new(Default::default()).expect("a heap");
+    let expected = (STRINGS * (STRINGS - 1) / 2) as u64;
+    assert_eq!(hashmap_strings(&names), expected);
+    assert_eq!(gcmap_strings(&mut heap, &names), expected);
+    let mut group = c.benchmark_group("gc_map_strings");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(STRINGS as u64));
+    group.bench_function("hashmap", |b| b.iter(|| black_box(hashmap_strings(&names))));
+    group.bench_function("gcmap", |b| {
+        b.iter(|| black_box(gcmap_strings(&mut heap, &names)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, gc_vec_push_get, gc_map_insert_get, gc_map_strings);
 criterion_main!(benches);

@@ -114,7 +114,7 @@ impl IdentityHashes {
 }
 
 /// SplitMix64's finaliser: a bijection on `u64` whose outputs look random.
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)

@@ -316,7 +316,7 @@ fn encode_float(value: f64) -> u64 {
 }
 
 /// The word of an immediate; `None` for a reference.
-fn encode_immediate(value: TaggedValue<'_>) -> Option<u64> {
+pub(crate) fn encode_immediate(value: TaggedValue<'_>) -> Option<u64> {
     Some(match value {
         TaggedValue::Nil => 0,
         TaggedValue::Bool(b) => {

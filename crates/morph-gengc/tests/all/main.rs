@@ -5,6 +5,7 @@ mod array;
 mod incremental;
 mod loan;
 mod lock;
+mod map;
 mod model;
 mod raw_api;
 mod safe_api;

@@ -1,0 +1,628 @@
+//! `GcMap<K, V>`: a hash map laid out in one managed array of buckets,
+//! with open addressing and linear probing.
+//!
+//! A bucket is the key's hash (one word: `EMPTY`, `TOMBSTONE`, or the
+//! hash), the key slot and the value slot, next to each other, so a lookup
+//! touches one cache line per probe and compares full hashes before keys.
+//! Keys and values are [`Element`] slots, mutable in place through their
+//! own barrier, so every store into the table goes through the write
+//! barrier like a [`GcVec`](crate::GcVec)'s.
+//!
+//! Keys ([`MapKey`]):
+//! * `Cell<L>` of plain `Eq + Hash` data (integers, tuples of them): by value;
+//! * [`Member<U>`]: by object identity, through the object's
+//!   [identity hash](crate::Gc::identity_hash), which survives moves;
+//! * [`Tagged`]: immediates by value, strings ([`Str`](crate::Str)) by content, other
+//!   objects by identity — the key of a dynamic language's table.
+//!
+//! Stored hashes stay right across collections (identity hashes are
+//! stable), so a collection never forces a rehash.
+//!
+//! Invariants: `used` (live and tombstone buckets) stays at most three
+//! quarters of the capacity, a power of two, so a probe always ends at an
+//! empty bucket; empty and tombstone buckets hold empty slots, so they keep
+//! nothing alive; `len` counts the live buckets.
+//!
+//! The hashes are fast, not keyed: a program that lets untrusted input
+//! pick many colliding keys gets long probes, as with FxHash.
+
+use std::cell::Cell;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use morph_header::SlotVisitor;
+
+use crate::array::Array;
+use crate::identity::mix;
+use crate::safe::{Gc, Member, Mutator, Root};
+use crate::tagged::{Tagged, TaggedValue};
+use crate::trace::{Leaf, Trace, Tracer};
+use crate::vec::Element;
+
+/// The hash word of a bucket that never held a key.
+const EMPTY: u64 = 0;
+/// The hash word of a bucket whose key was removed.
+const TOMBSTONE: u64 = 1;
+/// The capacity of a map's first table.
+const MIN_CAPACITY: usize = 8;
+
+/// A slot a [`GcMap`] can key by: `Cell<L>` of plain `Eq + Hash` data (by
+/// value), [`Member<U>`] (by object identity) and [`Tagged`] (immediates by
+/// value, [`Str`](crate::Str)s by content, other objects by identity).
+pub trait MapKey: Element {
+    /// The key's hash; equal keys hash equal.
+    #[doc(hidden)]
+    fn key_hash(mutator: &Mutator<'_>, key: Self::Value<'_>) -> u64;
+
+    /// Whether two keys are equal.
+    #[doc(hidden)]
+    fn key_eq(mutator: &Mutator<'_>, a: Self::Value<'_>, b: Self::Value<'_>) -> bool;
+}
+
+impl<L: Leaf + Copy + Default + Eq + Hash> MapKey for Cell<L> {
+    #[inline]
+    fn key_hash(_mutator: &Mutator<'_>, key: L) -> u64 {
+        let mut hasher = WordHasher::default();
+        key.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    #[inline]
+    fn key_eq(_mutator: &Mutator<'_>, a: L, b: L) -> bool {
+        a == b
+    }
+}
+
+impl<U: 'static> MapKey for Member<U> {
+    #[inline]
+    fn key_hash(mutator: &Mutator<'_>, key: Option<Gc<'_, U>>) -> u64 {
+        key.map_or(0, |gc| gc.identity_hash(mutator))
+    }
+
+    #[inline]
+    fn key_eq(_mutator: &Mutator<'_>, a: Option<Gc<'_, U>>, b: Option<Gc<'_, U>>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => Gc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
+
+impl MapKey for Tagged {
+    fn key_hash(mutator: &Mutator<'_>, key: TaggedValue<'_>) -> u64 {
+        match key {
+            TaggedValue::Ref(any) => match any.as_str(mutator) {
+                Some(s) => str_hash(s),
+                None => any.identity_hash(mutator),
+            },
+            immediate => mix(crate::tagged::encode_immediate(immediate).unwrap_or(0)),
+        }
+    }
+
+    fn key_eq(mutator: &Mutator<'_>, a: TaggedValue<'_>, b: TaggedValue<'_>) -> bool {
+        match (a, b) {
+            (TaggedValue::Ref(x), TaggedValue::Ref(y)) => {
+                crate::GcAny::ptr_eq(x, y)
+                    || matches!((x.as_str(mutator), y.as_str(mutator)), (Some(x), Some(y)) if x == y)
+            }
+            (a, b) => a == b,
+        }
+    }
+}
+
+/// The hash a string key has, whether a [`Str`](crate::Str) in a `Tagged` key or a
+/// `&str` looked up with [`GcMap::get_str`].
+fn str_hash(s: &str) -> u64 {
+    let mut hasher = WordHasher::default();
+    hasher.write(s.as_bytes());
+    hasher.write_usize(s.len());
+    hasher.finish()
+}
+
+/// A fast hasher for keys: a multiply-rotate fold over words, finished by
+/// a full mix so every bit of the result depends on every input bit (the
+/// table takes its index from the low bits).
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl Hasher for WordHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last));
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// A stored hash: never `EMPTY` or `TOMBSTONE`.
+#[inline]
+fn stored(hash: u64) -> u64 {
+    hash.max(TOMBSTONE + 1)
+}
+
+/// The most live and tombstone buckets a table of `capacity` holds.
+#[inline]
+fn max_used(capacity: usize) -> usize {
+    capacity / 4 * 3
+}
+
+/// The table capacity that holds `entries` within the load bound.
+fn capacity_for(entries: usize) -> usize {
+    let needed = entries
+        .checked_mul(4)
+        .map(|n| n.div_ceil(3))
+        .expect("capacity overflow");
+    needed.next_power_of_two().max(MIN_CAPACITY)
+}
+
+/// One entry of the table: the hash word, then the key and value slots.
+struct Bucket<K, V> {
+    hash: Cell<u64>,
+    key: K,
+    value: V,
+}
+
+impl<K: Element, V: Element> Bucket<K, V> {
+    fn empty() -> Self {
+        Bucket {
+            hash: Cell::new(EMPTY),
+            key: K::empty(),
+            value: V::empty(),
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        self.hash.get() > TOMBSTONE
+    }
+}
+
+// SAFETY: the key and value slots are inline and traced by their own
+// `Trace`; the hash word holds no reference.
+unsafe impl<K: Element, V: Element> Trace for Bucket<K, V> {
+    const HAS_REFERENCES: bool = K::HAS_REFERENCES || V::HAS_REFERENCES;
+
+    #[inline]
+    fn trace<T: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, T>) {
+        self.key.trace(tracer);
+        self.value.trace(tracer);
+    }
+}
+
+impl<K, V> fmt::Debug for Bucket<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bucket")
+            .field("hash", &self.hash.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a probe for a key ended.
+enum Probe<'a, K, V> {
+    /// The bucket holding the key.
+    Found(&'a Bucket<K, V>),
+    /// The key is absent; it would go in this bucket (the first tombstone
+    /// on the way, or the empty bucket that ended the probe).
+    Vacant(&'a Bucket<K, V>),
+}
+
+/// Probes `table` (a power-of-two length with an empty bucket) for a key
+/// with `hash` that `matches`.
+#[inline]
+fn probe<'a, K, V>(
+    table: &'a [Bucket<K, V>],
+    hash: u64,
+    mut matches: impl FnMut(&'a Bucket<K, V>) -> bool,
+) -> Probe<'a, K, V> {
+    let mask = table.len() - 1;
+    let mut index = hash as usize & mask;
+    let mut tombstone = None;
+    loop {
+        let bucket = &table[index];
+        match bucket.hash.get() {
+            EMPTY => return Probe::Vacant(tombstone.unwrap_or(bucket)),
+            TOMBSTONE => {
+                tombstone.get_or_insert(bucket);
+            }
+            h if h == hash && matches(bucket) => return Probe::Found(bucket),
+            _ => {}
+        }
+        index = (index + 1) & mask;
+    }
+}
+
+/// A hash map in the managed heap, keyed by integers and other plain data,
+/// by object identity, or by dynamic values (see [`MapKey`]). Use it as a
+/// field of a managed object (or as an object of its own).
+///
+/// ```
+/// use morph_gengc::{GcMap, Heap, Tagged, TaggedValue, Trace};
+///
+/// #[derive(Trace)]
+/// struct Table {
+///     fields: GcMap<Tagged, Tagged>,
+/// }
+///
+/// let mut heap = Heap::new(Default::default())?;
+/// heap.enter(|m| {
+///     let table = m.alloc(Table { fields: GcMap::new() });
+///     for i in 0..1000 {
+///         GcMap::insert(&table, |t| &t.fields, m, |_| {
+///             (TaggedValue::Int(i), TaggedValue::Int(i * i))
+///         });
+///     }
+///     // A string key, made after any growth of the table.
+///     let name = m.alloc_str("name");
+///     GcMap::insert(&table, |t| &t.fields, m, |m| {
+///         (TaggedValue::Ref(name.get(m).into()), TaggedValue::Bool(true))
+///     });
+///     let fields = &table.get(m).fields;
+///     assert_eq!(fields.len(), 1001);
+///     assert_eq!(fields.get(m, TaggedValue::Int(30)), Some(TaggedValue::Int(900)));
+///     // Strings are keys by content.
+///     assert_eq!(fields.get_str(m, "name"), Some(TaggedValue::Bool(true)));
+///     assert_eq!(fields.remove(m, TaggedValue::Int(7)), Some(TaggedValue::Int(49)));
+///     assert_eq!(fields.get(m, TaggedValue::Int(7)), None);
+/// });
+/// # Ok::<(), morph_gengc::GcError>(())
+/// ```
+pub struct GcMap<K: 'static, V: 'static> {
+    /// Live entries.
+    len: Cell<usize>,
+    /// Live and tombstone buckets.
+    used: Cell<usize>,
+    table: Member<Array<Bucket<K, V>>>,
+}
+
+impl<K: MapKey, V: Element> Default for GcMap<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: MapKey, V: Element> GcMap<K, V> {
+    /// An empty map (no table until the first insert).
+    pub fn new() -> Self {
+        GcMap {
+            len: Cell::new(0),
+            used: Cell::new(0),
+            table: Member::null(),
+        }
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Whether the map has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries the map holds before an insert allocates a larger table.
+    pub fn capacity(&self, mutator: &Mutator<'_>) -> usize {
+        let buckets = self.buckets(mutator).len();
+        max_used(buckets) - (self.used.get() - self.len())
+    }
+
+    fn buckets<'a>(&self, mutator: &'a Mutator<'_>) -> &'a [Bucket<K, V>] {
+        self.table.get(mutator).map_or(&[], Gc::as_slice)
+    }
+
+    /// The bucket holding `key`, if any.
+    #[inline]
+    fn find<'a>(&self, mutator: &'a Mutator<'_>, key: K::Value<'_>) -> Option<&'a Bucket<K, V>> {
+        if self.is_empty() {
+            return None;
+        }
+        let hash = stored(K::key_hash(mutator, key));
+        match probe(self.buckets(mutator), hash, |b| {
+            K::key_eq(mutator, b.key.read(mutator), key)
+        }) {
+            Probe::Found(bucket) => Some(bucket),
+            Probe::Vacant(_) => None,
+        }
+    }
+
+    /// The value for `key`, if any.
+    #[inline]
+    pub fn get<'a>(&self, mutator: &'a Mutator<'_>, key: K::Value<'_>) -> Option<V::Value<'a>> {
+        self.find(mutator, key).map(|b| b.value.read(mutator))
+    }
+
+    /// Whether the map has an entry for `key`.
+    pub fn contains_key(&self, mutator: &Mutator<'_>, key: K::Value<'_>) -> bool {
+        self.find(mutator, key).is_some()
+    }
+
+    /// Replaces the value of `key`'s entry, if there is one, with the
+    /// barrier; returns whether there was.
+    pub fn set(&self, mutator: &Mutator<'_>, key: K::Value<'_>, value: V::Value<'_>) -> bool {
+        self.find(mutator, key)
+            .map(|bucket| bucket.value.write(mutator, value))
+            .is_some()
+    }
+
+    /// Removes `key`'s entry and returns its value.
+    pub fn remove<'a>(&self, mutator: &'a Mutator<'_>, key: K::Value<'_>) -> Option<V::Value<'a>> {
+        let bucket = self.find(mutator, key)?;
+        let value = bucket.value.read(mutator);
+        // The value stays valid: no collection runs while 'a borrows the
+        // mutator, though the table no longer keeps it.
+        bucket.key.clear(mutator);
+        bucket.value.clear(mutator);
+        bucket.hash.set(TOMBSTONE);
+        self.len.set(self.len() - 1);
+        Some(value)
+    }
+
+    /// Removes every entry (the table is kept).
+    pub fn clear(&self, mutator: &Mutator<'_>) {
+        for bucket in self.buckets(mutator) {
+            if bucket.hash.get() != EMPTY {
+                bucket.key.clear(mutator);
+                bucket.value.clear(mutator);
+                bucket.hash.set(EMPTY);
+            }
+        }
+        self.len.set(0);
+        self.used.set(0);
+    }
+
+    /// The entries, in table order.
+    pub fn iter<'a>(
+        &self,
+        mutator: &'a Mutator<'_>,
+    ) -> impl Iterator<Item = (K::Value<'a>, V::Value<'a>)> {
+        self.buckets(mutator)
+            .iter()
+            .filter(|b| b.is_live())
+            .map(move |b| (b.key.read(mutator), b.value.read(mutator)))
+    }
+
+    /// The keys, in table order.
+    pub fn keys<'a>(&self, mutator: &'a Mutator<'_>) -> impl Iterator<Item = K::Value<'a>> {
+        self.iter(mutator).map(|(k, _)| k)
+    }
+
+    /// The values, in table order.
+    pub fn values<'a>(&self, mutator: &'a Mutator<'_>) -> impl Iterator<Item = V::Value<'a>> {
+        self.iter(mutator).map(|(_, v)| v)
+    }
+
+    /// Inserts `key → value` if that needs no allocation: `key` has an
+    /// entry (its value is replaced), or the table has room. For keys and
+    /// values that borrow the mutator, after [`reserve`](Self::reserve).
+    /// Returns whether an entry was replaced.
+    ///
+    /// # Errors
+    /// The key and value themselves when the table is full.
+    pub fn insert_within_capacity<'a>(
+        &self,
+        mutator: &Mutator<'_>,
+        key: K::Value<'a>,
+        value: V::Value<'a>,
+    ) -> Result<bool, (K::Value<'a>, V::Value<'a>)> {
+        let buckets = self.buckets(mutator);
+        if buckets.is_empty() {
+            return Err((key, value));
+        }
+        let hash = stored(K::key_hash(mutator, key));
+        match probe(buckets, hash, |b| {
+            K::key_eq(mutator, b.key.read(mutator), key)
+        }) {
+            Probe::Found(bucket) => {
+                bucket.value.write(mutator, value);
+                Ok(true)
+            }
+            Probe::Vacant(bucket) => {
+                let fresh = bucket.hash.get() == EMPTY;
+                if fresh && self.used.get() + 1 > max_used(buckets.len()) {
+                    return Err((key, value));
+                }
+                bucket.hash.set(hash);
+                bucket.key.write(mutator, key);
+                bucket.value.write(mutator, value);
+                self.len.set(self.len() + 1);
+                if fresh {
+                    self.used.set(self.used.get() + 1);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Inserts the entry `entry` makes (from a shared borrow of the
+    /// mutator, after any allocation) into the map that `field` projects
+    /// out of `owner`, replacing the value if the key has an entry. Returns
+    /// whether it did.
+    pub fn insert<'gc, O: Trace>(
+        owner: &Root<'gc, O>,
+        field: impl for<'x> Fn(&'x O) -> &'x GcMap<K, V>,
+        mutator: &mut Mutator<'gc>,
+        entry: impl for<'a> FnOnce(&'a Mutator<'gc>) -> (K::Value<'a>, V::Value<'a>),
+    ) -> bool {
+        let room = {
+            let mutator = &*mutator;
+            let map = field(owner.get(mutator).get_ref());
+            map.used.get() < max_used(map.buckets(mutator).len())
+        };
+        if !room {
+            Self::reserve(owner, &field, mutator, 1);
+        }
+        // Room now: no allocation, so the entry may be made here.
+        let mutator = &*mutator;
+        let map = field(owner.get(mutator).get_ref());
+        let (key, value) = entry(mutator);
+        map.insert_within_capacity(mutator, key, value)
+            .unwrap_or_else(|_| unreachable!("room was reserved"))
+    }
+
+    /// Makes room for `additional` more entries in the map that `field`
+    /// projects out of `owner`, allocating a larger table (which may
+    /// collect) if needed. Tombstones left by removals go in the move.
+    pub fn reserve<'gc, O: Trace>(
+        owner: &Root<'gc, O>,
+        field: impl for<'x> Fn(&'x O) -> &'x GcMap<K, V>,
+        mutator: &mut Mutator<'gc>,
+        additional: usize,
+    ) {
+        let (len, used, buckets) = {
+            let map = field(owner.get(mutator).get_ref());
+            (map.len(), map.used.get(), map.buckets(mutator).len())
+        };
+        let room = max_used(buckets);
+        if used.checked_add(additional).expect("capacity overflow") <= room {
+            return;
+        }
+        let needed = len.checked_add(additional).expect("capacity overflow");
+        // Mostly tombstones: rehash at the same size; otherwise at least
+        // double, so growth stays amortised.
+        let capacity = if needed <= room / 2 {
+            buckets
+        } else {
+            capacity_for(needed.max(room + 1))
+        };
+        let fresh = if K::EMPTY_IS_ZEROED && V::EMPTY_IS_ZEROED {
+            // SAFETY: a zeroed bucket is the empty hash word and two empty
+            // slots, which both element types vouch are zero bytes.
+            unsafe { mutator.alloc_array_of_zeroes::<Bucket<K, V>>(capacity) }
+        } else {
+            mutator.alloc_array(capacity, |_| Bucket::empty())
+        };
+        let mutator = &*mutator;
+        let map = field(owner.get(mutator).get_ref());
+        let table = fresh.get(mutator).as_slice();
+        for old in map.buckets(mutator).iter().filter(|b| b.is_live()) {
+            let hash = old.hash.get();
+            // Every key in the old table is distinct: only an empty bucket
+            // can end the probe.
+            let Probe::Vacant(new) = probe(table, hash, |_| false) else {
+                unreachable!("no key matches")
+            };
+            new.hash.set(hash);
+            new.key.write(mutator, old.key.read(mutator));
+            new.value.write(mutator, old.value.read(mutator));
+        }
+        // The old table's entries stay valid for a running cycle: the
+        // member's barrier logs the old table, whose entries are traced.
+        map.table.set(mutator, Some(fresh.get(mutator)));
+        map.used.set(len);
+    }
+}
+
+impl<V: Element> GcMap<Tagged, V> {
+    /// The value for the string key `key` (a [`Str`](crate::Str) key with these
+    /// contents), without allocating one to look it up.
+    pub fn get_str<'a>(&self, mutator: &'a Mutator<'_>, key: &str) -> Option<V::Value<'a>> {
+        if self.is_empty() {
+            return None;
+        }
+        let matches = |b: &Bucket<Tagged, V>| match b.key.get(mutator) {
+            TaggedValue::Ref(any) => any.as_str(mutator) == Some(key),
+            _ => false,
+        };
+        match probe(self.buckets(mutator), stored(str_hash(key)), matches) {
+            Probe::Found(bucket) => Some(bucket.value.read(mutator)),
+            Probe::Vacant(_) => None,
+        }
+    }
+}
+
+// SAFETY: the table member is inline and reported; the counts hold no
+// reference.
+unsafe impl<K: MapKey, V: Element> Trace for GcMap<K, V> {
+    const HAS_REFERENCES: bool = true;
+
+    #[inline]
+    fn trace<T: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, T>) {
+        self.table.trace(tracer);
+    }
+}
+
+impl<K, V> fmt::Debug for GcMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GcMap")
+            .field("len", &self.len.get())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacities_keep_the_load_bound_and_powers_of_two() {
+        assert_eq!(capacity_for(0), MIN_CAPACITY);
+        assert_eq!(capacity_for(6), 8);
+        assert_eq!(capacity_for(7), 16);
+        for n in [1, 5, 100, 1000, 12_345] {
+            let c = capacity_for(n);
+            assert!(c.is_power_of_two() && max_used(c) >= n, "{n} → {c}");
+        }
+    }
+
+    #[test]
+    fn stored_hashes_are_never_markers() {
+        assert_eq!(stored(EMPTY), 2);
+        assert_eq!(stored(TOMBSTONE), 2);
+        assert_eq!(stored(77), 77);
+    }
+
+    #[test]
+    fn word_hashes_differ_for_nearby_keys() {
+        let hash = |x: u64| {
+            let mut h = WordHasher::default();
+            x.hash(&mut h);
+            h.finish()
+        };
+        let low: std::collections::HashSet<u64> = (0..4096).map(|x| hash(x) & 4095).collect();
+        // Consecutive integers spread over the low bits the table indexes by.
+        assert!(low.len() > 2500, "{} distinct of 4096", low.len());
+        assert_ne!(str_hash("ab"), str_hash("ba"));
+        assert_ne!(str_hash(""), str_hash("\0"));
+    }
+}
