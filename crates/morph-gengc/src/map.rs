@@ -50,62 +50,94 @@ const MIN_CAPACITY: usize = 8;
 /// value), [`Member<U>`] (by object identity) and [`Tagged`] (immediates by
 /// value, [`Str`](crate::Str)s by content, other objects by identity).
 pub trait MapKey: Element {
-    /// The key's hash; equal keys hash equal.
+    /// A key prepared for probing: what a bucket's key slot is compared
+    /// with, without decoding the slot.
     #[doc(hidden)]
-    fn key_hash(mutator: &Mutator<'_>, key: Self::Value<'_>) -> u64;
+    type Query<'a>: Copy;
 
-    /// Whether two keys are equal.
+    /// The key's hash (equal keys hash equal) and its prepared form.
     #[doc(hidden)]
-    fn key_eq(mutator: &Mutator<'_>, a: Self::Value<'_>, b: Self::Value<'_>) -> bool;
+    fn prepare<'a>(mutator: &Mutator<'_>, key: Self::Value<'a>) -> (u64, Self::Query<'a>);
+
+    /// Whether this slot holds the prepared key.
+    #[doc(hidden)]
+    fn matches(&self, mutator: &Mutator<'_>, query: Self::Query<'_>) -> bool;
 }
 
 impl<L: Leaf + Copy + Default + Eq + Hash> MapKey for Cell<L> {
+    type Query<'a> = L;
+
     #[inline]
-    fn key_hash(_mutator: &Mutator<'_>, key: L) -> u64 {
+    fn prepare<'a>(_mutator: &Mutator<'_>, key: Self::Value<'a>) -> (u64, Self::Query<'a>) {
         let mut hasher = WordHasher::default();
         key.hash(&mut hasher);
-        hasher.finish()
+        (hasher.finish(), key)
     }
 
     #[inline]
-    fn key_eq(_mutator: &Mutator<'_>, a: L, b: L) -> bool {
-        a == b
+    fn matches(&self, _mutator: &Mutator<'_>, query: L) -> bool {
+        self.get() == query
     }
 }
 
 impl<U: 'static> MapKey for Member<U> {
+    /// The referent's address (0 for null).
+    type Query<'a> = usize;
+
     #[inline]
-    fn key_hash(mutator: &Mutator<'_>, key: Option<Gc<'_, U>>) -> u64 {
-        key.map_or(0, |gc| gc.identity_hash(mutator))
+    fn prepare<'a>(mutator: &Mutator<'_>, key: Self::Value<'a>) -> (u64, Self::Query<'a>) {
+        match key {
+            Some(gc) => (gc.identity_hash(mutator), gc.object().addr()),
+            None => (0, 0),
+        }
     }
 
     #[inline]
-    fn key_eq(_mutator: &Mutator<'_>, a: Option<Gc<'_, U>>, b: Option<Gc<'_, U>>) -> bool {
-        match (a, b) {
-            (Some(a), Some(b)) => Gc::ptr_eq(a, b),
-            (a, b) => a.is_none() && b.is_none(),
-        }
+    fn matches(&self, _mutator: &Mutator<'_>, query: usize) -> bool {
+        self.referent_addr().unwrap_or(0) == query
     }
 }
 
+/// A [`Tagged`] key prepared for probing.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum TaggedQuery<'a> {
+    /// The slot's word must equal this one: an immediate, or a reference
+    /// to an object that is not a string.
+    Word(usize),
+    /// A string: a slot referring to a [`Str`](crate::Str) with these
+    /// contents matches (the address, if any, is the key's own object).
+    Str(&'a str, usize),
+}
+
 impl MapKey for Tagged {
-    fn key_hash(mutator: &Mutator<'_>, key: TaggedValue<'_>) -> u64 {
+    type Query<'a> = TaggedQuery<'a>;
+
+    #[inline]
+    fn prepare<'a>(mutator: &Mutator<'_>, key: Self::Value<'a>) -> (u64, Self::Query<'a>) {
         match key {
             TaggedValue::Ref(any) => match any.as_str(mutator) {
-                Some(s) => str_hash(s),
-                None => any.identity_hash(mutator),
+                Some(s) => (str_hash(s), TaggedQuery::Str(s, any.object().addr())),
+                None => (
+                    any.identity_hash(mutator),
+                    TaggedQuery::Word(any.object().addr()),
+                ),
             },
-            immediate => mix(crate::tagged::encode_immediate(immediate).unwrap_or(0)),
+            immediate => {
+                let word = crate::tagged::encode_immediate(immediate).unwrap_or(0);
+                (mix(word), TaggedQuery::Word(word as usize))
+            }
         }
     }
 
-    fn key_eq(mutator: &Mutator<'_>, a: TaggedValue<'_>, b: TaggedValue<'_>) -> bool {
-        match (a, b) {
-            (TaggedValue::Ref(x), TaggedValue::Ref(y)) => {
-                crate::GcAny::ptr_eq(x, y)
-                    || matches!((x.as_str(mutator), y.as_str(mutator)), (Some(x), Some(y)) if x == y)
+    #[inline]
+    fn matches(&self, mutator: &Mutator<'_>, query: TaggedQuery<'_>) -> bool {
+        match query {
+            TaggedQuery::Word(word) => self.word() == word,
+            TaggedQuery::Str(s, addr) => {
+                self.word() == addr
+                    || matches!(self.get(mutator), TaggedValue::Ref(any) if any.as_str(mutator) == Some(s))
             }
-            (a, b) => a == b,
         }
     }
 }
@@ -357,9 +389,20 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
         if self.is_empty() {
             return None;
         }
-        let hash = stored(K::key_hash(mutator, key));
+        let (hash, query) = K::prepare(mutator, key);
+        self.find_prepared(mutator, stored(hash), query)
+    }
+
+    /// The bucket holding the prepared key, if any.
+    #[inline]
+    fn find_prepared<'a>(
+        &self,
+        mutator: &'a Mutator<'_>,
+        hash: u64,
+        query: K::Query<'_>,
+    ) -> Option<&'a Bucket<K, V>> {
         match probe(self.buckets(mutator), hash, |b| {
-            K::key_eq(mutator, b.key.read(mutator), key)
+            b.key.matches(mutator, query)
         }) {
             Probe::Found(bucket) => Some(bucket),
             Probe::Vacant(_) => None,
@@ -439,6 +482,7 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
     ///
     /// # Errors
     /// The key and value themselves when the table is full.
+    #[inline]
     pub fn insert_within_capacity<'a>(
         &self,
         mutator: &Mutator<'_>,
@@ -449,10 +493,9 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
         if buckets.is_empty() {
             return Err((key, value));
         }
-        let hash = stored(K::key_hash(mutator, key));
-        match probe(buckets, hash, |b| {
-            K::key_eq(mutator, b.key.read(mutator), key)
-        }) {
+        let (hash, query) = K::prepare(mutator, key);
+        let hash = stored(hash);
+        match probe(buckets, hash, |b| b.key.matches(mutator, query)) {
             Probe::Found(bucket) => {
                 bucket.value.write(mutator, value);
                 Ok(true)
@@ -560,14 +603,9 @@ impl<V: Element> GcMap<Tagged, V> {
         if self.is_empty() {
             return None;
         }
-        let matches = |b: &Bucket<Tagged, V>| match b.key.get(mutator) {
-            TaggedValue::Ref(any) => any.as_str(mutator) == Some(key),
-            _ => false,
-        };
-        match probe(self.buckets(mutator), stored(str_hash(key)), matches) {
-            Probe::Found(bucket) => Some(bucket.value.read(mutator)),
-            Probe::Vacant(_) => None,
-        }
+        // No object is this key: only the contents can match.
+        self.find_prepared(mutator, stored(str_hash(key)), TaggedQuery::Str(key, 0))
+            .map(|b| b.value.read(mutator))
     }
 }
 

@@ -130,12 +130,55 @@ impl Slots {
 /// brand `'gc` is not `'static`). `UnsafeCell` also makes the table
 /// `!Sync`, so handles stay on their thread.
 #[derive(Debug, Default)]
-struct RootTable {
+pub(crate) struct RootTable {
     strong: UnsafeCell<Slots>,
     weak: UnsafeCell<Slots>,
+    /// The handle scopes' slots, a stack: each [`Scope`](crate::Scope)
+    /// pushes its locals and cuts the stack back to where it began when
+    /// it ends. Every entry holds a live object's payload address.
+    scoped: UnsafeCell<Vec<*mut u8>>,
 }
 
 impl RootTable {
+    /// Pushes a scoped slot holding `target`; returns its index.
+    #[inline]
+    pub(crate) fn push_scoped(&self, target: *mut u8) -> u32 {
+        // SAFETY: as in `with`: no other reference into the cell exists
+        // while this runs, and nothing here reaches the table again.
+        let scoped = unsafe { &mut *self.scoped.get() };
+        let index = scoped.len();
+        if index == scoped.capacity() {
+            grow_scoped(scoped);
+        }
+        scoped.push(target);
+        index as u32
+    }
+
+    /// What scoped slot `index` holds now (the collector keeps it current).
+    ///
+    /// # Panics
+    /// If there is no such slot.
+    #[inline]
+    pub(crate) fn scoped(&self, index: u32) -> *mut u8 {
+        // SAFETY: as in `push_scoped`.
+        let scoped = unsafe { &*self.scoped.get() };
+        scoped[index as usize]
+    }
+
+    /// How many scoped slots are in use.
+    #[inline]
+    pub(crate) fn scoped_len(&self) -> usize {
+        // SAFETY: as in `push_scoped`.
+        unsafe { &*self.scoped.get() }.len()
+    }
+
+    /// Releases every scoped slot from `len` on.
+    #[inline]
+    pub(crate) fn truncate_scoped(&self, len: usize) {
+        // SAFETY: as in `push_scoped`.
+        unsafe { &mut *self.scoped.get() }.truncate(len);
+    }
+
     /// Runs `f` on one of the tables. `f` must not touch the root table.
     #[inline]
     fn with<R>(cell: &UnsafeCell<Slots>, f: impl FnOnce(&mut Slots) -> R) -> R {
@@ -145,6 +188,18 @@ impl RootTable {
         // `f` or a visitor reach the table (type doc).
         f(unsafe { &mut *cell.get() })
     }
+}
+
+/// Makes room for more scoped slots, out of the handle's fast path.
+#[cold]
+#[inline(never)]
+fn grow_scoped(scoped: &mut Vec<*mut u8>) {
+    assert!(
+        scoped.len() < u32::MAX as usize,
+        "more than {} scoped handles held at once",
+        u32::MAX
+    );
+    scoped.reserve(scoped.len().max(64));
 }
 
 /// Hands the root table to the collector.
@@ -172,6 +227,19 @@ unsafe impl RootSet for TableRoots<'_> {
                 // SAFETY: `slot` comes from the vector's pointer: non-null.
                 visitor.visit_slot(unsafe { NonNull::new_unchecked(slot) });
             }
+        }
+        // The scoped slots: every one holds a live object.
+        // SAFETY: as for the strong slots: the pointer and length are read
+        // once, and the vector does not grow or move during the walk.
+        let (base, len) = unsafe {
+            let scoped = &mut *self.0.scoped.get();
+            (scoped.as_mut_ptr(), scoped.len())
+        };
+        for i in 0..len {
+            // SAFETY: `i < len`: an element of the vector.
+            let slot = unsafe { base.add(i) };
+            // SAFETY: `slot` comes from the vector's pointer: non-null.
+            visitor.visit_slot(unsafe { NonNull::new_unchecked(slot) });
         }
     }
 
@@ -759,6 +827,18 @@ impl<'gc> Mutator<'gc> {
         value: T,
         flags: AllocFlags,
     ) -> Result<Root<'gc, T>, GcError> {
+        let obj = self.alloc_object(value, flags)?;
+        Ok(self.make_root(obj))
+    }
+
+    /// Allocates `value` and returns the object, not yet rooted: the
+    /// caller roots it before the next allocation.
+    #[inline(always)]
+    pub(crate) fn alloc_object<T: Trace>(
+        &mut self,
+        value: T,
+        flags: AllocFlags,
+    ) -> Result<ObjectRef, GcError> {
         let fast = match self.types.recent_entry::<T>() {
             Some(TypeEntry {
                 young: Some(template),
@@ -773,7 +853,7 @@ impl<'gc> Mutator<'gc> {
         // SAFETY: the payload is size_of::<T>() bytes, 8-aligned (checked
         // by both paths), freshly allocated and not yet visible to anyone.
         unsafe { obj.as_ptr().cast::<T>().write(value) };
-        Ok(self.make_root(obj))
+        Ok(obj)
     }
 
     /// Everything [`alloc_with_flags`](Self::alloc_with_flags) leaves out.
@@ -877,9 +957,14 @@ impl<'gc> Mutator<'gc> {
         unsafe { self.raw.identity_hash(obj) }
     }
 
+    /// The heap's root table (for handle scopes).
+    pub(crate) fn root_table(&self) -> &'gc RootTable {
+        self.roots
+    }
+
     /// Whether `obj` is an object of this heap.
     #[inline]
-    fn owns(&self, obj: ObjectRef) -> bool {
+    pub(crate) fn owns(&self, obj: ObjectRef) -> bool {
         self.raw.is_young_addr(obj.addr()) || self.raw.tenured_owner_of(obj.addr()) == Some(obj)
     }
 
@@ -1068,7 +1153,7 @@ fn outside_heap() -> ! {
 
 #[cold]
 #[inline(never)]
-fn foreign_value() -> ! {
+pub(crate) fn foreign_value() -> ! {
     panic!(
         "an object of another heap was stored or rooted: references may only stay within their own heap"
     )

@@ -233,6 +233,12 @@ impl Tagged {
         self.word.get().addr() as u64
     }
 
+    /// The encoded word, as an integer (a reference's is its address).
+    #[inline]
+    pub(crate) fn word(&self) -> usize {
+        self.word.get().addr()
+    }
+
     /// Reads the value; a reference stays valid while the mutator is
     /// borrowed.
     pub fn get<'a>(&self, _mutator: &'a Mutator<'_>) -> TaggedValue<'a> {

@@ -21,6 +21,10 @@ use crate::GcError;
 use crate::object::ObjectRef;
 use crate::space::nursery::Region;
 
+/// The size of a transparent huge page on x86-64 and most AArch64 systems.
+#[cfg(all(target_os = "linux", not(miri)))]
+const HUGE_PAGE: usize = 2 << 20;
+
 /// Owns the object's memory; never read, dropped to free it.
 #[derive(Debug)]
 #[allow(dead_code)]
@@ -87,6 +91,12 @@ impl LargeSpace {
         if map {
             let mut mapping = memmap2::MmapMut::map_anon(size)
                 .map_err(|_| GcError::OutOfMemory { bytes: size })?;
+            #[cfg(target_os = "linux")]
+            if size >= HUGE_PAGE {
+                // A hint: one fault per 2 MiB instead of 512 where the system
+                // has transparent huge pages in `madvise` mode.
+                let _ = mapping.advise(memmap2::Advice::HugePage);
+            }
             let start = NonNull::new(mapping.as_mut_ptr()).expect("mappings are non-null");
             return Ok((start, Backing::Mapping(mapping)));
         }

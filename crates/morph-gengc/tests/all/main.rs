@@ -9,6 +9,7 @@ mod map;
 mod model;
 mod raw_api;
 mod safe_api;
+mod scope;
 mod string;
 mod tagged;
 mod ui;
