@@ -106,7 +106,7 @@ pub use map::{GcMap, MapKey};
 pub use morph_header::SlotVisitor;
 pub use object::{HEADER_SIZE, MIN_OBJECT_SIZE, ObjectRef, object_size};
 pub use safe::{Gc, Heap, Member, Mutator, Root, WeakRoot};
-pub use scope::{Local, Scope};
+pub use scope::{Handle, Local, Scope};
 pub use string::Str;
 pub use tagged::{GcAny, Tagged, TaggedValue};
 pub use trace::{Leaf, Trace, Tracer};

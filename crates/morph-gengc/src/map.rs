@@ -34,7 +34,8 @@ use morph_header::SlotVisitor;
 
 use crate::array::Array;
 use crate::identity::mix;
-use crate::safe::{Gc, Member, Mutator, Root};
+use crate::safe::{Gc, Member, Mutator};
+use crate::scope::Handle;
 use crate::tagged::{Tagged, TaggedValue};
 use crate::trace::{Leaf, Trace, Tracer};
 use crate::vec::Element;
@@ -522,7 +523,7 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
     /// out of `owner`, replacing the value if the key has an entry. Returns
     /// whether it did.
     pub fn insert<'gc, O: Trace>(
-        owner: &Root<'gc, O>,
+        owner: &impl Handle<'gc, O>,
         field: impl for<'x> Fn(&'x O) -> &'x GcMap<K, V>,
         mutator: &mut Mutator<'gc>,
         entry: impl for<'a> FnOnce(&'a Mutator<'gc>) -> (K::Value<'a>, V::Value<'a>),
@@ -547,7 +548,7 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
     /// projects out of `owner`, allocating a larger table (which may
     /// collect) if needed. Tombstones left by removals go in the move.
     pub fn reserve<'gc, O: Trace>(
-        owner: &Root<'gc, O>,
+        owner: &impl Handle<'gc, O>,
         field: impl for<'x> Fn(&'x O) -> &'x GcMap<K, V>,
         mutator: &mut Mutator<'gc>,
         additional: usize,

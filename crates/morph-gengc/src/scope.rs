@@ -78,6 +78,36 @@ pub struct Local<'s, T> {
     _marker: PhantomData<*const T>,
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A handle that finds its object after any collection: a
+/// [`Root`](crate::Root) or a [`Local`]. What the container operations
+/// that may allocate ([`GcVec::push`](crate::GcVec::push),
+/// [`GcMap::insert`](crate::GcMap::insert), …) take for the object that
+/// holds the container.
+pub trait Handle<'gc, T>: sealed::Sealed {
+    /// A pointer to the object, valid while the mutator is borrowed.
+    fn get<'a>(&self, mutator: &'a Mutator<'gc>) -> Gc<'a, T>;
+}
+
+impl<T> sealed::Sealed for crate::Root<'_, T> {}
+impl<'gc, T: Trace> Handle<'gc, T> for crate::Root<'gc, T> {
+    #[inline]
+    fn get<'a>(&self, mutator: &'a Mutator<'gc>) -> Gc<'a, T> {
+        crate::Root::get(self, mutator)
+    }
+}
+
+impl<T> sealed::Sealed for Local<'_, T> {}
+impl<'gc, T: Trace> Handle<'gc, T> for Local<'_, T> {
+    #[inline]
+    fn get<'a>(&self, mutator: &'a Mutator<'gc>) -> Gc<'a, T> {
+        Local::get(*self, mutator)
+    }
+}
+
 impl<T> Clone for Local<'_, T> {
     fn clone(&self) -> Self {
         *self

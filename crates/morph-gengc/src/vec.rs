@@ -23,7 +23,8 @@ use std::fmt;
 use morph_header::SlotVisitor;
 
 use crate::array::Array;
-use crate::safe::{Gc, Member, Mutator, Root};
+use crate::safe::{Gc, Member, Mutator};
+use crate::scope::Handle;
 use crate::tagged::{Tagged, TaggedValue};
 use crate::trace::{Leaf, Trace, Tracer};
 
@@ -313,7 +314,7 @@ impl<T: Element> GcVec<T> {
     /// `field` projects out of `owner`, allocating a larger buffer (which
     /// may collect) if needed.
     pub fn reserve<'gc, O: Trace>(
-        owner: &Root<'gc, O>,
+        owner: &impl Handle<'gc, O>,
         field: impl for<'x> Fn(&'x O) -> &'x GcVec<T>,
         mutator: &mut Mutator<'gc>,
         additional: usize,
@@ -347,7 +348,7 @@ impl<T: Element> GcVec<T> {
     /// mutator, after any allocation) to the vector that `field` projects
     /// out of `owner`.
     pub fn push<'gc, O: Trace>(
-        owner: &Root<'gc, O>,
+        owner: &impl Handle<'gc, O>,
         field: impl for<'x> Fn(&'x O) -> &'x GcVec<T>,
         mutator: &mut Mutator<'gc>,
         value: impl for<'a> FnOnce(&'a Mutator<'gc>) -> T::Value<'a>,
@@ -376,7 +377,7 @@ impl<T: Element> GcVec<T> {
     /// # Panics
     /// If `index > len`.
     pub fn insert<'gc, O: Trace>(
-        owner: &Root<'gc, O>,
+        owner: &impl Handle<'gc, O>,
         field: impl for<'x> Fn(&'x O) -> &'x GcVec<T>,
         mutator: &mut Mutator<'gc>,
         index: usize,

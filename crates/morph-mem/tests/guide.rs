@@ -4,11 +4,7 @@
 
 #![cfg(feature = "runtime")]
 
-use morph_mem::gc::{GcVec, Heap, Member, Mutator, Root, Tagged, TaggedValue, Trace};
-
-/// A string object.
-#[derive(Trace)]
-struct Str(String);
+use morph_mem::gc::{GcMap, GcVec, Heap, Member, Mutator, Root, Str, Tagged, TaggedValue, Trace};
 
 /// A list: a growable vector of values.
 #[derive(Trace)]
@@ -16,11 +12,11 @@ struct List {
     items: GcVec<Tagged>,
 }
 
-/// A record: a class name and field values.
+/// A record: a class name and named fields.
 #[derive(Trace)]
 struct Record {
     class: Member<Str>,
-    fields: GcVec<Tagged>,
+    fields: GcMap<Tagged, Tagged>,
 }
 
 /// Renders a value, the way a REPL prints it.
@@ -31,15 +27,20 @@ fn show(value: TaggedValue<'_>, m: &Mutator<'_>) -> String {
         TaggedValue::Int(i) => i.to_string(),
         TaggedValue::Float(f) => format!("{f:?}"),
         TaggedValue::Ref(object) => {
-            if let Some(s) = object.downcast::<Str>(m) {
-                format!("{:?}", s.0)
+            if let Some(s) = object.as_str(m) {
+                format!("{s:?}")
             } else if let Some(list) = object.downcast::<List>(m) {
                 let items: Vec<String> = list.items.iter(m).map(|v| show(v, m)).collect();
                 format!("[{}]", items.join(", "))
             } else if let Some(record) = object.downcast::<Record>(m) {
-                let class = record.class.get(m).map_or("?", |c| c.get_ref().0.as_str());
-                let fields: Vec<String> = record.fields.iter(m).map(|v| show(v, m)).collect();
-                format!("{class}({})", fields.join(", "))
+                let class = record.class.get(m).map_or("?", |c| c.as_str());
+                let mut fields: Vec<String> = record
+                    .fields
+                    .iter(m)
+                    .map(|(k, v)| format!("{}: {}", show(k, m), show(v, m)))
+                    .collect();
+                fields.sort();
+                format!("{class} {{{}}}", fields.join(", "))
             } else {
                 "<object>".into()
             }
@@ -47,7 +48,7 @@ fn show(value: TaggedValue<'_>, m: &Mutator<'_>) -> String {
     }
 }
 
-/// Makes a list `[0, 1.5, "s0", 1, 2.5, "s1", …]` of `n` triples.
+/// Makes a list `[0, 0.5, "s0", 1, 1.5, "s1", …]` of `n` triples.
 fn make_list<'gc>(m: &mut Mutator<'gc>, n: i64) -> Root<'gc, List> {
     let list = m.alloc(List {
         items: GcVec::new(),
@@ -61,7 +62,7 @@ fn make_list<'gc>(m: &mut Mutator<'gc>, n: i64) -> Root<'gc, List> {
             |_| TaggedValue::Float(i as f64 + 0.5),
         );
         // Allocating may move `list`: the root finds it again.
-        let s = m.alloc(Str(format!("s{i}")));
+        let s = m.alloc_str(&format!("s{i}"));
         GcVec::push(
             &list,
             |l| &l.items,
@@ -72,6 +73,23 @@ fn make_list<'gc>(m: &mut Mutator<'gc>, n: i64) -> Root<'gc, List> {
     list
 }
 
+/// Sets field `name` of `record` to what `value` makes (after the key's
+/// allocation and any growth of the table).
+fn set_field<'gc>(
+    m: &mut Mutator<'gc>,
+    record: &Root<'gc, Record>,
+    name: &str,
+    value: impl for<'a> FnOnce(&'a Mutator<'gc>) -> TaggedValue<'a>,
+) {
+    let key = m.alloc_str(name);
+    GcMap::insert(
+        record,
+        |r| &r.fields,
+        m,
+        |m| (TaggedValue::Ref(key.get(m).into()), value(m)),
+    );
+}
+
 #[test]
 fn the_guides_runtime_core_runs_through_collections() {
     let mut heap = Heap::new(Default::default()).unwrap();
@@ -79,34 +97,36 @@ fn the_guides_runtime_core_runs_through_collections() {
         let list = make_list(m, 3);
         let point = m.alloc(Record {
             class: Member::null(),
-            fields: GcVec::new(),
+            fields: GcMap::new(),
         });
-        let class = m.alloc(Str("Point".into()));
+        let class = m.alloc_str("Point");
         point.get(m).class.set(m, Some(class.get(m)));
-        GcVec::push(&point, |r| &r.fields, m, |_| TaggedValue::Int(3));
-        GcVec::push(
-            &point,
-            |r| &r.fields,
-            m,
-            |m| TaggedValue::Ref(list.get(m).into()),
-        );
+        set_field(m, &point, "x", |_| TaggedValue::Int(3));
+        set_field(m, &point, "y", |_| TaggedValue::Float(4.5));
+        set_field(m, &point, "items", |m| TaggedValue::Ref(list.get(m).into()));
+        // Temporaries in a handle scope: Copy handles, released together.
+        let tagged = m.scope(|s| {
+            let tags = s.alloc_local(List {
+                items: GcVec::new(),
+            });
+            for tag in ["a", "b"] {
+                let t = s.alloc_str(tag);
+                GcVec::push(&tags, |l| &l.items, s, |m| TaggedValue::Ref(t.get(m).into()));
+            }
+            set_field(s, &point, "tags", |m| TaggedValue::Ref(tags.get(m).into()));
+            tags.get(s).items.len()
+        });
+        assert_eq!(tagged, 2);
         for _ in 0..100_000 {
-            m.alloc(Str(String::new())); // garbage: collections move everything
+            m.alloc_str(""); // garbage: collections move everything
         }
         let shown = show(TaggedValue::Ref(point.get(m).into()), m);
         assert_eq!(
             shown,
-            r#"Point(3, [0, 0.5, "s0", 1, 1.5, "s1", 2, 2.5, "s2"])"#
+            r#"Point {"items": [0, 0.5, "s0", 1, 1.5, "s1", 2, 2.5, "s2"], "tags": ["a", "b"], "x": 3, "y": 4.5}"#
         );
-        let sum: i64 = list
-            .get(m)
-            .items
-            .iter(m)
-            .map(|v| match v {
-                TaggedValue::Int(i) => i,
-                _ => 0,
-            })
-            .sum();
-        assert_eq!(sum, 3);
+        let fields = &point.get(m).fields;
+        assert_eq!(fields.get_str(m, "x"), Some(TaggedValue::Int(3)));
+        assert_eq!(fields.get_str(m, "z"), None);
     });
 }
