@@ -1,12 +1,13 @@
 //! Random graph mutations against a plain model of the graph, under stress
-//! mode. Each vertex has two member edges and a `GcVec<Tagged>` of more
-//! edges mixed with integers, so the containers' barriers and buffers are
-//! exercised with the rest. Reproduce a failure with `MORPH_GC_SEED=<seed>`.
+//! mode. Each vertex has two member edges, a `GcVec<Tagged>` of more
+//! edges mixed with integers, and a `GcMap` keyed by other vertices (edges
+//! by identity, so identity hashes follow moves), so the containers'
+//! barriers and buffers are exercised with the rest. Reproduce a failure with `MORPH_GC_SEED=<seed>`.
 
 use std::collections::{HashMap, HashSet};
 
 use morph_gengc::{
-    Collection, GcConfig, GcVec, Heap, Member, Mutator, Root, Tagged, TaggedValue, Trace,
+    Collection, GcConfig, GcMap, GcVec, Heap, Member, Mutator, Root, Tagged, TaggedValue, Trace,
 };
 
 use crate::{scaled, small_config};
@@ -17,6 +18,8 @@ struct Vertex {
     edges: [Member<Vertex>; 2],
     /// More edges (`Some`) and integers (`None` in the model).
     more: GcVec<Tagged>,
+    /// Edges as keys, each with a number.
+    keyed: GcMap<Member<Vertex>, std::cell::Cell<i64>>,
     payload: Vec<u64>,
 }
 
@@ -25,6 +28,7 @@ fn vertex(id: u64, payload: Vec<u64>) -> Vertex {
         id,
         edges: [Member::null(), Member::null()],
         more: GcVec::new(),
+        keyed: GcMap::new(),
         payload,
     }
 }
@@ -48,6 +52,7 @@ impl Rng {
 struct Model {
     edges: HashMap<u64, [Option<u64>; 2]>,
     more: HashMap<u64, Vec<Option<u64>>>,
+    keyed: HashMap<u64, HashMap<u64, i64>>,
     roots: Vec<u64>,
 }
 
@@ -59,6 +64,7 @@ impl Model {
             if seen.insert(id) {
                 stack.extend(self.edges[&id].iter().flatten());
                 stack.extend(self.more[&id].iter().flatten());
+                stack.extend(self.keyed[&id].keys());
             }
         }
         seen
@@ -108,6 +114,22 @@ fn check_reachable_graph<'gc>(m: &Mutator<'gc>, roots: &[Root<'gc, Vertex>], mod
             "more edges of vertex {}",
             vertex.id
         );
+        let mut keyed = HashMap::new();
+        for (key, number) in vertex.keyed.iter(m) {
+            let target = key.expect("a vertex key");
+            assert_eq!(
+                vertex.keyed.get(m, Some(target)),
+                Some(number),
+                "lookup by identity"
+            );
+            keyed.insert(target.id, number);
+            stack.push(target);
+        }
+        assert_eq!(
+            keyed, model.keyed[&vertex.id],
+            "keyed edges of vertex {}",
+            vertex.id
+        );
     }
     assert_eq!(seen, model.reachable(), "reachable sets differ");
 }
@@ -131,6 +153,7 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                     let root = m.alloc(vertex(id, vec![id, id * 3]));
                     model.edges.insert(id, [None, None]);
                     model.more.insert(id, Vec::new());
+                    model.keyed.insert(id, HashMap::new());
                     model.roots.push(id);
                     roots.push(root);
                 }
@@ -150,8 +173,30 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                     let from = model.roots[i];
                     model.edges.get_mut(&from).unwrap()[edge] = target.map(|j| model.roots[j]);
                 }
+                // Key root j into root i's map, or remove one of its keys.
+                80..=81 if !roots.is_empty() => {
+                    let i = rng.below(roots.len());
+                    let from = model.roots[i];
+                    let expected = model.keyed.get_mut(&from).unwrap();
+                    if rng.below(3) == 0 && !expected.is_empty() {
+                        let map = &roots[i].get(m).keyed;
+                        let (key, _) = map.iter(m).nth(rng.below(expected.len())).unwrap();
+                        let id = key.unwrap().id;
+                        assert_eq!(map.remove(m, key), expected.remove(&id));
+                    } else {
+                        let j = rng.below(roots.len());
+                        let number = step as i64;
+                        GcMap::insert(
+                            &roots[i],
+                            |v| &v.keyed,
+                            m,
+                            |m| (Some(roots[j].get(m)), number),
+                        );
+                        expected.insert(model.roots[j], number);
+                    }
+                }
                 // Follow an edge of root i and root what it finds.
-                80..=91 if !roots.is_empty() => {
+                82..=91 if !roots.is_empty() => {
                     let i = rng.below(roots.len());
                     let edge = rng.below(2);
                     if let Some(target) = roots[i].get(m).edges[edge].get(m) {
@@ -235,6 +280,8 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
         while let Some(v) = stack.pop() {
             if seen.insert(v.id) {
                 buffers += usize::from(v.more.capacity(m) > 0);
+                buffers += usize::from(v.keyed.capacity(m) > 0);
+                stack.extend(v.keyed.keys(m).flatten());
                 stack.extend(v.edges.iter().filter_map(|e| e.get(m)));
                 stack.extend(v.more.iter(m).filter_map(|t| match t {
                     TaggedValue::Ref(r) => r.downcast::<Vertex>(m),
