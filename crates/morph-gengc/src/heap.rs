@@ -1469,7 +1469,7 @@ impl RawHeap {
             old_reserved: self.old.reserved(),
             old_used: self.old.used(),
             old_objects: self.old.objects(),
-            large_reserved: self.large.reserved(),
+            large_reserved: self.large.reserved() + self.large.spare_bytes(),
             large_objects: self.large.len(),
         }
     }

@@ -513,7 +513,9 @@ impl RawHeap {
         // Pretenured types go back to the nursery to be judged again.
         self.pretenure.reset();
         let live_before = self.tenured_bytes();
-        self.large.sweep();
+        // A bounded heap keeps no spare mappings: they would count against
+        // the bound without being live.
+        self.large.sweep(self.config.heap_limit.is_none());
         if young_live {
             // A cycle's end: the old generation is swept in steps (see
             // `sweep_step`), and what is due next is set when it is done.

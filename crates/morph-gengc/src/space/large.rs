@@ -48,7 +48,18 @@ struct LargeObject {
 pub(crate) struct LargeSpace {
     objects: BTreeMap<usize, LargeObject>,
     reserved: usize,
+    /// Mappings of objects the last sweep found dead, kept (up to
+    /// [`SPARE_LIMIT`]) for allocations of about their size until the next
+    /// sweep unmaps what was not reused: a program that grows buffers and
+    /// tables keeps allocating the same sizes, and a reused mapping costs
+    /// one `memset` where a fresh one costs a page fault per page.
+    #[cfg(not(miri))]
+    spare: Vec<memmap2::MmapMut>,
 }
+
+/// The most bytes of dead mappings kept for reuse.
+#[cfg(not(miri))]
+const SPARE_LIMIT: usize = 64 << 20;
 
 impl LargeSpace {
     /// Bytes reserved by large objects.
@@ -69,7 +80,7 @@ impl LargeSpace {
         payload: usize,
         map: bool,
     ) -> Result<ObjectRef, GcError> {
-        let (start, backing) = Self::backing(size, map)?;
+        let (start, backing) = self.backing(size, map)?;
         // SAFETY: `start` begins a fresh, zeroed block of `size` >= 16 bytes.
         let obj = unsafe { ObjectRef::from_start(start) };
         self.reserved += size;
@@ -87,7 +98,14 @@ impl LargeSpace {
     }
 
     #[cfg(not(miri))]
-    fn backing(size: usize, map: bool) -> Result<(NonNull<u8>, Backing), GcError> {
+    fn backing(&mut self, size: usize, map: bool) -> Result<(NonNull<u8>, Backing), GcError> {
+        if map && let Some(mut mapping) = self.take_spare(size) {
+            let start = NonNull::new(mapping.as_mut_ptr()).expect("mappings are non-null");
+            // SAFETY: the mapping is this space's alone (taken out of the
+            // spares; no object lives in it) and holds at least `size` bytes.
+            unsafe { start.write_bytes(0, size) };
+            return Ok((start, Backing::Mapping(mapping)));
+        }
         if map {
             let mut mapping = memmap2::MmapMut::map_anon(size)
                 .map_err(|_| GcError::OutOfMemory { bytes: size })?;
@@ -106,7 +124,7 @@ impl LargeSpace {
 
     /// Miri cannot map memory: large objects come from the allocator there.
     #[cfg(miri)]
-    fn backing(size: usize, _map: bool) -> Result<(NonNull<u8>, Backing), GcError> {
+    fn backing(&mut self, size: usize, _map: bool) -> Result<(NonNull<u8>, Backing), GcError> {
         let region = Region::new_zeroed(size)?;
         Ok((region.base(), Backing::Heap(region)))
     }
@@ -153,12 +171,56 @@ impl LargeSpace {
         }
     }
 
+    /// A spare mapping for an object of `size` bytes: the smallest of at
+    /// least `size` bytes, if it wastes at most a quarter more.
+    #[cfg(not(miri))]
+    fn take_spare(&mut self, size: usize) -> Option<memmap2::MmapMut> {
+        let (index, _) = self
+            .spare
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.len() >= size && m.len() <= size + size / 4)
+            .min_by_key(|(_, m)| m.len())?;
+        Some(self.spare.swap_remove(index))
+    }
+
+    /// Bytes of dead objects' mappings kept for reuse.
+    pub(crate) fn spare_bytes(&self) -> usize {
+        #[cfg(not(miri))]
+        return self.spare.iter().map(|m| m.len()).sum();
+        #[cfg(miri)]
+        0
+    }
+
     /// Frees every unmarked object (finalizers must have run) and clears the
-    /// marks of the rest; returns (objects, bytes) freed.
-    pub(crate) fn sweep(&mut self) -> (usize, usize) {
+    /// marks of the rest; returns (objects, bytes) freed. With `keep_spare`
+    /// the dead objects' mappings are kept for reuse until the next sweep;
+    /// the spares of the last one go now.
+    pub(crate) fn sweep(&mut self, keep_spare: bool) -> (usize, usize) {
         let before = (self.objects.len(), self.reserved);
-        self.objects
-            .retain(|_, object| std::mem::replace(&mut object.marked, false));
+        let dead: Vec<usize> = self
+            .objects
+            .iter_mut()
+            .filter_map(|(&start, object)| {
+                (!std::mem::replace(&mut object.marked, false)).then_some(start)
+            })
+            .collect();
+        #[cfg(not(miri))]
+        self.spare.clear();
+        for start in dead {
+            let Some(object) = self.objects.remove(&start) else {
+                continue;
+            };
+            #[cfg(not(miri))]
+            if let Backing::Mapping(mapping) = object._backing
+                && keep_spare
+                && self.spare_bytes() + mapping.len() <= SPARE_LIMIT
+            {
+                self.spare.push(mapping);
+            }
+            #[cfg(miri)]
+            let _ = (object, keep_spare);
+        }
         self.reserved = self.objects.values().map(|o| o.size).sum();
         (before.0 - self.objects.len(), before.1 - self.reserved)
     }
@@ -169,5 +231,42 @@ impl LargeSpace {
             // SAFETY: `object.start` is the start of a live large object.
             f(unsafe { ObjectRef::from_start(object.start) });
         }
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use super::*;
+
+    const SIZE: usize = 3 << 20;
+
+    #[test]
+    fn a_dead_mapping_is_reused_zeroed_for_the_same_size_until_the_next_sweep() {
+        let mut space = LargeSpace::default();
+        let first = space.alloc(SIZE, SIZE - 8, true).unwrap();
+        // SAFETY: the object's memory, `SIZE` bytes, this test's alone.
+        unsafe { first.start().as_ptr().write_bytes(0xAB, SIZE) };
+        assert_eq!(space.sweep(true), (1, SIZE), "unmarked: dead");
+        assert_eq!(space.spare_bytes(), SIZE);
+        assert_eq!(space.reserved(), 0);
+        let again = space.alloc(SIZE, SIZE - 8, true).unwrap();
+        assert_eq!(again.start(), first.start(), "the spare mapping is reused");
+        assert_eq!(space.spare_bytes(), 0);
+        // SAFETY: the new object's memory.
+        let bytes = unsafe { std::slice::from_raw_parts(again.start().as_ptr(), SIZE) };
+        assert!(
+            bytes.iter().all(|&b| b == 0),
+            "reused memory reads as zeroes"
+        );
+        // Too small a request for the spare: a fresh mapping.
+        space.sweep(true);
+        let small = space.alloc(SIZE / 2, SIZE / 2 - 8, true).unwrap();
+        assert_ne!(small.start(), first.start());
+        assert_eq!(space.spare_bytes(), SIZE);
+        // A sweep unmaps the spares it did not reuse; a bounded heap keeps none.
+        assert!(space.mark(small));
+        space.sweep(false);
+        assert_eq!(space.spare_bytes(), 0);
+        assert_eq!(space.len(), 1);
     }
 }
