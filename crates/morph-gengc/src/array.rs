@@ -310,7 +310,7 @@ impl<'gc> Mutator<'gc> {
     /// # Safety
     /// `register` registers `K` (or returns its id) with a descriptor whose
     /// trace and drop functions, if any, are those of an `Array<T>`.
-    pub(crate) unsafe fn alloc_len_prefixed<K: 'static, T: Trace>(
+    pub(crate) unsafe fn alloc_len_prefixed<K: Trace, T: Trace>(
         &mut self,
         len: usize,
         register: impl FnOnce() -> Result<TypeId, GcError>,

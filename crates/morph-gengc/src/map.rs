@@ -432,6 +432,11 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
     /// Removes `key`'s entry and returns its value.
     pub fn remove<'a>(&self, mutator: &'a Mutator<'_>, key: K::Value<'_>) -> Option<V::Value<'a>> {
         let bucket = self.find(mutator, key)?;
+        Some(self.remove_bucket(mutator, bucket))
+    }
+
+    /// Empties a live bucket into a tombstone; returns its value.
+    fn remove_bucket<'a>(&self, mutator: &'a Mutator<'_>, bucket: &Bucket<K, V>) -> V::Value<'a> {
         let value = bucket.value.read(mutator);
         // The value stays valid: no collection runs while 'a borrows the
         // mutator, though the table no longer keeps it.
@@ -439,7 +444,7 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
         bucket.value.clear(mutator);
         bucket.hash.set(TOMBSTONE);
         self.len.set(self.len() - 1);
-        Some(value)
+        value
     }
 
     /// Removes every entry (the table is kept).
@@ -521,21 +526,24 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
     /// Inserts the entry `entry` makes (from a shared borrow of the
     /// mutator, after any allocation) into the map that `field` projects
     /// out of `owner`, replacing the value if the key has an entry. Returns
-    /// whether it did.
+    /// whether it did. Replacing never allocates; `entry` is called a
+    /// second time if a new key needs a larger table.
     pub fn insert<'gc, O: Trace>(
         owner: &impl Handle<'gc, O>,
         field: impl for<'x> Fn(&'x O) -> &'x GcMap<K, V>,
         mutator: &mut Mutator<'gc>,
-        entry: impl for<'a> FnOnce(&'a Mutator<'gc>) -> (K::Value<'a>, V::Value<'a>),
+        entry: impl for<'a> Fn(&'a Mutator<'gc>) -> (K::Value<'a>, V::Value<'a>),
     ) -> bool {
-        let room = {
+        {
+            // An existing key, or room (the common cases): no allocation.
             let mutator = &*mutator;
             let map = field(owner.get(mutator).get_ref());
-            map.used.get() < max_used(map.buckets(mutator).len())
-        };
-        if !room {
-            Self::reserve(owner, &field, mutator, 1);
+            let (key, value) = entry(mutator);
+            if let Ok(replaced) = map.insert_within_capacity(mutator, key, value) {
+                return replaced;
+            }
         }
+        Self::reserve(owner, &field, mutator, 1);
         // Room now: no allocation, so the entry may be made here.
         let mutator = &*mutator;
         let map = field(owner.get(mutator).get_ref());
@@ -598,15 +606,38 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
 }
 
 impl<V: Element> GcMap<Tagged, V> {
-    /// The value for the string key `key` (a [`Str`](crate::Str) key with these
-    /// contents), without allocating one to look it up.
+    /// The value for the string key `key` (a [`Str`](crate::Str) key
+    /// with these contents), without allocating one to look it up.
     pub fn get_str<'a>(&self, mutator: &'a Mutator<'_>, key: &str) -> Option<V::Value<'a>> {
+        self.find_str(mutator, key).map(|b| b.value.read(mutator))
+    }
+
+    /// Whether the map has an entry for the string key `key`.
+    pub fn contains_str(&self, mutator: &Mutator<'_>, key: &str) -> bool {
+        self.find_str(mutator, key).is_some()
+    }
+
+    /// Replaces the value of the string key `key`'s entry, if there is
+    /// one; returns whether there was.
+    pub fn set_str(&self, mutator: &Mutator<'_>, key: &str, value: V::Value<'_>) -> bool {
+        self.find_str(mutator, key)
+            .map(|bucket| bucket.value.write(mutator, value))
+            .is_some()
+    }
+
+    /// Removes the string key `key`'s entry and returns its value.
+    pub fn remove_str<'a>(&self, mutator: &'a Mutator<'_>, key: &str) -> Option<V::Value<'a>> {
+        let bucket = self.find_str(mutator, key)?;
+        Some(self.remove_bucket(mutator, bucket))
+    }
+
+    /// The bucket of the string key `key`, if any.
+    fn find_str<'a>(&self, mutator: &'a Mutator<'_>, key: &str) -> Option<&'a Bucket<Tagged, V>> {
         if self.is_empty() {
             return None;
         }
         // No object is this key: only the contents can match.
         self.find_prepared(mutator, stored(str_hash(key)), TaggedQuery::Str(key, 0))
-            .map(|b| b.value.read(mutator))
     }
 }
 

@@ -892,7 +892,7 @@ impl<'gc> Mutator<'gc> {
     /// # Safety
     /// As [`RawHeap::try_alloc`] for the registered type, and `specialized`
     /// traces its objects as its registered trace function does.
-    pub(crate) unsafe fn alloc_variable<K: 'static>(
+    pub(crate) unsafe fn alloc_variable<K: Trace>(
         &mut self,
         payload: usize,
         register: impl FnOnce() -> Result<TypeId, GcError>,
@@ -914,6 +914,18 @@ impl<'gc> Mutator<'gc> {
                 id
             }
         };
+        // In the recent-type cache, so a downcast to `K` (a `Str`'s, on
+        // every string key a map compares) finds its id without the map.
+        // Nothing allocates a `K` through the fixed-size fast path (it has
+        // no young template), which is the cache's other reader.
+        self.types.recent[TypeMap::slot::<K>()] = Some((
+            key,
+            TypeEntry {
+                id,
+                young: None,
+                template: None,
+            },
+        ));
         // SAFETY: caller contract.
         unsafe {
             self.raw.try_alloc(

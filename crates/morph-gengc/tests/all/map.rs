@@ -301,6 +301,34 @@ fn churn_through_removals_keeps_the_table_small() {
     });
 }
 
+/// Replacing the value of a key never grows the table, even when the next
+/// new key would.
+#[test]
+fn replacing_at_the_load_limit_does_not_allocate() {
+    #[derive(Trace)]
+    struct Table(GcMap<Cell<u64>, Cell<u64>>);
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let t = m.alloc(Table(GcMap::new()));
+        let mut i = 0;
+        // Fill to the limit: the next new key would need a larger table.
+        while i == 0 || t.get(m).0.len() < t.get(m).0.capacity(m) {
+            GcMap::insert(&t, |t| &t.0, m, |_| (i, i));
+            i += 1;
+        }
+        let capacity = t.get(m).0.capacity(m);
+        let collections = m.collections();
+        for _ in 0..3 {
+            assert!(GcMap::insert(&t, |t| &t.0, m, |_| (0, 7)), "replaced");
+        }
+        assert_eq!(t.get(m).0.capacity(m), capacity);
+        assert_eq!(m.collections(), collections);
+        assert!(!GcMap::insert(&t, |t| &t.0, m, |_| (i, i)), "a new key");
+        assert!(t.get(m).0.capacity(m) > capacity);
+        assert_eq!(t.get(m).0.get(m, 0), Some(7));
+    });
+}
+
 /// A table that is tenured (here: large) takes young keys and values and
 /// is grown with young entries in it: the next minor collection must find
 /// them through the barrier, not lose them.
