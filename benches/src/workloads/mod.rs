@@ -19,6 +19,7 @@ use crate::probe::distribution_json;
 pub mod arena;
 pub mod churn;
 pub mod compiler;
+pub mod objects;
 pub mod server;
 pub mod stalls;
 pub mod trees;
@@ -148,6 +149,9 @@ pub enum Family {
     Pool,
     /// Tokenise + parse a generated program into an AST.
     Compiler,
+    /// The mutation-heavy VM workload: many small maps and lists mutated
+    /// at random; time, peak RSS and stalls against the collector peers.
+    VmObjects,
 }
 
 impl Family {
@@ -163,6 +167,7 @@ impl Family {
             Family::Arena => "arena",
             Family::Pool => "pool",
             Family::Compiler => "compiler",
+            Family::VmObjects => "vm-objects",
         }
     }
 }
@@ -548,6 +553,7 @@ pub fn catalogue() -> Vec<Workload> {
             full_only: false,
             run: Box::new(server::run),
         },
+        objects::workload(),
         large_heap_workload(
             "large-heap",
             vm::VmShape::of(Size::Quick).describe(),

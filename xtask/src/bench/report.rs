@@ -658,6 +658,7 @@ pub(crate) fn markdown(results: &Value, plots: &[String]) -> String {
             Some("large-heap") => large_heap_details(&mut out, w),
             Some("stalls") => stall_details(&mut out, w),
             Some("compiler") => compiler_details(&mut out, w),
+            Some("vm-objects") => vm_objects_details(&mut out, w),
             _ => {}
         }
         collector_details(&mut out, w);
@@ -910,6 +911,52 @@ fn stall_details(out: &mut String, w: &Value) {
             us(worst_stall(d)),
             format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0)),
             format_bytes(r["live_bytes_nominal"].as_f64().unwrap_or(0.0)),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The mutation-heavy VM workload: each implementation's stalls per batch
+/// of operations, its rebuild rounds (timed on their own) and the share of
+/// the run its collector reported.
+fn vm_objects_details(out: &mut String, w: &Value) {
+    let _ = writeln!(
+        out,
+        "Stalls as the program sees them: the time of each batch of {} operations, whatever \
+         happened inside it (percentiles of the median run; max over all runs); rebuild rounds \
+         are timed on their own:\n\n\
+         | implementation | p50 | p99 | p99.9 | max | rebuild round p50 / max | collector time | peak RSS |\n\
+         |---|---|---|---|---|---|---|---|",
+        rows(w)
+            .next()
+            .map_or(Value::Null, |r| r["stalls"]["batch_ops"].clone())
+    );
+    for r in rows(w) {
+        let d = &r["stalls"];
+        let rebuild = &d["rebuild_rounds"];
+        let collector = if !r["gc"].is_null() {
+            format!(
+                "{} (GC)",
+                pct(r["gc"]["gc_share"].as_f64().unwrap_or(0.0) * 100.0)
+            )
+        } else if !r["collector_pauses"].is_null() {
+            let total_us = r["collector_pauses"]["gc_time_us"].as_f64().unwrap_or(0.0);
+            let wall_us = r["median_ns"].as_f64().unwrap_or(1.0) / 1e3;
+            format!("{} (`collect_debt`)", pct(100.0 * total_us / wall_us))
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} / {} | {collector} | {} |",
+            r["implementation"].as_str().unwrap_or("?"),
+            us(d["p50_us"].as_f64().unwrap_or(0.0)),
+            us(d["p99_us"].as_f64().unwrap_or(0.0)),
+            us(curve_at(d, 0.999)),
+            us(worst_stall(d)),
+            us(rebuild["p50_us"].as_f64().unwrap_or(0.0)),
+            us(rebuild["max_us"].as_f64().unwrap_or(0.0)),
+            format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0)),
         );
     }
     let _ = writeln!(out);
