@@ -41,3 +41,22 @@ pub fn manual_cycles_config() -> GcConfig {
 pub fn scaled(n: usize) -> usize {
     if cfg!(miri) { (n / 100).max(2) } else { n }
 }
+
+/// xorshift: a fixed sequence of operations per seed.
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number of the sequence.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// The next number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}

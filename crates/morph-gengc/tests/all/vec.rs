@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use morph_gengc::{Collection, GcConfig, GcVec, Heap, Member, Tagged, TaggedValue, Trace};
 
-use crate::{scaled, small_config};
+use crate::{Rng, scaled, small_config};
 
 #[derive(Trace)]
 struct Boxed(i64);
@@ -23,20 +23,6 @@ fn holder() -> Holder {
         values: GcVec::new(),
         objects: GcVec::new(),
         counts: GcVec::new(),
-    }
-}
-
-/// xorshift: a fixed sequence of operations per seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 
