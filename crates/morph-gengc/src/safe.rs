@@ -1198,6 +1198,36 @@ impl<'gc, T> Root<'gc, T> {
     fn target(&self) -> *mut u8 {
         RootTable::with(&self.table.strong, |strong| strong.get(self.index))
     }
+
+    /// The rooted object, as the collector left it.
+    #[inline]
+    pub(crate) fn object(&self) -> ObjectRef {
+        // A live root slot holds the payload address of a live object
+        // (never null), kept up to date by every collection.
+        let target = NonNull::new(self.target()).unwrap_or_else(|| unreachable!());
+        // SAFETY: the payload address of a live object (above).
+        unsafe { ObjectRef::from_payload(target) }
+    }
+
+    /// The same root slot, naming its object as a `U` (for roots that do
+    /// not read their object as a typed value).
+    pub(crate) fn cast<U>(self) -> Root<'gc, U> {
+        let root = Root {
+            table: self.table,
+            index: self.index,
+            _marker: PhantomData,
+            _brand: PhantomData,
+        };
+        // The slot now belongs to `root`: not released here.
+        std::mem::forget(self);
+        root
+    }
+
+    /// Whether this root belongs to `mutator`'s heap.
+    #[inline]
+    pub(crate) fn is_of(&self, mutator: &Mutator<'gc>) -> bool {
+        std::ptr::eq(self.table, mutator.root_table())
+    }
 }
 
 impl<'gc, T: Trace> Root<'gc, T> {

@@ -31,7 +31,7 @@ use std::ptr::NonNull;
 use morph_header::SlotVisitor;
 
 use crate::object::ObjectRef;
-use crate::safe::{Gc, Mutator};
+use crate::safe::{Gc, Mutator, Root};
 use crate::string::Str;
 use crate::trace::{Trace, Tracer};
 
@@ -106,6 +106,19 @@ impl<'a> GcAny<'a> {
     /// If the object belongs to another heap than `mutator`'s.
     pub fn identity_hash(self, mutator: &Mutator<'_>) -> u64 {
         mutator.identity_hash_of(self.object)
+    }
+}
+
+impl GcAny<'_> {
+    /// A `GcAny` of a live object, for as long as the mutator is borrowed.
+    ///
+    /// # Safety
+    /// `object` is a live object, and no collection runs during `'a`.
+    pub(crate) unsafe fn from_object<'a>(object: ObjectRef) -> GcAny<'a> {
+        GcAny {
+            object,
+            _marker: std::marker::PhantomData,
+        }
     }
 }
 
@@ -336,6 +349,106 @@ pub(crate) fn encode_immediate(value: TaggedValue<'_>) -> Option<u64> {
         TaggedValue::Float(f) => encode_float(f),
         TaggedValue::Ref(_) => return None,
     })
+}
+
+/// A dynamic value held across allocations: an immediate as it is, a
+/// reference through a root. What a runtime keeps on the Rust stack while
+/// it allocates (a value just made, an argument), instead of an enum of
+/// roots per type.
+///
+/// ```
+/// use morph_gengc::{Heap, TaggedRoot, TaggedValue};
+///
+/// let mut heap = Heap::new(Default::default())?;
+/// heap.enter(|m| {
+///     let s = m.alloc_str("kept");
+///     let values: Vec<TaggedRoot<'_>> = vec![
+///         m.root_tagged(TaggedValue::Int(7)),
+///         s.into(), // the string's root, now a dynamic value's
+///     ];
+///     for _ in 0..10_000 {
+///         m.alloc_str("garbage"); // collections move the string
+///     }
+///     assert_eq!(values[0].get(m), TaggedValue::Int(7));
+///     let TaggedValue::Ref(any) = values[1].get(m) else { panic!() };
+///     assert_eq!(any.as_str(m), Some("kept"));
+/// });
+/// # Ok::<(), morph_gengc::GcError>(())
+/// ```
+pub struct TaggedRoot<'gc> {
+    value: RootedValue<'gc>,
+}
+
+enum RootedValue<'gc> {
+    /// An immediate's word.
+    Immediate(u64),
+    /// A reference, rooted.
+    Ref(Root<'gc, Opaque>),
+}
+
+/// What a [`TaggedRoot`]'s root names: any object (never read as a value).
+struct Opaque;
+
+impl<'gc> Mutator<'gc> {
+    /// Holds `value` across allocations: roots it if it is a reference.
+    ///
+    /// # Panics
+    /// If a reference is to an object of another heap.
+    pub fn root_tagged(&self, value: TaggedValue<'_>) -> TaggedRoot<'gc> {
+        let value = match value {
+            TaggedValue::Ref(any) => {
+                if !self.owns(any.object) {
+                    crate::safe::foreign_value();
+                }
+                RootedValue::Ref(self.make_root(any.object))
+            }
+            immediate => RootedValue::Immediate(encode_immediate(immediate).unwrap_or(0)),
+        };
+        TaggedRoot { value }
+    }
+}
+
+impl<'gc> TaggedRoot<'gc> {
+    /// The value; a reference stays valid while the mutator is borrowed.
+    pub fn get<'a>(&self, mutator: &'a Mutator<'gc>) -> TaggedValue<'a> {
+        match &self.value {
+            RootedValue::Immediate(bits) => Tagged::from_bits(*bits).get(mutator),
+            RootedValue::Ref(root) => {
+                debug_assert!(root.is_of(mutator), "the brand keeps roots in their heap");
+                // SAFETY: a root keeps its object alive and current; the
+                // borrow of the mutator keeps collections out for 'a.
+                TaggedValue::Ref(unsafe { GcAny::from_object(root.object()) })
+            }
+        }
+    }
+}
+
+/// A typed root becomes a dynamic one without a second root slot.
+impl<'gc, T> From<Root<'gc, T>> for TaggedRoot<'gc> {
+    fn from(root: Root<'gc, T>) -> Self {
+        TaggedRoot {
+            value: RootedValue::Ref(root.cast()),
+        }
+    }
+}
+
+impl Clone for TaggedRoot<'_> {
+    fn clone(&self) -> Self {
+        let value = match &self.value {
+            RootedValue::Immediate(bits) => RootedValue::Immediate(*bits),
+            RootedValue::Ref(root) => RootedValue::Ref(root.clone()),
+        };
+        TaggedRoot { value }
+    }
+}
+
+impl fmt::Debug for TaggedRoot<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            RootedValue::Immediate(bits) => write!(f, "TaggedRoot({bits:#x})"),
+            RootedValue::Ref(root) => write!(f, "TaggedRoot({root:?})"),
+        }
+    }
 }
 
 impl Default for Tagged {

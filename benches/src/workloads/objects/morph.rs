@@ -4,7 +4,9 @@
 //! `&str`), lists `GcVec<Tagged>`, the table a `GcVec<Tagged>` in a rooted
 //! object.
 
-use morph_gengc::{GcConfig, GcMap, GcVec, Heap, Mutator, Root, Str, Tagged, TaggedValue, Trace};
+use morph_gengc::{
+    GcConfig, GcMap, GcVec, Heap, Mutator, Root, Tagged, TaggedRoot, TaggedValue, Trace,
+};
 
 use super::*;
 
@@ -23,35 +25,17 @@ struct Globals {
     slots: GcVec<Tagged>,
 }
 
-/// A value made for a store, rooted until it is stored.
-enum Made<'gc> {
-    Int(i64),
-    Str(Root<'gc, Str>),
-    List(Root<'gc, List>),
-    Record(Root<'gc, Record>),
-}
-
-impl<'gc> Made<'gc> {
-    fn get<'a>(&self, m: &'a Mutator<'gc>) -> TaggedValue<'a> {
-        match self {
-            Made::Int(i) => TaggedValue::Int(*i),
-            Made::Str(s) => TaggedValue::Ref(s.get(m).into()),
-            Made::List(l) => TaggedValue::Ref(l.get(m).into()),
-            Made::Record(r) => TaggedValue::Ref(r.get(m).into()),
-        }
-    }
-}
-
-fn make<'gc>(m: &mut Mutator<'gc>, value: New) -> Made<'gc> {
+/// A value made for a store, held (rooted if an object) until it is stored.
+fn make<'gc>(m: &mut Mutator<'gc>, value: New) -> TaggedRoot<'gc> {
     match value {
-        New::Int(i) => Made::Int(i),
-        New::Str(s) => Made::Str(m.alloc_str(s)),
+        New::Int(i) => m.root_tagged(TaggedValue::Int(i)),
+        New::Str(s) => m.alloc_str(s).into(),
         New::List { .. } => {
             let list = m.alloc(List::default());
             for i in value.ints() {
                 GcVec::push(&list, |l| &l.items, m, |_| TaggedValue::Int(i));
             }
-            Made::List(list)
+            list.into()
         }
     }
 }
@@ -68,7 +52,7 @@ fn insert<'gc>(m: &mut Mutator<'gc>, record: &Root<'gc, Record>, key: &str, valu
     );
 }
 
-fn build<'gc>(m: &mut Mutator<'gc>, fresh: Fresh) -> Made<'gc> {
+fn build<'gc>(m: &mut Mutator<'gc>, fresh: Fresh) -> TaggedRoot<'gc> {
     match fresh {
         Fresh::Record(r) => {
             let record = m.alloc(Record::default());
@@ -76,7 +60,7 @@ fn build<'gc>(m: &mut Mutator<'gc>, fresh: Fresh) -> Made<'gc> {
             for (key, value) in r.fields() {
                 insert(m, &record, key, value);
             }
-            Made::Record(record)
+            record.into()
         }
         Fresh::List(r) => {
             let list = m.alloc(List::default());
@@ -85,7 +69,7 @@ fn build<'gc>(m: &mut Mutator<'gc>, fresh: Fresh) -> Made<'gc> {
                 let value = make(m, value);
                 GcVec::push(&list, |l| &l.items, m, |m| value.get(m));
             }
-            Made::List(list)
+            list.into()
         }
     }
 }

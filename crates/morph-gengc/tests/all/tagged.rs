@@ -207,3 +207,85 @@ fn a_reference_cannot_be_stored_outside_the_heap() {
         assert_eq!(local.get(m), TaggedValue::Nil);
     });
 }
+
+/// Dynamic values held across allocations: immediates as they are,
+/// references rooted through every kind of collection; dropping the last
+/// handle releases the root.
+#[test]
+fn tagged_roots_hold_values_across_collections() {
+    #[derive(Trace)]
+    struct Boxed(i64);
+    let mut heap = morph_gengc::Heap::new(crate::small_config()).unwrap();
+    heap.enter(|m| {
+        let roots_before = m.root_count();
+        let b = m.alloc(Boxed(41));
+        let s = m.alloc_str("text");
+        let held = vec![
+            m.root_tagged(TaggedValue::Nil),
+            m.root_tagged(TaggedValue::Float(2.5)),
+            m.root_tagged(TaggedValue::Ref(b.get(m).into())),
+            m.root_tagged(TaggedValue::Ref(s.get(m).into())),
+        ];
+        let copy = held[2].clone();
+        drop((b, s));
+        for kind in [
+            morph_gengc::Collection::Minor,
+            morph_gengc::Collection::Minor,
+            morph_gengc::Collection::Minor,
+            morph_gengc::Collection::Major,
+        ] {
+            for _ in 0..crate::scaled(2_000) {
+                m.alloc(Boxed(0));
+            }
+            m.collect(kind);
+            assert_eq!(held[0].get(m), TaggedValue::Nil);
+            assert_eq!(held[1].get(m), TaggedValue::Float(2.5));
+            let TaggedValue::Ref(b) = held[2].get(m) else {
+                panic!("a reference")
+            };
+            assert_eq!(b.downcast::<Boxed>(m).map(|b| b.0), Some(41));
+            assert_eq!(copy.get(m), held[2].get(m));
+            let TaggedValue::Ref(s) = held[3].get(m) else {
+                panic!("a reference")
+            };
+            assert_eq!(s.as_str(m), Some("text"));
+        }
+        m.verify().unwrap();
+        drop((held, copy));
+        assert_eq!(m.root_count(), roots_before);
+    });
+}
+
+#[test]
+#[should_panic(expected = "another heap")]
+fn a_tagged_root_of_another_heaps_object_is_refused() {
+    let mut a = morph_gengc::Heap::new(crate::small_config()).unwrap();
+    let mut b = morph_gengc::Heap::new(crate::small_config()).unwrap();
+    a.enter(|ma| {
+        let s = ma.alloc_str("a");
+        let s = s.get(ma);
+        b.enter(|mb| {
+            mb.root_tagged(TaggedValue::Ref(s.into()));
+        });
+    });
+}
+
+/// A typed root turned into a dynamic one keeps its slot: no root is
+/// added or lost, and the object stays alive.
+#[test]
+fn a_typed_root_becomes_a_tagged_root_in_place() {
+    let mut heap = morph_gengc::Heap::new(crate::small_config()).unwrap();
+    heap.enter(|m| {
+        let s = m.alloc_str("moved");
+        let before = m.root_count();
+        let held: morph_gengc::TaggedRoot<'_> = s.into();
+        assert_eq!(m.root_count(), before);
+        m.collect(morph_gengc::Collection::Minor);
+        let TaggedValue::Ref(any) = held.get(m) else {
+            panic!("a reference")
+        };
+        assert_eq!(any.as_str(m), Some("moved"));
+        drop(held);
+        assert_eq!(m.root_count(), before - 1);
+    });
+}
