@@ -612,6 +612,50 @@ impl<V: Element> GcMap<Tagged, V> {
         self.find_str(mutator, key).map(|b| b.value.read(mutator))
     }
 
+    /// Sets the string key `key` to the value `value` makes (from a shared
+    /// borrow of the mutator, after any allocation) in the map that
+    /// `field` projects out of `owner`: replaces the value in place if the
+    /// key has an entry, else allocates the key as a [`Str`](crate::Str)
+    /// and inserts it. Returns whether it replaced. `value` may be called
+    /// more than once.
+    ///
+    /// ```
+    /// use morph_gengc::{GcMap, Heap, Tagged, TaggedValue, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Object {
+    ///     fields: GcMap<Tagged, Tagged>,
+    /// }
+    ///
+    /// let mut heap = Heap::new(Default::default())?;
+    /// heap.enter(|m| {
+    ///     let o = m.alloc(Object { fields: GcMap::new() });
+    ///     assert!(!GcMap::insert_str(&o, |o| &o.fields, m, "x", |_| TaggedValue::Int(1)));
+    ///     assert!(GcMap::insert_str(&o, |o| &o.fields, m, "x", |_| TaggedValue::Int(2)));
+    ///     assert_eq!(o.get(m).fields.get_str(m, "x"), Some(TaggedValue::Int(2)));
+    /// });
+    /// # Ok::<(), morph_gengc::GcError>(())
+    /// ```
+    pub fn insert_str<'gc, O: Trace>(
+        owner: &impl Handle<'gc, O>,
+        field: impl for<'x> Fn(&'x O) -> &'x GcMap<Tagged, V>,
+        mutator: &mut Mutator<'gc>,
+        key: &str,
+        value: impl for<'a> Fn(&'a Mutator<'gc>) -> V::Value<'a>,
+    ) -> bool {
+        {
+            let mutator = &*mutator;
+            let map = field(owner.get(mutator).get_ref());
+            if map.set_str(mutator, key, value(mutator)) {
+                return true;
+            }
+        }
+        let key = mutator.alloc_str(key);
+        Self::insert(owner, field, mutator, |m| {
+            (TaggedValue::Ref(key.get(m).into()), value(m))
+        })
+    }
+
     /// Whether the map has an entry for the string key `key`.
     pub fn contains_str(&self, mutator: &Mutator<'_>, key: &str) -> bool {
         self.find_str(mutator, key).is_some()

@@ -1,8 +1,8 @@
 //! morph-gengc, safe API, default configuration, written from the guide:
-//! records `GcMap<Tagged, Tagged>` keyed by `Str`s (one allocated per
-//! insert, as a new key is stored; reads, removes and overwrites go by
+//! records `GcMap<Tagged, Tagged>` keyed by `Str`s (allocated by
+//! `insert_str` when a key is new; reads, removes and overwrites go by
 //! `&str`), lists `GcVec<Tagged>`, the table a `GcVec<Tagged>` in a rooted
-//! object.
+//! object, values being made held in `TaggedRoot`s.
 
 use morph_gengc::{
     GcConfig, GcMap, GcVec, Heap, Mutator, Root, Tagged, TaggedRoot, TaggedValue, Trace,
@@ -43,13 +43,7 @@ fn make<'gc>(m: &mut Mutator<'gc>, value: New) -> TaggedRoot<'gc> {
 /// Sets `key` of `record` to a fresh `value` (inserting or replacing).
 fn insert<'gc>(m: &mut Mutator<'gc>, record: &Root<'gc, Record>, key: &str, value: New) {
     let value = make(m, value);
-    let key = m.alloc_str(key);
-    GcMap::insert(
-        record,
-        |r| &r.fields,
-        m,
-        |m| (TaggedValue::Ref(key.get(m).into()), value.get(m)),
-    );
+    GcMap::insert_str(record, |r| &r.fields, m, key, |m| value.get(m));
 }
 
 fn build<'gc>(m: &mut Mutator<'gc>, fresh: Fresh) -> TaggedRoot<'gc> {

@@ -103,15 +103,26 @@ fn random_operations_match_a_plain_hash_map_through_collections() {
                         boxed.insert(key, step);
                     }
                     4 => {
-                        // A fresh key object each time: equal by content.
                         let name = format!("k{key}");
-                        let s = m.alloc_str(&name);
-                        let replaced = GcMap::insert(
-                            &h,
-                            |h| &h.dynamic,
-                            m,
-                            |m| (TaggedValue::Ref(s.get(m).into()), TaggedValue::Int(step)),
-                        );
+                        let replaced = if rng.below(2) == 0 {
+                            // A fresh key object each time: equal by content.
+                            let s = m.alloc_str(&name);
+                            GcMap::insert(
+                                &h,
+                                |h| &h.dynamic,
+                                m,
+                                |m| (TaggedValue::Ref(s.get(m).into()), TaggedValue::Int(step)),
+                            )
+                        } else {
+                            // The key allocated only when it is new.
+                            GcMap::insert_str(
+                                &h,
+                                |h| &h.dynamic,
+                                m,
+                                &name,
+                                |_| TaggedValue::Int(step),
+                            )
+                        };
                         assert_eq!(replaced, names.insert(name, step).is_some());
                     }
                     5 | 6 => {
