@@ -145,6 +145,7 @@ impl MapKey for Tagged {
 
 /// The hash a string key has, whether a [`Str`](crate::Str) in a `Tagged` key or a
 /// `&str` looked up with [`GcMap::get_str`].
+#[inline]
 fn str_hash(s: &str) -> u64 {
     let mut hasher = WordHasher::default();
     hasher.write(s.as_bytes());
@@ -676,6 +677,7 @@ impl<V: Element> GcMap<Tagged, V> {
     }
 
     /// The bucket of the string key `key`, if any.
+    #[inline]
     fn find_str<'a>(&self, mutator: &'a Mutator<'_>, key: &str) -> Option<&'a Bucket<Tagged, V>> {
         if self.is_empty() {
             return None;

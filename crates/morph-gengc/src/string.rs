@@ -7,6 +7,7 @@
 //! [`Mutator::alloc_str`] makes one, from a `&str`.
 
 use std::marker::PhantomData;
+use std::sync::OnceLock;
 
 use morph_header::{SlotVisitor, TypeDescriptor, TypeId};
 
@@ -73,12 +74,26 @@ impl<'a> Gc<'a, Str> {
     }
 }
 
+/// `Str`'s process-wide type id once registered.
+static STR_TYPE: OnceLock<TypeId> = OnceLock::new();
+
 /// `Str`'s process-wide type id: an array of bytes, with nothing to trace
 /// or drop.
 fn registered() -> Result<TypeId, GcError> {
-    registered_id_with::<Str>(|| {
+    let id = registered_id_with::<Str>(|| {
         TypeDescriptor::new("Str".to_owned(), std::alloc::Layout::new::<usize>())
-    })
+    })?;
+    STR_TYPE.get_or_init(|| id);
+    Ok(id)
+}
+
+/// Whether an object of type `id` is a `Str`: one load and a compare, for
+/// every string key a map compares. Every safe heap takes its types from
+/// the process-wide registry, where this id names `Str` and nothing else;
+/// before any `Str` was allocated, no object is one.
+#[inline]
+pub(crate) fn is_str_type(id: TypeId) -> bool {
+    STR_TYPE.get() == Some(&id)
 }
 
 impl<'gc> Mutator<'gc> {

@@ -86,8 +86,15 @@ impl<'a> GcAny<'a> {
     }
 
     /// The string, if the object is a [`Str`].
-    pub fn as_str(self, mutator: &Mutator<'_>) -> Option<&'a str> {
-        self.downcast::<Str>(mutator).map(Gc::as_str)
+    #[inline]
+    pub fn as_str(self, _mutator: &Mutator<'_>) -> Option<&'a str> {
+        // SAFETY: a live object (the mutator is borrowed for 'a): its
+        // header is readable.
+        let id = unsafe { self.object.header() }.type_id();
+        // SAFETY: a live `Str` (its header names the type, see
+        // `is_str_type`) that no collection moves during 'a.
+        crate::string::is_str_type(id)
+            .then(|| unsafe { Gc::<'a, Str>::from_object(self.object) }.as_str())
     }
 
     /// The reference as the raw API sees it.

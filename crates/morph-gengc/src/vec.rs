@@ -69,22 +69,27 @@ impl<U: 'static> Element for Member<U> {
     // A null member is the zero word.
     const EMPTY_IS_ZEROED: bool = true;
 
+    #[inline]
     fn empty() -> Self {
         Member::null()
     }
 
+    #[inline]
     fn read<'a>(&self, mutator: &'a Mutator<'_>) -> Option<Gc<'a, U>> {
         self.get(mutator)
     }
 
+    #[inline]
     fn write(&self, mutator: &Mutator<'_>, value: Option<Gc<'_, U>>) {
         self.set(mutator, value);
     }
 
+    #[inline]
     fn clear(&self, mutator: &Mutator<'_>) {
         self.set(mutator, None);
     }
 
+    #[inline]
     fn referent_addr(&self) -> Option<usize> {
         self.referent_addr()
     }
@@ -96,22 +101,27 @@ impl Element for Tagged {
     // Nil is the zero word.
     const EMPTY_IS_ZEROED: bool = true;
 
+    #[inline]
     fn empty() -> Self {
         Tagged::nil()
     }
 
+    #[inline]
     fn read<'a>(&self, mutator: &'a Mutator<'_>) -> TaggedValue<'a> {
         self.get(mutator)
     }
 
+    #[inline]
     fn write(&self, mutator: &Mutator<'_>, value: TaggedValue<'_>) {
         self.set(mutator, value);
     }
 
+    #[inline]
     fn clear(&self, mutator: &Mutator<'_>) {
         self.set(mutator, TaggedValue::Nil);
     }
 
+    #[inline]
     fn referent_addr(&self) -> Option<usize> {
         self.referent_addr()
     }
@@ -121,22 +131,27 @@ impl<L: Leaf + Copy + Default> sealed::Sealed for Cell<L> {}
 impl<L: Leaf + Copy + Default> Element for Cell<L> {
     type Value<'a> = L;
 
+    #[inline]
     fn empty() -> Self {
         Cell::new(L::default())
     }
 
+    #[inline]
     fn read(&self, _mutator: &Mutator<'_>) -> L {
         self.get()
     }
 
+    #[inline]
     fn write(&self, _mutator: &Mutator<'_>, value: L) {
         self.set(value);
     }
 
+    #[inline]
     fn clear(&self, _mutator: &Mutator<'_>) {
         self.set(L::default());
     }
 
+    #[inline]
     fn referent_addr(&self) -> Option<usize> {
         None
     }
