@@ -73,23 +73,6 @@ fn make_list<'gc>(m: &mut Mutator<'gc>, n: i64) -> Root<'gc, List> {
     list
 }
 
-/// Sets field `name` of `record` to what `value` makes (after the key's
-/// allocation and any growth of the table).
-fn set_field<'gc>(
-    m: &mut Mutator<'gc>,
-    record: &Root<'gc, Record>,
-    name: &str,
-    value: impl for<'a> FnOnce(&'a Mutator<'gc>) -> TaggedValue<'a>,
-) {
-    let key = m.alloc_str(name);
-    GcMap::insert(
-        record,
-        |r| &r.fields,
-        m,
-        |m| (TaggedValue::Ref(key.get(m).into()), value(m)),
-    );
-}
-
 #[test]
 fn the_guides_runtime_core_runs_through_collections() {
     let mut heap = Heap::new(Default::default()).unwrap();
@@ -101,9 +84,12 @@ fn the_guides_runtime_core_runs_through_collections() {
         });
         let class = m.alloc_str("Point");
         point.get(m).class.set(m, Some(class.get(m)));
-        set_field(m, &point, "x", |_| TaggedValue::Int(3));
-        set_field(m, &point, "y", |_| TaggedValue::Float(4.5));
-        set_field(m, &point, "items", |m| TaggedValue::Ref(list.get(m).into()));
+        // Fields by name: the key is allocated only when it is new.
+        GcMap::insert_str(&point, |r| &r.fields, m, "x", |_| TaggedValue::Int(3));
+        GcMap::insert_str(&point, |r| &r.fields, m, "y", |_| TaggedValue::Float(4.5));
+        GcMap::insert_str(&point, |r| &r.fields, m, "items", |m| {
+            TaggedValue::Ref(list.get(m).into())
+        });
         // Temporaries in a handle scope: Copy handles, released together.
         let tagged = m.scope(|s| {
             let tags = s.alloc_local(List {
@@ -113,7 +99,9 @@ fn the_guides_runtime_core_runs_through_collections() {
                 let t = s.alloc_str(tag);
                 GcVec::push(&tags, |l| &l.items, s, |m| TaggedValue::Ref(t.get(m).into()));
             }
-            set_field(s, &point, "tags", |m| TaggedValue::Ref(tags.get(m).into()));
+            GcMap::insert_str(&point, |r| &r.fields, s, "tags", |m| {
+                TaggedValue::Ref(tags.get(m).into())
+            });
             tags.get(s).items.len()
         });
         assert_eq!(tagged, 2);
