@@ -22,33 +22,14 @@
 //! whatever the addresses.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
+use crate::hash::{WordHasher, mix};
 use crate::object::ObjectRef;
 
-/// Hashes an object's address for the side tables: addresses are 8-aligned
-/// and clustered, so one multiply spreads them over the high bits the
-/// table's hashbrown layout uses.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_usize(&mut self, addr: usize) {
-        self.0 = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Table = HashMap<ObjectRef, u64, BuildHasherDefault<AddressHasher>>;
+/// Keyed by object: addresses are 8-aligned and clustered, and the
+/// hasher's final mix spreads them over every bit.
+type Table = HashMap<ObjectRef, u64, BuildHasherDefault<WordHasher>>;
 
 /// The identity hashes handed out so far, by object.
 #[derive(Default)]
@@ -110,23 +91,5 @@ impl IdentityHashes {
     /// How many objects have a hash (for tests and statistics).
     pub(crate) fn len(&self) -> usize {
         self.young.len() + self.tenured.len()
-    }
-}
-
-/// SplitMix64's finaliser: a bijection on `u64` whose outputs look random.
-pub(crate) fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_mix_is_distinct_for_distinct_counts() {
-        let hashes: std::collections::HashSet<u64> = (1..10_000).map(mix).collect();
-        assert_eq!(hashes.len(), 9_999);
     }
 }

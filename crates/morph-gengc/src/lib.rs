@@ -78,6 +78,7 @@ mod collect;
 mod config;
 mod error;
 mod finalize;
+mod hash;
 mod heap;
 mod identity;
 mod incremental;

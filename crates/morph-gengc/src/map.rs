@@ -33,7 +33,7 @@ use std::hash::{Hash, Hasher};
 use morph_header::SlotVisitor;
 
 use crate::array::Array;
-use crate::identity::mix;
+use crate::hash::{WordHasher, mix};
 use crate::safe::{Gc, Member, Mutator};
 use crate::scope::Handle;
 use crate::tagged::{Tagged, TaggedValue};
@@ -151,63 +151,6 @@ fn str_hash(s: &str) -> u64 {
     hasher.write(s.as_bytes());
     hasher.write_usize(s.len());
     hasher.finish()
-}
-
-/// A fast hasher for keys: a multiply-rotate fold over words, finished by
-/// a full mix so every bit of the result depends on every input bit (the
-/// table takes its index from the low bits).
-#[derive(Default)]
-struct WordHasher(u64);
-
-impl WordHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-impl Hasher for WordHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        mix(self.0)
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.add(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
-        }
-        let mut last = [0u8; 8];
-        let rest = chunks.remainder();
-        last[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(last));
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
 }
 
 /// A stored hash: never `EMPTY` or `TOMBSTONE`.
