@@ -207,6 +207,8 @@ impl LargeSpace {
             .collect();
         #[cfg(not(miri))]
         self.spare.clear();
+        #[cfg(not(miri))]
+        let mut spare_bytes = 0;
         for start in dead {
             let Some(object) = self.objects.remove(&start) else {
                 continue;
@@ -214,8 +216,9 @@ impl LargeSpace {
             #[cfg(not(miri))]
             if let Backing::Mapping(mapping) = object._backing
                 && keep_spare
-                && self.spare_bytes() + mapping.len() <= SPARE_LIMIT
+                && spare_bytes + mapping.len() <= SPARE_LIMIT
             {
+                spare_bytes += mapping.len();
                 self.spare.push(mapping);
             }
             #[cfg(miri)]
