@@ -28,7 +28,8 @@ use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::HashMap;
 
 use morph_gengc::{GcMap, GcVec, Heap, Member, Tagged, TaggedValue, Trace};
@@ -43,6 +44,18 @@ struct Cells {
 #[derive(Trace)]
 struct Values {
     items: GcVec<Tagged>,
+}
+
+/// A group of this file's shape: 20 samples over 3 s after 1 s of
+/// warm-up, throughput in `elements` per iteration.
+fn group<'c>(c: &'c mut Criterion, name: &str, elements: u64) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(elements));
+    group
 }
 
 fn vec_push_get() -> u64 {
@@ -97,12 +110,7 @@ fn gc_vec_push_get(c: &mut Criterion) {
     assert_eq!(vec_push_get(), expected);
     assert_eq!(gcvec_cell_push_get(&mut heap), expected);
     assert_eq!(gcvec_tagged_push_get(&mut heap), expected);
-    let mut group = c.benchmark_group("gc_vec_push_get");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(N));
+    let mut group = group(c, "gc_vec_push_get", N);
     group.bench_function("vec", |b| b.iter(|| black_box(vec_push_get())));
     group.bench_function("gcvec-cell", |b| {
         b.iter(|| black_box(gcvec_cell_push_get(&mut heap)))
@@ -185,12 +193,7 @@ fn gc_map_insert_get(c: &mut Criterion) {
     assert_eq!(hashmap_insert_get(), expected);
     assert_eq!(gcmap_cell_insert_get(&mut heap), expected);
     assert_eq!(gcmap_tagged_insert_get(&mut heap), expected);
-    let mut group = c.benchmark_group("gc_map_insert_get");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(N));
+    let mut group = group(c, "gc_map_insert_get", N);
     group.bench_function("hashmap", |b| b.iter(|| black_box(hashmap_insert_get())));
     group.bench_function("gcmap-cell", |b| {
         b.iter(|| black_box(gcmap_cell_insert_get(&mut heap)))
@@ -250,12 +253,7 @@ fn gc_map_strings(c: &mut Criterion) {
     let expected = (STRINGS * (STRINGS - 1) / 2) as u64;
     assert_eq!(hashmap_strings(&names), expected);
     assert_eq!(gcmap_strings(&mut heap, &names), expected);
-    let mut group = c.benchmark_group("gc_map_strings");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(STRINGS as u64));
+    let mut group = group(c, "gc_map_strings", STRINGS as u64);
     group.bench_function("hashmap", |b| b.iter(|| black_box(hashmap_strings(&names))));
     group.bench_function("gcmap", |b| {
         b.iter(|| black_box(gcmap_strings(&mut heap, &names)))
@@ -320,12 +318,7 @@ fn gc_handles(c: &mut Criterion) {
     let expected = STEPS * (STEPS - 1) / 2 + 3 * STEPS;
     assert_eq!(steps_with_roots(&mut heap), expected);
     assert_eq!(steps_with_scopes(&mut heap), expected);
-    let mut group = c.benchmark_group("gc_handles");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(STEPS));
+    let mut group = group(c, "gc_handles", STEPS);
     group.bench_function("roots", |b| {
         b.iter(|| black_box(steps_with_roots(&mut heap)))
     });
