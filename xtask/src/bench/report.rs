@@ -843,12 +843,9 @@ fn large_heap_details(out: &mut String, w: &Value) {
             }
             let _ = writeln!(
                 out,
-                "| {} | {phase} | {} | {} | {} | {} |",
+                "| {} | {phase} | {} |",
                 r["implementation"].as_str().unwrap_or("?"),
-                us(d["p50_us"].as_f64().unwrap_or(0.0)),
-                us(d["p99_us"].as_f64().unwrap_or(0.0)),
-                us(curve_at(d, 0.999)),
-                us(d["max_us"].as_f64().unwrap_or(0.0)),
+                stall_cells(d, d["max_us"].as_f64().unwrap_or(0.0)),
             );
         }
     }
@@ -903,12 +900,9 @@ fn stall_details(out: &mut String, w: &Value) {
         let d = &r["stalls"];
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             r["implementation"].as_str().unwrap_or("?"),
-            us(d["p50_us"].as_f64().unwrap_or(0.0)),
-            us(d["p99_us"].as_f64().unwrap_or(0.0)),
-            us(curve_at(d, 0.999)),
-            us(worst_stall(d)),
+            stall_cells(d, worst_stall(d)),
             format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0)),
             format_bytes(r["live_bytes_nominal"].as_f64().unwrap_or(0.0)),
         );
@@ -948,18 +942,27 @@ fn vm_objects_details(out: &mut String, w: &Value) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} / {} | {collector} | {} |",
+            "| {} | {} | {} / {} | {collector} | {} |",
             r["implementation"].as_str().unwrap_or("?"),
-            us(d["p50_us"].as_f64().unwrap_or(0.0)),
-            us(d["p99_us"].as_f64().unwrap_or(0.0)),
-            us(curve_at(d, 0.999)),
-            us(worst_stall(d)),
+            stall_cells(d, worst_stall(d)),
             us(rebuild["p50_us"].as_f64().unwrap_or(0.0)),
             us(rebuild["max_us"].as_f64().unwrap_or(0.0)),
             format_bytes(r["peak_rss_bytes"].as_f64().unwrap_or(0.0)),
         );
     }
     let _ = writeln!(out);
+}
+
+/// A stall distribution's p50, p99 and p99.9 cells, then `max`: the
+/// middle of a stall table's row.
+fn stall_cells(d: &Value, max: f64) -> String {
+    format!(
+        "{} | {} | {} | {}",
+        us(d["p50_us"].as_f64().unwrap_or(0.0)),
+        us(d["p99_us"].as_f64().unwrap_or(0.0)),
+        us(curve_at(d, 0.999)),
+        us(max),
+    )
 }
 
 /// The value of a distribution's curve at quantile `q` (0 if absent).
