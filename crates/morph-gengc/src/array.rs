@@ -155,7 +155,7 @@ pub(crate) fn copy_into_fresh<T: crate::Element>(
 ///
 /// # Safety
 /// `payload` is the payload of an array object (at least the length word).
-pub(crate) unsafe fn elements<T>(payload: NonNull<u8>) -> NonNull<T> {
+unsafe fn elements<T>(payload: NonNull<u8>) -> NonNull<T> {
     // SAFETY: the element area starts right after the length word, inside
     // the object or one past its end (an empty array); the payload is
     // 8-aligned and elements are at most 8-aligned.

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use morph_header::{SlotVisitor, TypeDescriptor, TypeId};
 
 use crate::GcError;
-use crate::array::elements;
+use crate::array::Array;
 use crate::safe::{Gc, Mutator, Root, alloc_failed, registered_id_with};
 use crate::trace::{Trace, Tracer};
 
@@ -50,16 +50,11 @@ pub struct Str {
 impl<'a> Gc<'a, Str> {
     /// The string, for as long as `'a`.
     pub fn as_str(self) -> &'a str {
-        let payload = self.object().as_ptr();
-        // SAFETY: the payload of a live `Str` starts with its length.
-        let len = unsafe { payload.cast::<usize>().read() };
-        // SAFETY: as above: `len` initialised bytes follow the length word.
-        let first = unsafe { elements::<u8>(payload) };
-        // SAFETY: `len` bytes that live for 'a (the mutator is borrowed)
-        // and are never written after allocation.
-        let bytes = unsafe { std::slice::from_raw_parts(first.as_ptr(), len) };
+        // SAFETY: a `Str` is laid out as an `Array<u8>` (allocated by
+        // `alloc_len_prefixed` with `u8` elements), live for 'a.
+        let bytes = unsafe { Gc::<'a, Array<u8>>::from_object(self.object()) }.as_slice();
         // SAFETY: the bytes were copied from a `&str` (only `alloc_str`
-        // makes a `Str`), so they are UTF-8.
+        // makes a `Str`) and are never written again, so they are UTF-8.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
