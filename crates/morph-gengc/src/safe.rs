@@ -143,15 +143,14 @@ impl RootTable {
     /// Pushes a scoped slot holding `target`; returns its index.
     #[inline]
     pub(crate) fn push_scoped(&self, target: *mut u8) -> u32 {
-        // SAFETY: as in `with`: no other reference into the cell exists
-        // while this runs, and nothing here reaches the table again.
-        let scoped = unsafe { &mut *self.scoped.get() };
-        let index = scoped.len();
-        if index == scoped.capacity() {
-            grow_scoped(scoped);
-        }
-        scoped.push(target);
-        index as u32
+        RootTable::with(&self.scoped, |scoped| {
+            let index = scoped.len();
+            if index == scoped.capacity() {
+                grow_scoped(scoped);
+            }
+            scoped.push(target);
+            index as u32
+        })
     }
 
     /// What scoped slot `index` holds now (the collector keeps it current).
@@ -160,28 +159,24 @@ impl RootTable {
     /// If there is no such slot.
     #[inline]
     pub(crate) fn scoped(&self, index: u32) -> *mut u8 {
-        // SAFETY: as in `push_scoped`.
-        let scoped = unsafe { &*self.scoped.get() };
-        scoped[index as usize]
+        RootTable::with(&self.scoped, |scoped| scoped[index as usize])
     }
 
     /// How many scoped slots are in use.
     #[inline]
     pub(crate) fn scoped_len(&self) -> usize {
-        // SAFETY: as in `push_scoped`.
-        unsafe { &*self.scoped.get() }.len()
+        RootTable::with(&self.scoped, |scoped| scoped.len())
     }
 
     /// Releases every scoped slot from `len` on.
     #[inline]
     pub(crate) fn truncate_scoped(&self, len: usize) {
-        // SAFETY: as in `push_scoped`.
-        unsafe { &mut *self.scoped.get() }.truncate(len);
+        RootTable::with(&self.scoped, |scoped| scoped.truncate(len));
     }
 
     /// Runs `f` on one of the tables. `f` must not touch the root table.
     #[inline]
-    fn with<R>(cell: &UnsafeCell<Slots>, f: impl FnOnce(&mut Slots) -> R) -> R {
+    fn with<S, R>(cell: &UnsafeCell<S>, f: impl FnOnce(&mut S) -> R) -> R {
         // SAFETY: no other reference into the cell exists while `f` runs:
         // every access is a call of this function or a walk of
         // `TableRoots`, each done before the next starts, and neither lets
@@ -229,12 +224,10 @@ unsafe impl RootSet for TableRoots<'_> {
             }
         }
         // The scoped slots: every one holds a live object.
-        // SAFETY: as for the strong slots: the pointer and length are read
-        // once, and the vector does not grow or move during the walk.
-        let (base, len) = unsafe {
-            let scoped = &mut *self.0.scoped.get();
-            (scoped.as_mut_ptr(), scoped.len())
-        };
+        // As for the strong slots: the pointer and length are read once,
+        // and the vector does not grow or move during the walk.
+        let (base, len) =
+            RootTable::with(&self.0.scoped, |scoped| (scoped.as_mut_ptr(), scoped.len()));
         for i in 0..len {
             // SAFETY: `i < len`: an element of the vector.
             let slot = unsafe { base.add(i) };
@@ -1202,9 +1195,9 @@ impl<'gc, T> Root<'gc, T> {
     /// The rooted object, as the collector left it.
     #[inline]
     pub(crate) fn object(&self) -> ObjectRef {
-        // A live root slot holds the payload address of a live object
-        // (never null), kept up to date by every collection.
-        let target = NonNull::new(self.target()).unwrap_or_else(|| unreachable!());
+        // SAFETY: a live root slot holds the payload address of a live
+        // object (never null), kept up to date by every collection.
+        let target = unsafe { NonNull::new_unchecked(self.target()) };
         // SAFETY: the payload address of a live object (above).
         unsafe { ObjectRef::from_payload(target) }
     }
@@ -1222,27 +1215,15 @@ impl<'gc, T> Root<'gc, T> {
         std::mem::forget(self);
         root
     }
-
-    /// Whether this root belongs to `mutator`'s heap.
-    #[inline]
-    pub(crate) fn is_of(&self, mutator: &Mutator<'gc>) -> bool {
-        std::ptr::eq(self.table, mutator.root_table())
-    }
 }
 
 impl<'gc, T: Trace> Root<'gc, T> {
     /// A pointer to the object, valid while the mutator is borrowed.
     #[inline]
     pub fn get<'a>(&self, _mutator: &'a Mutator<'gc>) -> Gc<'a, T> {
-        let target = self.target();
-        // SAFETY: a live root slot holds the payload address of a live `T`
-        // (never null), kept up to date by every collection; the borrow of
-        // the mutator keeps collections out for 'a.
-        let ptr = unsafe { NonNull::new_unchecked(target) };
-        Gc {
-            ptr: ptr.cast(),
-            _marker: PhantomData,
-        }
+        // SAFETY: the rooted object is a live `T`; the borrow of the
+        // mutator keeps collections out for 'a.
+        unsafe { Gc::from_object(self.object()) }
     }
 }
 

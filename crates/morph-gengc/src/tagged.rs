@@ -421,7 +421,6 @@ impl<'gc> TaggedRoot<'gc> {
         match &self.value {
             RootedValue::Immediate(bits) => Tagged::from_bits(*bits).get(mutator),
             RootedValue::Ref(root) => {
-                debug_assert!(root.is_of(mutator), "the brand keeps roots in their heap");
                 // SAFETY: a root keeps its object alive and current; the
                 // borrow of the mutator keeps collections out for 'a.
                 TaggedValue::Ref(unsafe { GcAny::from_object(root.object()) })
