@@ -411,3 +411,74 @@ fn values_removed_behind_the_marker_mid_cycle_survive() {
         assert_eq!(to.get(m).map.get(m, 1).flatten().map(|b| b.0), Some(42));
     });
 }
+
+/// Keys whose safe `Hash` and `Eq` lie, or panic: the map may answer
+/// wrongly, but every operation stays inside the table, the map stays
+/// usable, and the heap stays consistent.
+#[test]
+fn keys_with_lying_or_panicking_hash_and_eq_stay_memory_safe() {
+    use std::hash::{Hash, Hasher};
+
+    thread_local! {
+        static CALLS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    #[derive(Clone, Copy, Default)]
+    struct Liar(u32);
+    // SAFETY: plain data, no references.
+    unsafe impl morph_gengc::Leaf for Liar {}
+    impl PartialEq for Liar {
+        fn eq(&self, _: &Self) -> bool {
+            // Equal to everything on odd calls, to nothing on even ones.
+            CALLS.with(|c| {
+                c.set(c.get() + 1);
+                c.get() % 2 == 1
+            })
+        }
+    }
+    impl Eq for Liar {}
+    impl Hash for Liar {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            let n = CALLS.with(|c| {
+                c.set(
+                    c.get()
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1),
+                );
+                c.get()
+            });
+            if self.0 == u32::MAX {
+                panic!("a key that cannot be hashed");
+            }
+            n.hash(state); // a different hash every time
+        }
+    }
+
+    #[derive(Trace)]
+    struct Table(GcMap<Cell<Liar>, Member<Boxed>>);
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let t = m.alloc(Table(GcMap::new()));
+        for i in 0..scaled(3_000) as u32 {
+            let b = m.alloc(Boxed(i64::from(i)));
+            GcMap::insert(&t, |t| &t.0, m, |m| (Liar(i), Some(b.get(m))));
+            let table = &t.get(m).0;
+            let _ = table.get(m, Liar(i / 2));
+            let _ = table.remove(m, Liar(i / 3));
+            let _ = table.contains_key(m, Liar(i));
+            assert!(table.len() <= table.capacity(m));
+            if i % 500 == 0 {
+                // A panicking hash changes nothing and leaves the map usable.
+                let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    t.get(m).0.get(m, Liar(u32::MAX));
+                }));
+                assert!(panicked.is_err());
+            }
+        }
+        let table = &t.get(m).0;
+        let values: Vec<i64> = table.values(m).map(|b| b.expect("non-null").0).collect();
+        assert_eq!(values.len(), table.len());
+        m.collect(Collection::Major);
+        m.verify().unwrap();
+    });
+}
