@@ -344,6 +344,10 @@ fn magazines_grow_to_the_batches_a_thread_churns_and_no_further() {
                 drop(batch);
             }
             assert_eq!(magazine_capacity(&core), Some(8 * GROWTH_LIMIT));
+            // This thread is not joined, and the scope's own wait does not
+            // wait for its thread-local destructors, which would flush the
+            // cache too late for the count below.
+            pool.flush_thread_cache();
         });
         // A thread that only allocates (a producer) never turns round at
         // the depot: its magazines keep their size.
