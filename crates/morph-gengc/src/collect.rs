@@ -19,7 +19,7 @@ use morph_header::{Generation, HeaderFlags, ObjectHeader, SlotVisitor, TypeId};
 use crate::object::{self, ObjectRef};
 use crate::space::large::LargeSpace;
 use crate::space::nursery::{Bounds, Nursery, ToSpace};
-use crate::space::old::{OLD_BLOCK_SIZE, OldSpace};
+use crate::space::old::OldSpace;
 use crate::types::{CachedType, SpecializedTrace, TypeCache};
 
 /// Calls `obj`'s trace function with `visitor`: the type's instantiation
@@ -759,20 +759,6 @@ impl<'h> Marker<'h> {
             while !self.queue.is_full() {
                 let Some(obj) = self.stack.pop() else { break };
                 object::prefetch(obj.header_ptr().as_ptr().cast_const().cast());
-                // And the header of the block an old object lies in, which
-                // marking reads to find the block's mark bitmap: block
-                // headers sit at 64 KiB-aligned addresses, so they share
-                // cache sets and miss whenever marking hops between blocks.
-                // (For a young or large object this is some other line: a
-                // hint, never a load.)
-                let block = obj.addr() & !(OLD_BLOCK_SIZE - 1);
-                object::prefetch(
-                    obj.header_ptr()
-                        .as_ptr()
-                        .with_addr(block)
-                        .cast_const()
-                        .cast(),
-                );
                 self.queue.push(obj);
             }
             let Some(obj) = self.queue.pop() else {

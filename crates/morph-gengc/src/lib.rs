@@ -8,7 +8,7 @@
 //!   `promotion_age` collections into the old generation. Its cost is
 //!   proportional to what survives, not to what was allocated.
 //! * **Old generation** — size-class blocks from `morph-pool`; a *major
-//!   collection* marks everything reachable (side mark bitmaps) and sweeps
+//!   collection* marks everything reachable (a mark bitmap in each block) and sweeps
 //!   the rest a bitmap word at a time. Old objects never move.
 //! * **Large-object space** — objects of at least `large_object_threshold`
 //!   bytes get a memory mapping of their own, never move, and are unmapped

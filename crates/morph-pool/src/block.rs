@@ -67,6 +67,11 @@ pub(crate) struct BlockHeader {
     pub(crate) prev: Option<NonNull<BlockHeader>>,
     /// One bit per slot, set iff the slot is free (invariant 3).
     pub(crate) free_words: [u64; WORDS],
+    /// One bit per slot, the pool's mark bitmap (see [`crate::raw`]). In the
+    /// block, next to the free bits, so a collector marking an object finds
+    /// its bit by masking the object's address: no table lookup, and the
+    /// line is shared by the neighbouring objects it marks next.
+    pub(crate) mark_words: [u64; WORDS],
 }
 
 /// The shape of the blocks of one pool: slot size, block size and where the
@@ -241,6 +246,7 @@ pub(crate) fn allocate_block(
             next: None,
             prev: None,
             free_words,
+            mark_words: [0; WORDS],
         });
     }
     Ok(header)

@@ -20,7 +20,7 @@
 //!   never exceeds `retention.empty_limit(blocks in use)` (see
 //!   [`crate::retention`]): a block that becomes empty beyond that is
 //!   released, and so are the excess empty blocks when the limit falls.
-//! - **Marks.** `blocks[i].marks` has one bit per slot; the mark bit of a free
+//! - **Marks.** A block header's `mark_words` has one bit per slot; the mark bit of a free
 //!   slot is clear (frees through [`RawPool::free`] and
 //!   [`RawPool::free_unchecked`] clear it, sweeps clear every mark).
 //! - **Exclusive access.** Headers are only touched through `&mut self`
@@ -64,12 +64,10 @@ impl Hasher for BlockAddressHasher {
 
 type BlockMap = HashMap<usize, u32, BuildHasherDefault<BlockAddressHasher>>;
 
-/// A block of the pool with its mark bitmap.
+/// A block of the pool (its mark bitmap is in its header).
 #[derive(Debug)]
 struct BlockEntry {
     header: NonNull<BlockHeader>,
-    /// One bit per slot, in words (bit `i % 64` of word `i / 64`).
-    marks: Box<[u64]>,
 }
 
 /// What a [`RawPool::sweep`] did.
@@ -267,7 +265,7 @@ impl RawPool {
     ///
     /// ```
     /// let pool = morph_pool::RawPool::new(256, Default::default())?;
-    /// assert_eq!(pool.slots_per_block(), 65536 / 256 - 3);
+    /// assert_eq!(pool.slots_per_block(), 65536 / 256 - 5);
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn slots_per_block(&self) -> usize {
@@ -477,10 +475,7 @@ impl RawPool {
         } else {
             let index = u32::try_from(self.blocks.len()).expect("fewer than 2^32 blocks");
             let block = block::allocate_block(&self.geometry, index, self.source.as_deref())?;
-            self.blocks.push(BlockEntry {
-                header: block,
-                marks: vec![0u64; self.geometry.word_count()].into_boxed_slice(),
-            });
+            self.blocks.push(BlockEntry { header: block });
             self.by_base.insert(block.addr().get(), index);
             self.blocks_allocated += 1;
             list_push(&mut self.nonfull_head, block);
@@ -543,17 +538,16 @@ impl RawPool {
     /// ```
     pub fn free(&mut self, ptr: NonNull<u8>) -> Result<(), PoolError> {
         let (index, slot) = self.locate(ptr)?;
-        let entry = &mut self.blocks[index];
-        let block = entry.header;
+        let block = self.blocks[index].header;
         // SAFETY: located blocks are live blocks of this pool; the reference
         // ends before any other header access.
-        let is_free = unsafe { block::header_ref(block) }.free_words[slot / 64] >> (slot % 64) & 1;
-        if is_free != 0 {
+        let header = unsafe { block::header(block) };
+        if header.free_words[slot / 64] >> (slot % 64) & 1 != 0 {
             return Err(PoolError::DoubleFree {
                 addr: ptr.addr().get(),
             });
         }
-        replace_bit(&mut entry.marks, slot, false);
+        replace_bit(&mut header.mark_words, slot, false);
         self.release_slot(block, slot);
         Ok(())
     }
@@ -579,9 +573,10 @@ impl RawPool {
     pub unsafe fn free_unchecked(&mut self, ptr: NonNull<u8>) {
         // SAFETY: forwarded caller contract.
         let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, SlotSize::Runtime) };
-        // SAFETY: `block` is a live block of this pool, so its index is valid.
-        let index = unsafe { block::header_ref(block) }.index as usize;
-        replace_bit(&mut self.blocks[index].marks, slot, false);
+        // SAFETY: `block` is a live block of this pool; the reference ends
+        // before `release_slot` takes the header again.
+        let header = unsafe { block::header(block) };
+        replace_bit(&mut header.mark_words, slot, false);
         self.release_slot(block, slot);
     }
 
@@ -847,13 +842,12 @@ impl RawPool {
         if slot < self.geometry.first_slot as usize || slot >= self.geometry.slot_count as usize {
             return None;
         }
-        let entry = &self.blocks[index];
         // SAFETY: `by_base` maps only live blocks of this pool (ownership invariant).
-        let header = unsafe { block::header_ref(entry.header) };
+        let header = unsafe { block::header_ref(self.blocks[index].header) };
         if header.free_words[slot / 64] >> (slot % 64) & 1 != 0 {
             return None;
         }
-        Some(entry.marks[slot / 64] >> (slot % 64) & 1 != 0)
+        Some(header.mark_words[slot / 64] >> (slot % 64) & 1 != 0)
     }
 
     /// Sets the mark bit of an allocated slot; returns `true` if it was not
@@ -873,7 +867,11 @@ impl RawPool {
     /// ```
     pub fn mark(&mut self, ptr: NonNull<u8>) -> Result<bool, PoolError> {
         let (index, slot) = self.locate_allocated(ptr)?;
-        Ok(!replace_bit(&mut self.blocks[index].marks, slot, true))
+        let block = self.blocks[index].header;
+        // SAFETY: located blocks are live blocks of this pool, and `&mut
+        // self` excludes any other reference to the header.
+        let header = unsafe { block::header(block) };
+        Ok(!replace_bit(&mut header.mark_words, slot, true))
     }
 
     /// Sets the mark bit of a slot found by masking, without any check;
@@ -893,9 +891,10 @@ impl RawPool {
     pub unsafe fn mark_unchecked(&mut self, ptr: NonNull<u8>) -> bool {
         // SAFETY: forwarded caller contract (a live slot of this pool).
         let (block, slot) = unsafe { self.block_and_slot_unchecked(ptr, SlotSize::Runtime) };
-        // SAFETY: `block` is a live block of this pool.
-        let index = unsafe { block::header_ref(block) }.index as usize;
-        !replace_bit(&mut self.blocks[index].marks, slot, true)
+        // SAFETY: `block` is a live block of this pool, and `&mut self`
+        // excludes any other reference to its header.
+        let header = unsafe { block::header(block) };
+        !replace_bit(&mut header.mark_words, slot, true)
     }
 
     /// Whether an allocated slot is marked.
@@ -911,7 +910,9 @@ impl RawPool {
     /// ```
     pub fn is_marked(&self, ptr: NonNull<u8>) -> Result<bool, PoolError> {
         let (index, slot) = self.locate_allocated(ptr)?;
-        Ok(self.blocks[index].marks[slot / 64] >> (slot % 64) & 1 != 0)
+        // SAFETY: located blocks are live blocks of this pool.
+        let header = unsafe { block::header_ref(self.blocks[index].header) };
+        Ok(header.mark_words[slot / 64] >> (slot % 64) & 1 != 0)
     }
 
     fn locate_allocated(&self, ptr: NonNull<u8>) -> Result<(usize, usize), PoolError> {
@@ -937,8 +938,11 @@ impl RawPool {
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn clear_marks(&mut self) {
-        for entry in &mut self.blocks {
-            entry.marks.fill(0);
+        for entry in &self.blocks {
+            // SAFETY: every entry is a live block of this pool, and `&mut
+            // self` excludes any other reference to its header.
+            let header = unsafe { block::header(entry.header) };
+            header.mark_words.fill(0);
         }
     }
 
@@ -992,26 +996,25 @@ impl RawPool {
         let mut index = from;
         while index < self.blocks.len() && outcome.swept_blocks < max_blocks {
             outcome.swept_blocks += 1;
-            let entry = &mut self.blocks[index];
-            let block = entry.header;
+            let block = self.blocks[index].header;
             // SAFETY: every entry of `blocks` is a live block of this pool;
             // the reference ends before the list is touched below.
             let header = unsafe { block::header(block) };
             let free_before = header.free_count;
-            let marks = &mut entry.marks[..];
             let mut summary = 0u64;
             let mut free_count = 0u32;
-            for (word, mark_word) in marks.iter_mut().enumerate().take(geometry.word_count()) {
-                let allocated = !header.free_words[word] & geometry.usable_mask(word);
-                let dead = allocated & !*mark_word;
+            let (free_words, marks) = (&mut header.free_words, &mut header.mark_words);
+            for word in 0..geometry.word_count() {
+                let mark_word = std::mem::take(&mut marks[word]);
+                let allocated = !free_words[word] & geometry.usable_mask(word);
+                let dead = allocated & !mark_word;
                 outcome.freed_slots += dead.count_ones() as usize;
-                outcome.live_slots += (allocated & *mark_word).count_ones() as usize;
-                header.free_words[word] |= dead;
-                *mark_word = 0;
-                if header.free_words[word] != 0 {
+                outcome.live_slots += (allocated & mark_word).count_ones() as usize;
+                free_words[word] |= dead;
+                if free_words[word] != 0 {
                     summary |= 1u64 << word;
                 }
-                free_count += header.free_words[word].count_ones();
+                free_count += free_words[word].count_ones();
             }
             header.free_summary = summary;
             header.free_count = free_count;
@@ -1046,13 +1049,16 @@ impl RawPool {
     /// # Ok::<(), morph_pool::PoolError>(())
     /// ```
     pub fn blocks(&self) -> impl ExactSizeIterator<Item = BlockView<'_>> + '_ {
-        self.blocks.iter().map(|entry| BlockView {
+        self.blocks.iter().map(|entry| {
             // SAFETY: every entry of `blocks` is a live block of this pool,
             // and `&self` keeps it alive and unmodified while the view lives.
-            header: unsafe { block::header_ref(entry.header) },
-            block: entry.header,
-            marks: &entry.marks,
-            geometry: self.geometry,
+            let header = unsafe { block::header_ref(entry.header) };
+            BlockView {
+                header,
+                block: entry.header,
+                marks: &header.mark_words[..self.geometry.word_count()],
+                geometry: self.geometry,
+            }
         })
     }
 }

@@ -1,8 +1,8 @@
 //! The old generation: mark-sweep over size-class blocks.
 //!
 //! Built on `morph_pool::RawPool`: one pool per size class, each a list of
-//! aligned blocks with a free bitmap and a side mark bitmap. Objects never
-//! move here. Marking sets a bit in the side bitmap; sweeping frees every
+//! aligned blocks whose headers hold a free bitmap and a mark bitmap. Objects
+//! never move here. Marking sets a bit in the mark bitmap; sweeping frees every
 //! unmarked slot a bitmap word (64 slots) at a time, so dead objects are not
 //! visited one by one — only those with finalizers, which the collector keeps
 //! on a list of their own.
