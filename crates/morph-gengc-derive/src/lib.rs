@@ -12,6 +12,15 @@
 //! so neither needs an attribute. Through any other re-export, name the
 //! path: `#[trace(crate = "my_runtime::gc")]`.
 //!
+//! With `#[trace(init)]` on a struct with named fields, it also generates
+//! the struct's *initializer*, `{Name}Init`: the same fields, except that a
+//! `Member<T>` field becomes `Option<&dyn Handle<'gc, T>>` (a `Root` or a
+//! `Local` to point at, or `None`). `Mutator::alloc_init` allocates the
+//! object from it in one expression, sound even though the allocation may
+//! collect: the handles find their objects after it, and each member is
+//! then set through `Member::set`, with its checks and barrier. The
+//! generated code is safe code over the public API.
+//!
 //! Use it through `morph_gengc::Trace` or `morph_mem::gc::Trace`; this crate
 //! is an implementation detail.
 
@@ -42,16 +51,29 @@ fn derive(input: TokenStream, default_crate: TokenStream2) -> TokenStream {
     }
 }
 
-/// The `#[trace(...)]` options: `finalize`, and `crate = "path"` naming
-/// where the collector is when it is used through another re-export (for
-/// example `#[trace(crate = "my_runtime::gc")]`); `default_crate` otherwise.
-fn options(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<(bool, TokenStream2)> {
+/// The `#[trace(...)]` options.
+struct Options {
+    /// `finalize`: the type implements `Finalize`.
+    finalize: bool,
+    /// `init`: generate the `{Name}Init` initializer.
+    init: bool,
+    /// `crate = "path"`: where the collector is when it is used through
+    /// another re-export (for example `#[trace(crate = "my_runtime::gc")]`);
+    /// the derive's default otherwise.
+    krate: TokenStream2,
+}
+
+fn options(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Options> {
     let mut finalize = false;
+    let mut init = false;
     let mut krate = default_crate;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("trace")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("finalize") {
                 finalize = true;
+                Ok(())
+            } else if meta.path.is_ident("init") {
+                init = true;
                 Ok(())
             } else if meta.path.is_ident("crate") {
                 let path: syn::LitStr = meta.value()?.parse()?;
@@ -59,11 +81,17 @@ fn options(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<(boo
                 krate = quote!(#path);
                 Ok(())
             } else {
-                Err(meta.error("unknown trace option; expected `finalize` or `crate = \"path\"`"))
+                Err(meta.error(
+                    "unknown trace option; expected `finalize`, `init` or `crate = \"path\"`",
+                ))
             }
         })?;
     }
-    Ok((finalize, krate))
+    Ok(Options {
+        finalize,
+        init,
+        krate,
+    })
 }
 
 /// Bindings for a variant's fields and the pattern that binds them.
@@ -87,7 +115,11 @@ fn bind(fields: &Fields) -> (TokenStream2, Vec<syn::Ident>) {
 
 fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<TokenStream2> {
     let name = &input.ident;
-    let (finalize, krate) = options(input, default_crate)?;
+    let Options {
+        finalize,
+        init,
+        krate,
+    } = options(input, default_crate)?;
 
     let mut field_types = Vec::new();
     let body = match &input.data {
@@ -150,10 +182,18 @@ fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Token
         quote!()
     };
 
+    let initializer = if init {
+        initializer(input, &krate)?
+    } else {
+        quote!()
+    };
+
     // The same trick as pin-project: a local trait implemented for every
     // `Drop` type and for this one conflicts exactly when this type is `Drop`.
     let (drop_impl_generics, drop_ty_generics, drop_where) = input.generics.split_for_impl();
     Ok(quote! {
+        #initializer
+
         // SAFETY: every field is traced, and the type has no Drop impl that
         // could move a member out (checked below).
         unsafe impl #impl_generics #krate::Trace for #name #ty_generics #where_clause {
@@ -176,5 +216,128 @@ fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Token
             impl<T: ::core::ops::Drop> MustNotImplDrop for T {}
             impl #drop_impl_generics MustNotImplDrop for #name #drop_ty_generics #drop_where {}
         };
+    })
+}
+
+/// The `T` of a field declared `Member<T>` (by the last segment of its
+/// path), if it is one.
+fn member_target(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Member" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    match arguments.args.first() {
+        Some(syn::GenericArgument::Type(target)) if arguments.args.len() == 1 => Some(target),
+        _ => None,
+    }
+}
+
+/// `#[trace(init)]`: the `{Name}Init` struct and its `Init` impl.
+fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenStream2> {
+    let name = &input.ident;
+    let fields = match &input.data {
+        Data::Struct(syn::DataStruct {
+            fields: Fields::Named(fields),
+            ..
+        }) => &fields.named,
+        _ => {
+            return Err(syn::Error::new_spanned(
+                name,
+                "`#[trace(init)]` needs a struct with named fields",
+            ));
+        }
+    };
+    if !fields.iter().any(|f| member_target(&f.ty).is_some()) {
+        return Err(syn::Error::new_spanned(
+            name,
+            "`#[trace(init)]` is for structs with `Member` fields; \
+             allocate this one with `Mutator::alloc`",
+        ));
+    }
+    let init_name = format_ident!("{}Init", name);
+    let vis = &input.vis;
+    let idents: Vec<_> = fields
+        .iter()
+        .map(|f| f.ident.clone().expect("named field"))
+        .collect();
+    let declared = fields.iter().map(|f| {
+        let (field_vis, ident) = (&f.vis, &f.ident);
+        match member_target(&f.ty) {
+            Some(target) => quote! {
+                #field_vis #ident: ::core::option::Option<&'__r dyn #krate::Handle<'__gc, #target>>
+            },
+            None => {
+                let ty = &f.ty;
+                quote!(#field_vis #ident: #ty)
+            }
+        }
+    });
+    let placed = fields.iter().map(|f| {
+        let ident = &f.ident;
+        if member_target(&f.ty).is_some() {
+            quote!(#ident: #krate::Member::null())
+        } else {
+            quote!(#ident)
+        }
+    });
+    let linked = fields
+        .iter()
+        .filter(|f| member_target(&f.ty).is_some())
+        .map(|f| {
+            let ident = &f.ident;
+            quote! {
+                __object.#ident.set(__mutator, #ident.map(|__handle| #krate::Handle::get(__handle, __mutator)));
+            }
+        });
+
+    let mut init_generics = input.generics.clone();
+    init_generics.params.insert(0, syn::parse_quote!('__gc));
+    init_generics.params.insert(0, syn::parse_quote!('__r));
+    {
+        let where_clause = init_generics.make_where_clause();
+        for param in input.generics.type_params() {
+            let ident = &param.ident;
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ident: '__r));
+        }
+    }
+    let (impl_generics, init_ty_generics, where_clause) = init_generics.split_for_impl();
+    let (_, ty_generics, _) = input.generics.split_for_impl();
+    let mut impl_where = where_clause.cloned().expect("made above");
+    impl_where
+        .predicates
+        .push(syn::parse_quote!(#name #ty_generics: #krate::Trace));
+    let doc = format!(
+        "The initializer of [`{name}`] (from `#[trace(init)]`): its fields, with each \
+         `Member` given as the handle of the object it is to point at. Allocate it with \
+         `Mutator::alloc_init`."
+    );
+    Ok(quote! {
+        #[doc = #doc]
+        #vis struct #init_name #impl_generics #where_clause {
+            #( #declared, )*
+        }
+
+        impl #impl_generics #krate::Init<'__gc> for #init_name #init_ty_generics #impl_where {
+            type Target = #name #ty_generics;
+
+            fn try_alloc_in(
+                self,
+                __mutator: &mut #krate::Mutator<'__gc>,
+            ) -> ::core::result::Result<#krate::Root<'__gc, #name #ty_generics>, #krate::GcError> {
+                let #init_name { #( #idents ),* } = self;
+                let __root = __mutator.try_alloc(#name { #( #placed ),* })?;
+                let __object = __root.get(__mutator);
+                #( #linked )*
+                ::core::result::Result::Ok(__root)
+            }
+        }
     })
 }

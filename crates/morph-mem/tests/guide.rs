@@ -12,8 +12,10 @@ struct List {
     items: GcVec<Tagged>,
 }
 
-/// A record: a class name and named fields.
+/// A record: a class name and named fields. `#[trace(init)]` gives it an
+/// initializer, `RecordInit`, to allocate it with its class filled in.
 #[derive(Trace)]
+#[trace(init)]
 struct Record {
     class: Member<Str>,
     fields: GcMap<Tagged, Tagged>,
@@ -78,12 +80,11 @@ fn the_guides_runtime_core_runs_through_collections() {
     let mut heap = Heap::new(Default::default()).unwrap();
     heap.enter(|m| {
         let list = make_list(m, 3);
-        let point = m.alloc(Record {
-            class: Member::null(),
+        let class = m.alloc_str("Point");
+        let point = m.alloc_init(RecordInit {
+            class: Some(&class),
             fields: GcMap::new(),
         });
-        let class = m.alloc_str("Point");
-        point.get(m).class.set(m, Some(class.get(m)));
         // Fields by name: the key is allocated only when it is new.
         GcMap::insert_str(&point, |r| &r.fields, m, "x", |_| TaggedValue::Int(3));
         GcMap::insert_str(&point, |r| &r.fields, m, "y", |_| TaggedValue::Float(4.5));

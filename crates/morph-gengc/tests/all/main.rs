@@ -3,6 +3,7 @@
 mod adversarial;
 mod array;
 mod incremental;
+mod init;
 mod loan;
 mod lock;
 mod map;
