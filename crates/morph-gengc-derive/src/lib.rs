@@ -12,8 +12,8 @@
 //! so neither needs an attribute. Through any other re-export, name the
 //! path: `#[trace(crate = "my_runtime::gc")]`.
 //!
-//! With `#[trace(init)]` on a struct with named fields, it also generates
-//! the struct's *initializer*, `{Name}Init`: the same fields, except that a
+//! With `#[trace(init)]` on a struct or enum, it also generates the type's
+//! *initializer*, `{Name}Init`: the same fields and variants, except that a
 //! `Member<T>` field becomes `Option<&dyn Handle<'gc, T>>` (a `Root` or a
 //! `Local` to point at, or `None`). `Mutator::alloc_init` allocates the
 //! object from it in one expression, sound even though the allocation may
@@ -238,63 +238,82 @@ fn member_target(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
-/// `#[trace(init)]`: the `{Name}Init` struct and its `Init` impl.
+/// One struct or variant's fields in an initializer: their declarations
+/// (each `Member<T>` as an optional handle), the pattern that takes an
+/// initializer's value apart, the expression that builds the object with
+/// null members, and the statements that then set each member from its
+/// handle, given the allocated object's fields bound by `object_pattern`.
+struct InitFields {
+    declared: TokenStream2,
+    pattern: TokenStream2,
+    placed: TokenStream2,
+    object_pattern: TokenStream2,
+    linked: Vec<TokenStream2>,
+    has_members: bool,
+}
+
+fn init_fields(fields: &Fields, krate: &TokenStream2) -> InitFields {
+    let (pattern, names) = bind(fields);
+    let slots: Vec<_> = (0..fields.len())
+        .map(|i| format_ident!("__slot{}", i))
+        .collect();
+    let mut declared = Vec::new();
+    let mut placed = Vec::new();
+    let mut object_fields = Vec::new();
+    let mut linked = Vec::new();
+    for ((field, name), slot) in fields.iter().zip(&names).zip(&slots) {
+        let (vis, ident) = (&field.vis, &field.ident);
+        let colon = ident.as_ref().map(|ident| quote!(#ident:));
+        let target = member_target(&field.ty);
+        let ty = match target {
+            Some(target) => {
+                quote!(::core::option::Option<&'__r dyn #krate::Handle<'__gc, #target>>)
+            }
+            None => {
+                let ty = &field.ty;
+                quote!(#ty)
+            }
+        };
+        declared.push(quote!(#vis #colon #ty));
+        if target.is_some() {
+            placed.push(quote!(#colon #krate::Member::null()));
+            object_fields.push(quote!(#colon #slot));
+            linked.push(quote! {
+                #slot.set(__mutator, #name.map(|__handle| #krate::Handle::get(__handle, __mutator)));
+            });
+        } else {
+            placed.push(quote!(#colon #name));
+            object_fields.push(quote!(#colon _));
+        }
+    }
+    let (declared, placed, object_pattern) = match fields {
+        Fields::Named(_) => (
+            quote!({ #( #declared, )* }),
+            quote!({ #( #placed ),* }),
+            quote!({ #( #object_fields ),* }),
+        ),
+        Fields::Unnamed(_) => (
+            quote!(( #( #declared ),* )),
+            quote!(( #( #placed ),* )),
+            quote!(( #( #object_fields ),* )),
+        ),
+        Fields::Unit => (quote!(), quote!(), quote!()),
+    };
+    InitFields {
+        declared,
+        pattern,
+        placed,
+        object_pattern,
+        has_members: !linked.is_empty(),
+        linked,
+    }
+}
+
+/// `#[trace(init)]`: the `{Name}Init` struct or enum and its `Init` impl.
 fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenStream2> {
     let name = &input.ident;
-    let fields = match &input.data {
-        Data::Struct(syn::DataStruct {
-            fields: Fields::Named(fields),
-            ..
-        }) => &fields.named,
-        _ => {
-            return Err(syn::Error::new_spanned(
-                name,
-                "`#[trace(init)]` needs a struct with named fields",
-            ));
-        }
-    };
-    if !fields.iter().any(|f| member_target(&f.ty).is_some()) {
-        return Err(syn::Error::new_spanned(
-            name,
-            "`#[trace(init)]` is for structs with `Member` fields; \
-             allocate this one with `Mutator::alloc`",
-        ));
-    }
     let init_name = format_ident!("{}Init", name);
     let vis = &input.vis;
-    let idents: Vec<_> = fields
-        .iter()
-        .map(|f| f.ident.clone().expect("named field"))
-        .collect();
-    let declared = fields.iter().map(|f| {
-        let (field_vis, ident) = (&f.vis, &f.ident);
-        match member_target(&f.ty) {
-            Some(target) => quote! {
-                #field_vis #ident: ::core::option::Option<&'__r dyn #krate::Handle<'__gc, #target>>
-            },
-            None => {
-                let ty = &f.ty;
-                quote!(#field_vis #ident: #ty)
-            }
-        }
-    });
-    let placed = fields.iter().map(|f| {
-        let ident = &f.ident;
-        if member_target(&f.ty).is_some() {
-            quote!(#ident: #krate::Member::null())
-        } else {
-            quote!(#ident)
-        }
-    });
-    let linked = fields
-        .iter()
-        .filter(|f| member_target(&f.ty).is_some())
-        .map(|f| {
-            let ident = &f.ident;
-            quote! {
-                __object.#ident.set(__mutator, #ident.map(|__handle| #krate::Handle::get(__handle, __mutator)));
-            }
-        });
 
     let mut init_generics = input.generics.clone();
     init_generics.params.insert(0, syn::parse_quote!('__gc));
@@ -310,6 +329,81 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
     }
     let (impl_generics, init_ty_generics, where_clause) = init_generics.split_for_impl();
     let (_, ty_generics, _) = input.generics.split_for_impl();
+
+    // The declaration, the match arms of `try_alloc_in`, and whether there
+    // is any member at all.
+    let (declaration, arms, has_members) = match &input.data {
+        Data::Struct(data) => {
+            let InitFields {
+                declared,
+                pattern,
+                placed,
+                object_pattern,
+                linked,
+                has_members,
+            } = init_fields(&data.fields, krate);
+            let declaration = match data.fields {
+                Fields::Named(_) => {
+                    quote!(struct #init_name #impl_generics #where_clause #declared)
+                }
+                _ => quote!(struct #init_name #impl_generics #declared #where_clause;),
+            };
+            let arm = quote! {
+                #init_name #pattern => {
+                    let __root = __mutator.try_alloc(#name #placed)?;
+                    let #name #object_pattern = __root.get(__mutator).get_ref();
+                    #( #linked )*
+                    ::core::result::Result::Ok(__root)
+                }
+            };
+            (declaration, vec![arm], has_members)
+        }
+        Data::Enum(data) => {
+            let mut variants = Vec::new();
+            let mut arms = Vec::new();
+            let mut any = false;
+            for variant in &data.variants {
+                let ident = &variant.ident;
+                let InitFields {
+                    declared,
+                    pattern,
+                    placed,
+                    object_pattern,
+                    linked,
+                    has_members,
+                } = init_fields(&variant.fields, krate);
+                any |= has_members;
+                variants.push(quote!(#ident #declared));
+                let link = if has_members {
+                    quote! {
+                        if let #name::#ident #object_pattern = __root.get(__mutator).get_ref() {
+                            #( #linked )*
+                        }
+                    }
+                } else {
+                    quote!()
+                };
+                arms.push(quote! {
+                    #init_name::#ident #pattern => {
+                        let __root = __mutator.try_alloc(#name::#ident #placed)?;
+                        #link
+                        ::core::result::Result::Ok(__root)
+                    }
+                });
+            }
+            let declaration =
+                quote!(enum #init_name #impl_generics #where_clause { #( #variants ),* });
+            (declaration, arms, any)
+        }
+        Data::Union(_) => unreachable!("refused before"),
+    };
+    if !has_members {
+        return Err(syn::Error::new_spanned(
+            name,
+            "`#[trace(init)]` is for types with `Member` fields; \
+             allocate this one with `Mutator::alloc`",
+        ));
+    }
     let mut impl_where = where_clause.cloned().expect("made above");
     impl_where
         .predicates
@@ -321,9 +415,7 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
     );
     Ok(quote! {
         #[doc = #doc]
-        #vis struct #init_name #impl_generics #where_clause {
-            #( #declared, )*
-        }
+        #vis #declaration
 
         impl #impl_generics #krate::Init<'__gc> for #init_name #init_ty_generics #impl_where {
             type Target = #name #ty_generics;
@@ -332,11 +424,9 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
                 self,
                 __mutator: &mut #krate::Mutator<'__gc>,
             ) -> ::core::result::Result<#krate::Root<'__gc, #name #ty_generics>, #krate::GcError> {
-                let #init_name { #( #idents ),* } = self;
-                let __root = __mutator.try_alloc(#name { #( #placed ),* })?;
-                let __object = __root.get(__mutator);
-                #( #linked )*
-                ::core::result::Result::Ok(__root)
+                match self {
+                    #( #arms )*
+                }
             }
         }
     })

@@ -184,3 +184,49 @@ fn an_old_object_from_an_initializer_records_its_young_referents() {
         assert_eq!(label.as_str(), "kept");
     });
 }
+
+/// An interpreter's object, one enum: each variant gets its initializer
+/// variant, members as handles.
+#[derive(Trace)]
+#[trace(init)]
+enum Obj {
+    Nil,
+    Pair(Member<Obj>, Member<Obj>),
+    Closure { code: u32, env: Member<Obj> },
+}
+
+#[test]
+fn an_enum_has_an_initializer_per_variant() {
+    let config = GcConfig {
+        stress_every: std::num::NonZeroU32::new(2),
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        let nil = m.alloc_init(ObjInit::Nil);
+        let mut list = m.alloc_init(ObjInit::Pair(Some(&nil), None));
+        for _ in 0..scaled(500) {
+            list = m.alloc_init(ObjInit::Pair(Some(&nil), Some(&list)));
+        }
+        let closure = m.alloc_init(ObjInit::Closure {
+            code: 7,
+            env: Some(&list),
+        });
+        m.collect(Collection::Major);
+        let Obj::Closure { code, env } = closure.get(m).get_ref() else {
+            panic!("a closure was allocated");
+        };
+        assert_eq!(*code, 7);
+        let mut cursor = env.get(m);
+        let mut length = 0;
+        while let Some(pair) = cursor {
+            let Obj::Pair(head, tail) = pair.get_ref() else {
+                panic!("a list of pairs");
+            };
+            assert!(matches!(head.get(m).map(|h| h.get_ref()), Some(Obj::Nil)));
+            length += 1;
+            cursor = tail.get(m);
+        }
+        assert_eq!(length, scaled(500) + 1);
+    });
+}

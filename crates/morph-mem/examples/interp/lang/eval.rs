@@ -15,13 +15,14 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use morph_mem::gc::{Gc, Member, Mutator, Root};
+use morph_mem::gc::{Gc, Mutator, Root};
 
 use super::builtins;
 use super::compile::{Compilation, Lambda, Location, Node, Symbols};
 use super::reader::read_all;
 use super::value::{
-    Error, ErrorKind, FRAME_SLOTS, Frame, GLOBAL_CHUNK, GlobalChunk, Imm, Obj, Slot, Val, list,
+    Error, ErrorKind, FRAME_SLOTS, Frame, GLOBAL_CHUNK, GlobalChunk, Imm, Obj, ObjInit, Slot, Val,
+    list,
 };
 
 /// An interpreter session: the compiler's tables, the global variables,
@@ -499,13 +500,10 @@ impl<'gc> Interp<'gc> {
                 Ok(Val::UNSPECIFIED)
             }
             Node::Lambda(code) => {
-                let closure = m.alloc(Obj::Closure {
+                let closure = m.alloc_init(ObjInit::Closure {
                     code: *code,
-                    env: Member::null(),
+                    env: Some(env),
                 });
-                if let Obj::Closure { env: slot, .. } = closure.get(m).get_ref() {
-                    slot.set(m, Some(env.get(m)));
-                }
                 Ok(Val::Obj(closure))
             }
             Node::Var { .. } | Node::SetVar { .. } | Node::Scope { .. } => {

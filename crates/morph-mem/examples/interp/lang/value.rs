@@ -162,8 +162,10 @@ impl Slot {
     }
 }
 
-/// Every managed value that is not an immediate.
+/// Every managed value that is not an immediate. `#[trace(init)]` gives
+/// it `ObjInit`, to allocate a closure or string with its member filled in.
 #[derive(Trace)]
+#[trace(init)]
 pub enum Obj {
     /// A cons cell: `(car . cdr)`.
     Pair(Slot, Slot),
@@ -392,11 +394,7 @@ pub fn float<'gc>(m: &mut Mutator<'gc>, value: f64) -> Val<'gc> {
 /// A new string.
 pub fn string<'gc>(m: &mut Mutator<'gc>, text: &str) -> Val<'gc> {
     let text = m.alloc(Text { text: text.into() });
-    let string = m.alloc(Obj::Str(Member::null()));
-    if let Obj::Str(member) = string.get(m).get_ref() {
-        member.set(m, Some(text.get(m)));
-    }
-    Val::Obj(string)
+    Val::Obj(m.alloc_init(ObjInit::Str(Some(&text))))
 }
 
 /// The car and cdr of a pair value (valid while `m` is borrowed).
