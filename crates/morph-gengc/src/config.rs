@@ -11,8 +11,8 @@ use crate::GcError;
 ///
 /// Every field has a sensible default ([`GcConfig::default`]: a 2 MiB
 /// nursery, promotion after 2 survived minor collections, 1 MiB large-object
-/// threshold, a major collection every 64 MiB of old-generation growth, no
-/// heap bound). [`validate`](Self::validate) rejects nonsense with a message
+/// threshold, a major collection when the old generation has grown past
+/// twice its live data or by 8 MiB, whichever is more, no heap bound). [`validate`](Self::validate) rejects nonsense with a message
 /// naming the field.
 ///
 /// ```
@@ -49,7 +49,9 @@ pub struct GcConfig {
     /// which a major (whole-heap) collection runs. After each major
     /// collection the next one is due when the survivors have grown by this
     /// much or by [`heap_growth_percent`](Self::heap_growth_percent),
-    /// whichever is more.
+    /// whichever is more: this is the floor for small heaps, and the
+    /// growth percentage governs above `gc_threshold × 100 /
+    /// heap_growth_percent` of live data. 8 MiB by default.
     pub gc_threshold: usize,
     /// How far the old generation may grow past what the last major
     /// collection kept before the next one is due, in percent of it (Go's
@@ -115,7 +117,7 @@ impl Default for GcConfig {
             promotion_age: 2,
             adaptive_tenuring: true,
             large_object_threshold: 1 << 20,
-            gc_threshold: 64 << 20,
+            gc_threshold: 8 << 20,
             heap_growth_percent: 100,
             heap_limit: None,
             stress_every: None,
