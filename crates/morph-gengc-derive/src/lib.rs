@@ -15,7 +15,8 @@
 //! With `#[trace(init)]` on a struct or enum, it also generates the type's
 //! *initializer*, `{Name}Init`: the same fields and variants, except that a
 //! `Member<T>` field becomes `Option<&dyn Handle<'gc, T>>` (a `Root` or a
-//! `Local` to point at, or `None`). `Mutator::alloc_init` allocates the
+//! `Local` to point at, or `None`), and a `Tagged` field a `TaggedInit` (an
+//! immediate, or a `TaggedRoot` to take the value from). `Mutator::alloc_init` allocates the
 //! object from it in one expression, sound even though the allocation may
 //! collect: the handles find their objects after it, and each member is
 //! then set through `Member::set`, with its checks and barrier. The
@@ -219,6 +220,26 @@ fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Token
     })
 }
 
+/// A field an initializer gives as a handle (by the last segment of the
+/// field type's path).
+enum Reference<'t> {
+    /// `Member<T>`, with its `T`.
+    Member(&'t syn::Type),
+    /// `Tagged`.
+    Tagged,
+}
+
+fn reference_field(ty: &syn::Type) -> Option<Reference<'_>> {
+    if let syn::Type::Path(path) = ty
+        && let Some(last) = path.path.segments.last()
+        && last.ident == "Tagged"
+        && last.arguments.is_none()
+    {
+        return Some(Reference::Tagged);
+    }
+    member_target(ty).map(Reference::Member)
+}
+
 /// The `T` of a field declared `Member<T>` (by the last segment of its
 /// path), if it is one.
 fn member_target(ty: &syn::Type) -> Option<&syn::Type> {
@@ -264,26 +285,31 @@ fn init_fields(fields: &Fields, krate: &TokenStream2) -> InitFields {
     for ((field, name), slot) in fields.iter().zip(&names).zip(&slots) {
         let (vis, ident) = (&field.vis, &field.ident);
         let colon = ident.as_ref().map(|ident| quote!(#ident:));
-        let target = member_target(&field.ty);
-        let ty = match target {
-            Some(target) => {
-                quote!(::core::option::Option<&'__r dyn #krate::Handle<'__gc, #target>>)
+        match reference_field(&field.ty) {
+            Some(Reference::Member(target)) => {
+                declared.push(quote! {
+                    #vis #colon ::core::option::Option<&'__r dyn #krate::Handle<'__gc, #target>>
+                });
+                placed.push(quote!(#colon #krate::Member::null()));
+                object_fields.push(quote!(#colon #slot));
+                linked.push(quote! {
+                    #slot.set(__mutator, #name.map(|__handle| #krate::Handle::get(__handle, __mutator)));
+                });
+            }
+            Some(Reference::Tagged) => {
+                declared.push(quote!(#vis #colon #krate::TaggedInit<'__r, '__gc>));
+                placed.push(quote!(#colon #krate::Tagged::nil()));
+                object_fields.push(quote!(#colon #slot));
+                linked.push(quote! {
+                    #slot.set(__mutator, #name.get(__mutator));
+                });
             }
             None => {
                 let ty = &field.ty;
-                quote!(#ty)
+                declared.push(quote!(#vis #colon #ty));
+                placed.push(quote!(#colon #name));
+                object_fields.push(quote!(#colon _));
             }
-        };
-        declared.push(quote!(#vis #colon #ty));
-        if target.is_some() {
-            placed.push(quote!(#colon #krate::Member::null()));
-            object_fields.push(quote!(#colon #slot));
-            linked.push(quote! {
-                #slot.set(__mutator, #name.map(|__handle| #krate::Handle::get(__handle, __mutator)));
-            });
-        } else {
-            placed.push(quote!(#colon #name));
-            object_fields.push(quote!(#colon _));
         }
     }
     let (declared, placed, object_pattern) = match fields {
@@ -331,7 +357,7 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
     let (_, ty_generics, _) = input.generics.split_for_impl();
 
     // The declaration, the match arms of `try_alloc_in`, and whether there
-    // is any member at all.
+    // is any reference field at all.
     let (declaration, arms, has_members) = match &input.data {
         Data::Struct(data) => {
             let InitFields {
@@ -400,7 +426,7 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
     if !has_members {
         return Err(syn::Error::new_spanned(
             name,
-            "`#[trace(init)]` is for types with `Member` fields; \
+            "`#[trace(init)]` is for types with `Member` or `Tagged` fields; \
              allocate this one with `Mutator::alloc`",
         ));
     }

@@ -111,7 +111,7 @@ pub use object::{HEADER_SIZE, MIN_OBJECT_SIZE, ObjectRef, object_size};
 pub use safe::{Gc, Heap, Member, Mutator, Root, WeakRoot};
 pub use scope::{Handle, Local, Scope};
 pub use string::Str;
-pub use tagged::{GcAny, Tagged, TaggedRoot, TaggedValue};
+pub use tagged::{GcAny, Tagged, TaggedInit, TaggedRoot, TaggedValue};
 pub use trace::{Leaf, Trace, Tracer};
 pub use vec::{Element, GcVec};
 pub use verify::VerifyError;

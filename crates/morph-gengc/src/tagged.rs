@@ -429,6 +429,98 @@ impl<'gc> TaggedRoot<'gc> {
     }
 }
 
+/// A [`Tagged`] field's value in an initializer (`#[trace(init)]`, see
+/// [`Init`](crate::Init)): an immediate, or the value a [`TaggedRoot`]
+/// holds across the allocation. Built with `From` from a `Tagged`, an
+/// integer, a float, a boolean or a `&TaggedRoot`.
+///
+/// ```
+/// use morph_gengc::{Heap, Tagged, TaggedRoot, TaggedValue, Trace};
+///
+/// #[derive(Trace)]
+/// #[trace(init)]
+/// struct Cons {
+///     car: Tagged,
+///     cdr: Tagged,
+/// }
+///
+/// let mut heap = Heap::new(Default::default())?;
+/// heap.enter(|m| {
+///     let tail: TaggedRoot = m.alloc_str("tail").into();
+///     let cell = m.alloc_init(ConsInit { car: 42.into(), cdr: (&tail).into() });
+///     let cell = cell.get(m);
+///     assert_eq!(cell.car.get(m), TaggedValue::Int(42));
+///     let TaggedValue::Ref(cdr) = cell.cdr.get(m) else { panic!("a reference") };
+///     assert_eq!(cdr.as_str(m), Some("tail"));
+/// });
+/// # Ok::<(), morph_gengc::GcError>(())
+/// ```
+pub enum TaggedInit<'r, 'gc> {
+    /// Nil, a boolean, an integer or a float. (A `Tagged` outside the heap
+    /// holds no reference: only a stored one can.)
+    Immediate(Tagged),
+    /// The value a root holds.
+    Held(&'r TaggedRoot<'gc>),
+}
+
+impl<'gc> TaggedInit<'_, 'gc> {
+    /// The value; a reference stays valid while the mutator is borrowed.
+    pub fn get<'a>(&self, mutator: &'a Mutator<'gc>) -> TaggedValue<'a> {
+        match self {
+            TaggedInit::Immediate(tagged) => tagged.get(mutator),
+            TaggedInit::Held(root) => root.get(mutator),
+        }
+    }
+}
+
+impl Default for TaggedInit<'_, '_> {
+    /// Nil.
+    fn default() -> Self {
+        TaggedInit::Immediate(Tagged::nil())
+    }
+}
+
+impl From<Tagged> for TaggedInit<'_, '_> {
+    fn from(tagged: Tagged) -> Self {
+        TaggedInit::Immediate(tagged)
+    }
+}
+
+impl From<i64> for TaggedInit<'_, '_> {
+    /// # Panics
+    /// As [`Tagged::int`].
+    fn from(value: i64) -> Self {
+        TaggedInit::Immediate(Tagged::int(value))
+    }
+}
+
+impl From<f64> for TaggedInit<'_, '_> {
+    fn from(value: f64) -> Self {
+        TaggedInit::Immediate(Tagged::float(value))
+    }
+}
+
+impl From<bool> for TaggedInit<'_, '_> {
+    fn from(value: bool) -> Self {
+        TaggedInit::Immediate(Tagged::bool(value))
+    }
+}
+
+impl<'r, 'gc> From<&'r TaggedRoot<'gc>> for TaggedInit<'r, 'gc> {
+    fn from(root: &'r TaggedRoot<'gc>) -> Self {
+        TaggedInit::Held(root)
+    }
+}
+
+impl fmt::Debug for TaggedInit<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaggedInit::Immediate(tagged) => write!(f, "TaggedInit::Immediate({tagged:?})"),
+            TaggedInit::Held(_) => f.write_str("TaggedInit::Held(..)"),
+        }
+    }
+}
+
 /// A typed root becomes a dynamic one without a second root slot.
 impl<'gc, T> From<Root<'gc, T>> for TaggedRoot<'gc> {
     fn from(root: Root<'gc, T>) -> Self {

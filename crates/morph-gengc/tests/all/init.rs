@@ -2,7 +2,10 @@
 //! initializers have their members filled in from handles, whatever the
 //! allocation collected or moved, and old ones record their young referents.
 
-use morph_gengc::{Collection, Gc, GcConfig, Heap, Member, Mutator, Root, Str, Trace};
+use morph_gengc::{
+    Collection, Gc, GcConfig, Heap, Member, Mutator, Root, Str, Tagged, TaggedRoot, TaggedValue,
+    Trace,
+};
 
 use crate::{scaled, small_config};
 
@@ -228,5 +231,60 @@ fn an_enum_has_an_initializer_per_variant() {
             cursor = tail.get(m);
         }
         assert_eq!(length, scaled(500) + 1);
+    });
+}
+
+/// A cons cell of dynamic values.
+#[derive(Trace)]
+#[trace(init)]
+struct Cons {
+    car: Tagged,
+    cdr: Tagged,
+}
+
+#[test]
+fn tagged_fields_take_immediates_and_held_values() {
+    let config = GcConfig {
+        stress_every: std::num::NonZeroU32::new(2),
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        // (n-1 "s" n-2 "s" ... 0 "s" . nil), strings and cells made
+        // between the cells' allocations.
+        let n = scaled(300) as i64;
+        let mut list = m.root_tagged(TaggedValue::Nil);
+        for i in 0..n {
+            let text: TaggedRoot = m.alloc_str("s").into();
+            let inner = m.alloc_init(ConsInit {
+                car: (&text).into(),
+                cdr: (&list).into(),
+            });
+            let inner: TaggedRoot = inner.into();
+            let outer = m.alloc_init(ConsInit {
+                car: i.into(),
+                cdr: (&inner).into(),
+            });
+            list = outer.into();
+        }
+        m.collect(Collection::Major);
+        let mut cursor = list.get(m);
+        let mut expected = n;
+        while let TaggedValue::Ref(any) = cursor {
+            let cell = any.downcast::<Cons>(m).expect("a cell");
+            expected -= 1;
+            assert_eq!(cell.car.get(m), TaggedValue::Int(expected));
+            let TaggedValue::Ref(inner) = cell.cdr.get(m) else {
+                panic!("a string cell follows");
+            };
+            let inner = inner.downcast::<Cons>(m).expect("a cell");
+            let TaggedValue::Ref(text) = inner.car.get(m) else {
+                panic!("a string");
+            };
+            assert_eq!(text.as_str(m), Some("s"));
+            cursor = inner.cdr.get(m);
+        }
+        assert_eq!(expected, 0);
+        assert_eq!(cursor, TaggedValue::Nil);
     });
 }
