@@ -255,12 +255,12 @@ fn tagged_fields_take_immediates_and_held_values() {
         let n = scaled(300) as i64;
         let mut list = m.root_tagged(TaggedValue::Nil);
         for i in 0..n {
-            let text: TaggedRoot = m.alloc_str("s").into();
+            let text: TaggedRoot<'_> = m.alloc_str("s").into();
             let inner = m.alloc_init(ConsInit {
                 car: (&text).into(),
                 cdr: (&list).into(),
             });
-            let inner: TaggedRoot = inner.into();
+            let inner: TaggedRoot<'_> = inner.into();
             let outer = m.alloc_init(ConsInit {
                 car: i.into(),
                 cdr: (&inner).into(),
