@@ -160,13 +160,8 @@ fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Token
                 .predicates
                 .push(syn::parse_quote!(#ty: #krate::Trace));
         }
-        for param in input.generics.type_params() {
-            let ident = &param.ident;
-            where_clause
-                .predicates
-                .push(syn::parse_quote!(#ident: 'static));
-        }
     }
+    outlive(&mut generics, quote!('static));
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
 
     let has_references = if field_types.is_empty() {
@@ -218,6 +213,21 @@ fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Token
             impl #drop_impl_generics MustNotImplDrop for #name #drop_ty_generics #drop_where {}
         };
     })
+}
+
+/// Bounds every type parameter of `generics` by `lifetime` (in its where
+/// clause).
+fn outlive(generics: &mut syn::Generics, lifetime: TokenStream2) {
+    let params: Vec<_> = generics
+        .type_params()
+        .map(|param| param.ident.clone())
+        .collect();
+    let where_clause = generics.make_where_clause();
+    for ident in params {
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#ident: #lifetime));
+    }
 }
 
 /// A field an initializer gives as a handle (by the last segment of the
@@ -342,17 +352,9 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
     let vis = &input.vis;
 
     let mut init_generics = input.generics.clone();
+    outlive(&mut init_generics, quote!('__r));
     init_generics.params.insert(0, syn::parse_quote!('__gc));
     init_generics.params.insert(0, syn::parse_quote!('__r));
-    {
-        let where_clause = init_generics.make_where_clause();
-        for param in input.generics.type_params() {
-            let ident = &param.ident;
-            where_clause
-                .predicates
-                .push(syn::parse_quote!(#ident: '__r));
-        }
-    }
     let (impl_generics, init_ty_generics, where_clause) = init_generics.split_for_impl();
     let (_, ty_generics, _) = input.generics.split_for_impl();
 

@@ -5,7 +5,7 @@
 
 use morph_gengc::{Collection, GcConfig, Heap, Member, Trace};
 
-use crate::{scaled, small_config};
+use crate::{pretenuring_config, scaled, small_config};
 
 #[derive(Trace)]
 struct Node {
@@ -249,14 +249,7 @@ fn tenured_allocation_steps_the_cycle_per_pace_step_not_per_object() {
 /// the structure stays whole throughout.
 #[test]
 fn a_type_that_always_survives_is_pretenured_until_the_next_major() {
-    let mut heap = Heap::new(GcConfig {
-        nursery_size: 256 << 10,
-        survivor_size: 64 << 10,
-        gc_threshold: 1 << 30,
-        pretenuring: true,
-        ..small_config()
-    })
-    .unwrap();
+    let mut heap = Heap::new(pretenuring_config()).unwrap();
     heap.enter(|m| {
         let head = m.alloc(node(0));
         let mut pretenured_at = None;

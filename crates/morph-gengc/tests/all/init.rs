@@ -7,7 +7,7 @@ use morph_gengc::{
     Trace,
 };
 
-use crate::{scaled, small_config};
+use crate::{pretenuring_config, scaled, small_config};
 
 #[derive(Trace)]
 #[trace(init)]
@@ -146,14 +146,7 @@ fn an_old_object_from_an_initializer_records_its_young_referents() {
     // initializer's object is then old from the start, and its young
     // referents must be remembered, or the next minor collection would
     // not see them.
-    let mut heap = Heap::new(GcConfig {
-        nursery_size: 256 << 10,
-        survivor_size: 64 << 10,
-        gc_threshold: 1 << 30,
-        pretenuring: true,
-        ..small_config()
-    })
-    .unwrap();
+    let mut heap = Heap::new(pretenuring_config()).unwrap();
     heap.enter(|m| {
         let mut list = m.alloc_init(LabelledInit {
             next: None,

@@ -18,6 +18,20 @@ mod vec;
 
 use morph_gengc::GcConfig;
 
+/// A heap that pretenures, with an eden big enough for three minor
+/// collections of a structure built and kept to each copy the 64 KiB
+/// pretenuring needs to judge a type, and no major collection (which would
+/// end pretenuring) on the way.
+pub fn pretenuring_config() -> GcConfig {
+    GcConfig {
+        nursery_size: 256 << 10,
+        survivor_size: 64 << 10,
+        gc_threshold: 1 << 30,
+        pretenuring: true,
+        ..small_config()
+    }
+}
+
 /// A small heap so tests collect often, smaller still under Miri.
 pub fn small_config() -> GcConfig {
     GcConfig {
