@@ -300,6 +300,28 @@ pub(crate) fn next_major_threshold(
     next.clamp((base / 4).max(1), base.saturating_mul(8))
 }
 
+/// How far the old generation may grow past `live` bytes (what the last
+/// major collection left) before the next one is due: `growth_percent` of
+/// what it found reachable, and at least `floor`.
+///
+/// After an incremental cycle, what it found reachable is what it
+/// `traced`, not what it kept: objects allocated during a cycle survive it
+/// (black) whether or not they are still live. A cycle that ran while a
+/// large structure was built, and ended just before the program dropped
+/// it, would otherwise set the allowance from the structure's whole size
+/// plus everything allocated beside it (binary-trees at depth 21: a peak
+/// of 427 MiB, against 291 MiB with the traced bytes).
+pub(crate) fn growth_allowance(
+    live: usize,
+    traced: Option<usize>,
+    floor: usize,
+    growth_percent: u32,
+) -> usize {
+    let reachable = traced.map_or(live, |traced| traced.min(live));
+    let growth = reachable as u128 * u128::from(growth_percent) / 100;
+    usize::try_from(growth).unwrap_or(usize::MAX).max(floor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +472,24 @@ mod tests {
         let mut policy = TenuringPolicy::new(1);
         policy.observe(100_000, 100_000);
         assert_eq!(policy.age(), 1);
+    }
+
+    #[test]
+    fn the_growth_allowance_counts_what_a_cycle_traced_not_what_it_kept() {
+        // A stop-the-world major: all it kept, it found reachable.
+        assert_eq!(growth_allowance(100 * MIB, None, 8 * MIB, 100), 100 * MIB);
+        // A cycle that traced 98 MiB and allocated 33 MiB black.
+        assert_eq!(
+            growth_allowance(131 * MIB, Some(98 * MIB), 8 * MIB, 100),
+            98 * MIB
+        );
+        // Never more than what was kept (the sweep may free traced bytes
+        // the cycle allocated over), never less than the floor.
+        assert_eq!(
+            growth_allowance(50 * MIB, Some(60 * MIB), 8 * MIB, 50),
+            25 * MIB
+        );
+        assert_eq!(growth_allowance(4 * MIB, Some(MIB), 8 * MIB, 100), 8 * MIB);
     }
 
     #[test]

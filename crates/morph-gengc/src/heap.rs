@@ -318,6 +318,9 @@ pub struct RawHeap {
     /// Tenured bytes before the pending sweep began (for `after_major`,
     /// once it completes).
     pub(crate) sweep_live_before: usize,
+    /// Bytes the last incremental cycle found reachable by tracing (not
+    /// counting what it allocated black), for the next growth allowance.
+    pub(crate) cycle_traced: Option<usize>,
     /// Paces incremental marking against promotion.
     pub(crate) pacer: Pacer,
     /// Called after every collection (the facade's pressure callbacks).
@@ -381,6 +384,7 @@ impl RawHeap {
             cycle_start_at: config.gc_threshold / 2,
             tenured_debt: 0,
             sweep_live_before: 0,
+            cycle_traced: None,
             pacer: Pacer::default(),
             poisoned: false,
             until_stress: config.stress_every.map_or(u32::MAX, |n| n.get()),
@@ -1272,8 +1276,12 @@ impl RawHeap {
                 live,
             );
         }
-        let growth = (live / 100).saturating_mul(self.config.heap_growth_percent as usize);
-        let allowance = self.major_threshold.max(growth);
+        let allowance = adaptive::growth_allowance(
+            live,
+            self.cycle_traced.take(),
+            self.major_threshold,
+            self.config.heap_growth_percent,
+        );
         self.next_major_at = live.saturating_add(allowance);
         // A cycle starts with half the allowance left, for marking to end
         // in before the heap reaches the goal.

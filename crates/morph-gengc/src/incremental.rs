@@ -336,6 +336,7 @@ impl RawHeap {
         let cycle = self.cycle.take().expect("a cycle to finish");
         debug_assert!(cycle.stack.is_empty() && self.satb.get_mut().is_empty());
         self.tenured_object_bytes = cycle.traced + cycle.black;
+        self.cycle_traced = Some(cycle.traced);
         let panicked = self.reclaim_unmarked(roots, true);
         self.cycle_finished = Some(*cycle);
         panicked
@@ -523,6 +524,8 @@ impl RawHeap {
             self.old.begin_sweep();
         } else {
             self.old.sweep();
+            // Everything this collection kept, it traced.
+            self.cycle_traced = None;
             self.after_major(live_before);
         }
         panicked
