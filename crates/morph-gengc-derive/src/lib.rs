@@ -362,14 +362,15 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
     // is any reference field at all.
     let (declaration, arms, has_members) = match &input.data {
         Data::Struct(data) => {
+            let fields = init_fields(&data.fields, krate);
             let InitFields {
                 declared,
                 pattern,
                 placed,
                 object_pattern,
                 linked,
-                has_members,
-            } = init_fields(&data.fields, krate);
+                ..
+            } = &fields;
             let declaration = match data.fields {
                 Fields::Named(_) => {
                     quote!(struct #init_name #impl_generics #where_clause #declared)
@@ -384,7 +385,7 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
                     ::core::result::Result::Ok(__root)
                 }
             };
-            (declaration, vec![arm], has_members)
+            (declaration, vec![arm], fields.has_members)
         }
         Data::Enum(data) => {
             let mut variants = Vec::new();
@@ -392,17 +393,13 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
             let mut any = false;
             for variant in &data.variants {
                 let ident = &variant.ident;
-                let InitFields {
-                    declared,
-                    pattern,
-                    placed,
-                    object_pattern,
-                    linked,
-                    has_members,
-                } = init_fields(&variant.fields, krate);
-                any |= has_members;
+                let fields = init_fields(&variant.fields, krate);
+                let declared = &fields.declared;
+                any |= fields.has_members;
                 variants.push(quote!(#ident #declared));
-                let link = if has_members {
+                let (pattern, placed) = (&fields.pattern, &fields.placed);
+                let (object_pattern, linked) = (&fields.object_pattern, &fields.linked);
+                let link = if fields.has_members {
                     quote! {
                         if let #name::#ident #object_pattern = __root.get(__mutator).get_ref() {
                             #( #linked )*
