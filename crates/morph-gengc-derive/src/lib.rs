@@ -435,8 +435,8 @@ fn initializer(input: &DeriveInput, krate: &TokenStream2) -> syn::Result<TokenSt
         .push(syn::parse_quote!(#name #ty_generics: #krate::Trace));
     let doc = format!(
         "The initializer of [`{name}`] (from `#[trace(init)]`): its fields, with each \
-         `Member` given as the handle of the object it is to point at. Allocate it with \
-         `Mutator::alloc_init`."
+         `Member` given as the handle of the object it is to point at and each `Tagged` \
+         as a `TaggedInit`. Allocate it with `Mutator::alloc_init`."
     );
     Ok(quote! {
         #[doc = #doc]

@@ -483,8 +483,8 @@ mod tests {
             growth_allowance(131 * MIB, Some(98 * MIB), 8 * MIB, 100),
             98 * MIB
         );
-        // Never more than what was kept (the sweep may free traced bytes
-        // the cycle allocated over), never less than the floor.
+        // Never more than what was kept (traced bytes are kept, so this
+        // only guards the accounting), never less than the floor.
         assert_eq!(
             growth_allowance(50 * MIB, Some(60 * MIB), 8 * MIB, 50),
             25 * MIB

@@ -12,8 +12,9 @@ use crate::GcError;
 /// Every field has a sensible default ([`GcConfig::default`]: a 2 MiB
 /// nursery, promotion after 2 survived minor collections, 1 MiB large-object
 /// threshold, a major collection when the old generation has grown past
-/// twice its live data or by 8 MiB, whichever is more, no heap bound). [`validate`](Self::validate) rejects nonsense with a message
-/// naming the field.
+/// twice its live data or by 8 MiB, whichever is more, no heap bound).
+/// [`validate`](Self::validate) rejects nonsense with a message naming the
+/// field.
 ///
 /// ```
 /// use morph_gengc::GcConfig;
