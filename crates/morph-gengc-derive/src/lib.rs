@@ -169,6 +169,11 @@ fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Token
     } else {
         quote!(#( <#field_types as #krate::Trace>::HAS_REFERENCES )||*)
     };
+    let has_weak = if field_types.is_empty() {
+        quote!(false)
+    } else {
+        quote!(#( <#field_types as #krate::Trace>::HAS_WEAK )||*)
+    };
     let finalize_items = if finalize {
         quote! {
             const NEEDS_FINALIZE: bool = true;
@@ -194,6 +199,7 @@ fn expand(input: &DeriveInput, default_crate: TokenStream2) -> syn::Result<Token
         // could move a member out (checked below).
         unsafe impl #impl_generics #krate::Trace for #name #ty_generics #where_clause {
             const HAS_REFERENCES: bool = #has_references;
+            const HAS_WEAK: bool = #has_weak;
             #finalize_items
             // Always inlined: the collector instantiates `trace` once per
             // type inside its scan loop, and a call there per object

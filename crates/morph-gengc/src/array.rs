@@ -146,6 +146,11 @@ pub(crate) fn copy_into_fresh<T: crate::Element>(
                 .is_some_and(|addr| raw.is_young_addr(addr))
         })
     {
+        if T::HAS_WEAK {
+            // Weak elements to young objects: the minor collection's weak
+            // pass must see this array.
+            raw.weak.remember(object);
+        }
         // SAFETY: `dst` is a live old or large object of this heap.
         unsafe { raw.remember(object) };
     }
@@ -240,8 +245,11 @@ fn registered<T: Trace>() -> Result<TypeId, GcError> {
             short_type_name::<Array<T>>(),
             std::alloc::Layout::new::<usize>(),
         );
-        if T::HAS_REFERENCES {
+        if T::HAS_REFERENCES || T::HAS_WEAK {
             descriptor = descriptor.with_trace(trace_erased::<T>);
+        }
+        if T::HAS_WEAK {
+            descriptor = descriptor.with_weak();
         }
         if needs_drop_fn::<T>() {
             descriptor = descriptor.with_drop(drop_erased::<T>);
@@ -381,6 +389,7 @@ impl<'gc> Mutator<'gc> {
 // functions registered for them, which report every element's members.
 unsafe impl<T: Trace> Trace for Array<T> {
     const HAS_REFERENCES: bool = T::HAS_REFERENCES;
+    const HAS_WEAK: bool = T::HAS_WEAK;
 
     fn trace<V: SlotVisitor + ?Sized>(&self, _tracer: &mut Tracer<'_, V>) {}
 }

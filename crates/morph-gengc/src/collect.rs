@@ -594,7 +594,16 @@ pub(crate) struct Marker<'h> {
     /// the old generation and large objects only (see `incremental`), and
     /// treats every young object as live.
     tenured_only: bool,
+    /// Ephemerons whose key was not marked when their entry was traced,
+    /// as (key slot, value slot): their values wait until the key is
+    /// marked, rechecked each time the grey set runs dry.
+    ephemerons: Vec<Ephemeron>,
 }
+
+/// An ephemeron waiting for its key: the key's and the value's slots, in
+/// a live old or large object (or any object, in a full collection: then
+/// nothing moves until marking ends).
+pub(crate) type Ephemeron = (NonNull<*mut u8>, NonNull<*mut u8>);
 
 /// Objects in flight between prefetch and mark check (a power of two).
 const PREFETCH_QUEUE: usize = 8;
@@ -658,6 +667,7 @@ impl<'h> Marker<'h> {
             queue: PrefetchQueue::new(),
             tenured_bytes: 0,
             tenured_only: false,
+            ephemerons: Vec::new(),
         }
     }
 
@@ -670,21 +680,78 @@ impl<'h> Marker<'h> {
         large: &'h mut LargeSpace,
         types: &'h TypeCache,
         stack: Vec<ObjectRef>,
+        ephemerons: Vec<Ephemeron>,
     ) -> Self {
         Marker {
             stack,
+            ephemerons,
             tenured_only: true,
             ..Marker::new(nursery, old, large, types)
         }
     }
 
-    /// The objects reached and not yet marked, for the next step.
-    pub(crate) fn into_stack(self) -> Vec<ObjectRef> {
+    /// The objects reached and not yet marked, and the ephemerons still
+    /// waiting for their keys, for the next step.
+    pub(crate) fn into_work(self) -> (Vec<ObjectRef>, Vec<Ephemeron>) {
         debug_assert_eq!(
             self.queue.len, 0,
             "the prefetch queue is drained into the stack"
         );
-        self.stack
+        (self.stack, self.ephemerons)
+    }
+
+    /// Whether the object at `key` counts as live for an ephemeron now.
+    ///
+    /// # Safety
+    /// `key` is the payload address of a live object of the heap (or a
+    /// young address, which an incremental cycle never dereferences).
+    unsafe fn key_is_live(&self, key: NonNull<u8>) -> bool {
+        // SAFETY: caller contract: a payload address.
+        let key = unsafe { ObjectRef::from_payload(key) };
+        if self.tenured_only && self.nursery.contains(key.addr()) {
+            // Young objects are all live to a cycle.
+            return true;
+        }
+        // SAFETY: caller contract.
+        unsafe { crate::heap::is_marked(self.nursery, self.old, self.large, key) }
+    }
+
+    /// Releases the values of waiting ephemerons whose keys are marked
+    /// now (or were removed from their entries); returns whether any
+    /// value was pushed.
+    fn settle_ephemerons(&mut self) -> bool {
+        let mut pushed = false;
+        let mut i = 0;
+        while i < self.ephemerons.len() {
+            let (key, value) = self.ephemerons[i];
+            // SAFETY: the slots of a waiting ephemeron lie in a traced
+            // (so marked, so unswept) object that does not move while
+            // marking runs (see `Ephemeron`).
+            let key_word = unsafe { key.read() };
+            let live = match NonNull::new(key_word) {
+                None => true,
+                // SAFETY: a non-null key is a live object's payload (weak
+                // slots are cleared when their referent dies).
+                Some(k) => unsafe { self.key_is_live(k.cast()) },
+            };
+            if !live {
+                i += 1;
+                continue;
+            }
+            self.ephemerons.swap_remove(i);
+            // SAFETY: as above; the value is a member's or a `Tagged`'s
+            // word, which may have changed since (to another value, which
+            // is live, or to an immediate, which is skipped).
+            let word = unsafe { value.read() };
+            if crate::tagged::word_is_reference(word.addr() as u64)
+                && let Some(target) = NonNull::new(word)
+            {
+                // SAFETY: a reference word holds a live object's payload.
+                self.stack.push(unsafe { ObjectRef::from_payload(target) });
+                pushed = true;
+            }
+        }
+        pushed
     }
 
     /// Traces `obj` without marking it: its referents are queued. For the
@@ -762,6 +829,9 @@ impl<'h> Marker<'h> {
                 self.queue.push(obj);
             }
             let Some(obj) = self.queue.pop() else {
+                if !self.ephemerons.is_empty() && self.settle_ephemerons() {
+                    continue;
+                }
                 return true;
             };
             // SAFETY: only live objects are pushed (slot invariant; an
@@ -791,5 +861,30 @@ impl SlotVisitor for Marker<'_> {
         // SAFETY: a non-null reference is to a live object (slot invariant);
         // `drain` marks it.
         self.stack.push(unsafe { ObjectRef::from_payload(target) });
+    }
+
+    fn visit_ephemeron(&mut self, key: NonNull<*mut u8>, value: Option<NonNull<*mut u8>>) {
+        let Some(value) = value else {
+            // Nothing the entry could keep alive.
+            return;
+        };
+        // SAFETY: a valid weak reference slot (trace contract).
+        let key_word = unsafe { key.read() };
+        let strong = match NonNull::new(key_word) {
+            None => true,
+            // An incremental cycle's young objects are traced at its start
+            // and their slots move at the next minor collection: no entry
+            // of theirs can wait, so their values are kept (a young key is
+            // live to the cycle anyway; an old one may leave its value as
+            // garbage until the next cycle).
+            Some(_) if self.tenured_only && self.nursery.contains(key.addr().get()) => true,
+            // SAFETY: a non-null weak slot holds a live object's payload.
+            Some(k) => unsafe { self.key_is_live(k.cast()) },
+        };
+        if strong {
+            self.visit_slot(value);
+        } else {
+            self.ephemerons.push((key, value));
+        }
     }
 }

@@ -34,6 +34,7 @@ use crate::space::nursery::Nursery;
 use crate::space::old::{MAX_OLD_OBJECT, OLD_BLOCK_SIZE, OldSpace, PROMOTION_SLACK};
 use crate::space::reserve::BlockReserve;
 use crate::types::{SpecializedTrace, TypeCache};
+use crate::weak::WeakHolders;
 use crate::{GcConfig, GcError};
 
 /// Eden bytes allocated between two steps of paced work (one pre-faulted
@@ -261,6 +262,8 @@ pub struct RawHeap {
     pub(crate) finalizable_young: Vec<ObjectRef>,
     /// Old and large objects whose type has a destructor.
     pub(crate) finalizable_old: Vec<ObjectRef>,
+    /// Objects whose type holds weak references (see `weak`).
+    pub(crate) weak: WeakHolders,
     pub(crate) metrics: Metrics,
     /// Largest payload the allocation fast path puts in the nursery: below
     /// the large-object threshold, small enough (a quarter of eden) that one
@@ -401,6 +404,7 @@ impl RawHeap {
             identity: RefCell::default(),
             finalizable_young: Vec::new(),
             finalizable_old: Vec::new(),
+            weak: WeakHolders::default(),
             young_objects: 0,
             tenured_object_bytes: 0,
             eden_objects: 0,
@@ -477,7 +481,11 @@ impl RawHeap {
             // payloads must read as zeroes (null references).
             unsafe { object::zero(start, object::object_size(payload)) };
             // SAFETY: as above.
-            return Ok(unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) });
+            let obj = unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) };
+            if ty.weak {
+                self.weak.young.push(obj);
+            }
+            return Ok(obj);
         }
         self.alloc_slow(payload, type_id, flags, roots)
     }
@@ -498,7 +506,11 @@ impl RawHeap {
             self.types.get(type_id).is_some(),
             "type {type_id} not loaded"
         );
-        if self.config.stress_every.is_some() || payload > self.max_young_payload {
+        if self.config.stress_every.is_some()
+            || payload > self.max_young_payload
+            || self.types.get(type_id).is_some_and(|t| t.weak)
+        {
+            // Weak holders are listed when made: the raw path does that.
             return None;
         }
         Some(YoungTemplate {
@@ -667,9 +679,13 @@ impl RawHeap {
         // SAFETY: a fresh nursery block of `size` bytes; the payload must read
         // as zeroes for raw callers (the safe API overwrites it anyway).
         unsafe { object::zero(start, size) };
-        let finalizable = self.types.get(type_id).is_some_and(|t| t.drop.is_some());
+        let ty = self.types.get(type_id).unwrap_or_default();
         // SAFETY: a fresh eden block of `size = object_size(payload)` bytes.
-        Some(unsafe { self.init_young(start, payload, type_id, finalizable) })
+        let obj = unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) };
+        if ty.weak {
+            self.weak.young.push(obj);
+        }
+        Some(obj)
     }
 
     /// Writes the header of a fresh nursery object (payload at most
@@ -750,9 +766,13 @@ impl RawHeap {
         });
         header.set_type_id(type_id);
         header.set_generation(generation);
-        if self.types.get(type_id).is_some_and(|t| t.drop.is_some()) {
+        let ty = self.types.get(type_id).unwrap_or_default();
+        if ty.drop.is_some() {
             flags |= HeaderFlags::FINALIZABLE;
             self.finalizable_old.push(obj);
+        }
+        if ty.weak {
+            self.weak.old.push(obj);
         }
         header.insert_flags(flags);
         // SAFETY: `obj` is a fresh block of this heap (callers).
@@ -1211,6 +1231,7 @@ impl RawHeap {
         self.eden_recorded = (0, 0);
 
         // Weak references: follow moved targets, clear dead young ones.
+        self.weak.fix_after_minor(&self.types, &self.nursery);
         let nursery = &self.nursery;
         roots.visit_weak(&mut |obj| {
             if !nursery.in_from_space(obj.addr()) {

@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use morph_metrics::{CollectionEvent, CollectionKind, Recorder};
 
-use crate::collect::Marker;
+use crate::collect::{Ephemeron, Marker};
 use crate::finalize::{self, PanicPayload};
 use crate::heap::{RawHeap, RootSet, is_marked};
 use crate::object::ObjectRef;
@@ -80,6 +80,9 @@ pub(crate) struct MarkCycle {
     /// Grey objects: reached and not yet marked (young addresses among
     /// them are skipped, never dereferenced).
     stack: Vec<ObjectRef>,
+    /// Ephemerons of traced old and large objects whose keys were not
+    /// marked yet.
+    ephemerons: Vec<Ephemeron>,
     /// Bytes marked by tracing, headers included.
     traced: usize,
     /// Bytes allocated black since the start (promoted or tenured).
@@ -239,6 +242,7 @@ impl RawHeap {
                 &mut heap.large,
                 &heap.types,
                 Vec::new(),
+                Vec::new(),
             );
             roots.visit_roots(&mut marker);
             // SAFETY: the walk yields live, initialised, unforwarded young
@@ -246,10 +250,11 @@ impl RawHeap {
             let trace = |obj| unsafe { marker.trace_unmarked(obj) };
             // SAFETY: not inside a minor collection; tracing does not allocate.
             unsafe { heap.nursery.for_each_object(trace) };
-            let stack = marker.into_stack();
+            let (stack, ephemerons) = marker.into_work();
             let work = heap.tenured_bytes();
             heap.cycle = Some(Box::new(MarkCycle {
                 stack,
+                ephemerons,
                 traced: 0,
                 black: 0,
                 work,
@@ -304,12 +309,12 @@ impl RawHeap {
             &mut self.large,
             &self.types,
             stack,
+            std::mem::take(&mut cycle.ephemerons),
         );
         let done = marker.drain_for(budget);
         let traced = marker.tenured_bytes();
-        let stack = marker.into_stack();
+        (cycle.stack, cycle.ephemerons) = marker.into_work();
         cycle.traced += traced;
-        cycle.stack = stack;
         done && self.satb.get_mut().is_empty()
     }
 
@@ -464,6 +469,7 @@ impl RawHeap {
                 || unsafe { is_marked(nursery, old, large, obj) }
         };
         roots.visit_weak(&mut |obj| is_live(obj).then_some(obj));
+        self.weak.clear_dead(&self.types, nursery, &is_live);
         self.identity.get_mut().retain_live(is_live);
         self.remembered.get_mut().retain(|&owner| {
             let keep = is_live(owner);

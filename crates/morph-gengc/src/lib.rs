@@ -97,6 +97,8 @@ mod trace;
 mod types;
 mod vec;
 pub mod verify;
+mod weak;
+mod weak_map;
 
 pub use array::Array;
 pub use config::{GcConfig, MIN_NURSERY_SIZE};
@@ -115,6 +117,8 @@ pub use tagged::{GcAny, Tagged, TaggedInit, TaggedRoot, TaggedValue};
 pub use trace::{Leaf, Trace, Tracer};
 pub use vec::{Element, GcVec};
 pub use verify::VerifyError;
+pub use weak::WeakMember;
+pub use weak_map::GcWeakMap;
 
 /// `#[derive(Trace)]`: traces every field, and refuses a `Drop` impl on the
 /// type (use `#[trace(finalize)]` and implement [`Finalize`] instead).

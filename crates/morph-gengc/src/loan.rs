@@ -66,8 +66,9 @@ impl EdenLoan {
     /// The header word of a young object of `type_id` with an empty
     /// payload; or-ing in the payload size (in bytes, at most
     /// [`max_payload`](Self::max_payload)) gives the object's header. Only
-    /// for types without a destructor: a finalizable young object must be
-    /// registered, so it takes [`RawHeap::try_alloc`].
+    /// for types without a destructor or weak references: a finalizable
+    /// young object, or a weak holder, must be registered, so it takes
+    /// [`RawHeap::try_alloc`].
     ///
     /// ```
     /// use morph_gengc::EdenLoan;

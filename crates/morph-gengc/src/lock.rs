@@ -124,6 +124,7 @@ fn borrowed_while_set() -> ! {
 // mutable borrow never spans a collection.
 unsafe impl<T: Trace> Trace for RefLock<T> {
     const HAS_REFERENCES: bool = T::HAS_REFERENCES;
+    const HAS_WEAK: bool = T::HAS_WEAK;
     const NEEDS_FINALIZE: bool = T::NEEDS_FINALIZE;
 
     #[inline]

@@ -190,19 +190,38 @@ impl<K: Element, V: Element> Bucket<K, V> {
         }
     }
 
+    /// Whether the bucket holds an entry: a hash, and a key unless a
+    /// collection cleared it (a weak key whose referent died).
     fn is_live(&self) -> bool {
-        self.hash.get() > TOMBSTONE
+        self.hash.get() > TOMBSTONE && !(K::HAS_WEAK && self.key.weak_slot().is_none())
     }
 }
 
 // SAFETY: the key and value slots are inline and traced by their own
-// `Trace`; the hash word holds no reference.
+// `Trace`, except that a weak key and the value it guards are reported
+// together, as an ephemeron; the hash word holds no reference.
 unsafe impl<K: Element, V: Element> Trace for Bucket<K, V> {
     const HAS_REFERENCES: bool = K::HAS_REFERENCES || V::HAS_REFERENCES;
+    const HAS_WEAK: bool = K::HAS_WEAK || V::HAS_WEAK;
 
     #[inline]
     fn trace<T: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, T>) {
-        self.key.trace(tracer);
+        if K::HAS_WEAK {
+            // A weak key (a `GcWeakMap`'s): the value lives while the key
+            // does. A weak value reports itself as weak.
+            if let Some(key) = self.key.weak_slot() {
+                // SAFETY: the key is a weak reference field of the bucket;
+                // the value's slot, given only while it holds a reference,
+                // is a member's or a `Tagged`'s word.
+                unsafe { tracer.visit_ephemeron(key, self.value.strong_slot()) };
+                if V::HAS_WEAK {
+                    self.value.trace(tracer);
+                }
+                return;
+            }
+        } else {
+            self.key.trace(tracer);
+        }
         self.value.trace(tracer);
     }
 }
@@ -306,6 +325,12 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
             used: Cell::new(0),
             table: Member::null(),
         }
+    }
+
+    /// Buckets holding an entry (for a weak map, whose `len` counts
+    /// entries a collection may have cleared since).
+    pub(crate) fn live_buckets(&self, mutator: &Mutator<'_>) -> usize {
+        self.buckets(mutator).iter().filter(|b| b.is_live()).count()
     }
 
     /// The number of entries.
@@ -531,7 +556,11 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
         let mutator = &*mutator;
         let map = field(owner.get(mutator).get_ref());
         let table = fresh.get(mutator).as_slice();
+        // Counted, not taken from `len`: a weak map's entries whose keys
+        // died are not live, and are left behind.
+        let mut moved = 0;
         for old in map.buckets(mutator).iter().filter(|b| b.is_live()) {
+            moved += 1;
             let hash = old.hash.get();
             // Every key in the old table is distinct: only an empty bucket
             // can end the probe.
@@ -545,7 +574,8 @@ impl<K: MapKey, V: Element> GcMap<K, V> {
         // The old table's entries stay valid for a running cycle: the
         // member's barrier logs the old table, whose entries are traced.
         map.table.set(mutator, Some(fresh.get(mutator)));
-        map.used.set(len);
+        map.len.set(moved);
+        map.used.set(moved);
     }
 }
 

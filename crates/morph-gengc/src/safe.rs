@@ -606,8 +606,11 @@ fn registered_id<T: Trace>() -> Result<TypeId, GcError> {
     registered_id_with::<T>(|| {
         let mut descriptor =
             TypeDescriptor::new(short_type_name::<T>(), std::alloc::Layout::new::<T>());
-        if T::HAS_REFERENCES {
+        if T::HAS_REFERENCES || T::HAS_WEAK {
             descriptor = descriptor.with_trace(trace_erased::<T>);
+        }
+        if T::HAS_WEAK {
+            descriptor = descriptor.with_weak();
         }
         if needs_drop_fn::<T>() {
             descriptor = descriptor.with_drop(drop_erased::<T>);
@@ -1149,7 +1152,7 @@ pub(crate) fn alloc_failed(error: GcError) -> ! {
 
 #[cold]
 #[inline(never)]
-fn outside_heap() -> ! {
+pub(crate) fn outside_heap() -> ! {
     panic!(
         "Member::set on a field that is not inside a managed object: members can only be set \
          on objects already allocated in the heap (allocate with Member::null(), then set)"

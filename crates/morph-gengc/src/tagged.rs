@@ -319,9 +319,21 @@ impl Tagged {
 
     /// Whether the word is a reference.
     fn is_reference(&self) -> bool {
-        let bits = self.bits();
-        bits != 0 && bits < DOUBLE_OFFSET && bits != FALSE && bits != TRUE
+        word_is_reference(self.bits())
     }
+
+    /// The word's slot, if it holds a reference now.
+    pub(crate) fn reference_slot(&self) -> Option<NonNull<*mut u8>> {
+        self.is_reference()
+            .then(|| NonNull::from(&self.word).cast())
+    }
+}
+
+/// Whether a word of a slot that holds a [`Member`](crate::Member) or a
+/// [`Tagged`] (null, an address, or an immediate) is a reference: an
+/// address is non-zero, 8-aligned and below every float's encoding.
+pub(crate) fn word_is_reference(bits: u64) -> bool {
+    bits != 0 && bits < DOUBLE_OFFSET && bits != FALSE && bits != TRUE
 }
 
 fn encode_int(value: i64) -> u64 {

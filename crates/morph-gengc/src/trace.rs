@@ -20,10 +20,12 @@ use crate::Member;
 /// [`Leaf`] element types, so a `Vec<Member<T>>` does not compile.
 ///
 /// # Safety
-/// An implementation must report every `Member` reachable inline from
-/// `self`, each exactly once, and nothing else; `finalize` must not move a
-/// `Member` out of `self`. A missed member is a dangling reference after the
-/// next collection.
+/// An implementation must report every `Member` (and `WeakMember`) reachable
+/// inline from `self`, each exactly once, and nothing else; if it reports
+/// any `WeakMember`, [`HAS_WEAK`](Self::HAS_WEAK) must be `true`;
+/// `finalize` must not move a `Member` out of `self`. A missed member is a
+/// dangling reference after the next collection, and so is a weak member
+/// of a type that does not declare `HAS_WEAK`.
 ///
 /// ```
 /// use morph_gengc::{Member, SlotVisitor, Trace, Tracer};
@@ -55,6 +57,16 @@ pub unsafe trait Trace: 'static {
 
     /// Whether [`finalize`](Self::finalize) must run when a value dies.
     const NEEDS_FINALIZE: bool = false;
+
+    /// Whether `trace` reports weak references ([`WeakMember`]s, or the
+    /// entries of a [`GcWeakMap`](crate::GcWeakMap)'s table) inline in the
+    /// value. The collector lists the objects of such types, to clear their
+    /// weak references after marking. The derive and the crate's own
+    /// types set it from their fields; a hand-written impl whose `trace`
+    /// reaches a `WeakMember` must set it too (see the safety section).
+    ///
+    /// [`WeakMember`]: crate::WeakMember
+    const HAS_WEAK: bool = false;
 
     /// Reports every inline `Member` to `tracer`.
     ///
@@ -94,6 +106,32 @@ impl<'t, V: SlotVisitor + ?Sized> Tracer<'t, V> {
     #[inline(always)]
     pub(crate) unsafe fn visit_slot(&mut self, slot: NonNull<*mut u8>) {
         self.visitor.visit_slot(slot);
+    }
+
+    /// Reports a weak reference slot (see [`SlotVisitor::visit_weak_slot`]).
+    ///
+    /// # Safety
+    /// `slot` is a reference field (null or a live object's payload
+    /// address) of the value being traced.
+    #[inline(always)]
+    pub(crate) unsafe fn visit_weak_slot(&mut self, slot: NonNull<*mut u8>) {
+        self.visitor.visit_weak_slot(slot);
+    }
+
+    /// Reports an ephemeron (see [`SlotVisitor::visit_ephemeron`]).
+    ///
+    /// # Safety
+    /// `key` is a weak reference field of the value being traced; `value`,
+    /// if given, a word of it that refers to a live object now, and that
+    /// only ever holds null, a reference or a [`Tagged`](crate::Tagged)
+    /// immediate.
+    #[inline(always)]
+    pub(crate) unsafe fn visit_ephemeron(
+        &mut self,
+        key: NonNull<*mut u8>,
+        value: Option<NonNull<*mut u8>>,
+    ) {
+        self.visitor.visit_ephemeron(key, value);
     }
 
     /// Reports one member's slot, and the payload size of the type it
@@ -237,6 +275,7 @@ unsafe impl<T: 'static> Trace for Member<T> {
 // SAFETY: the value is inline; its members are its own.
 unsafe impl<T: Trace> Trace for Option<T> {
     const HAS_REFERENCES: bool = T::HAS_REFERENCES;
+    const HAS_WEAK: bool = T::HAS_WEAK;
     const NEEDS_FINALIZE: bool = T::NEEDS_FINALIZE;
     #[inline]
     fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
@@ -256,6 +295,7 @@ unsafe impl<T: Leaf> Leaf for Option<T> {}
 // SAFETY: array elements are inline; each is traced once.
 unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     const HAS_REFERENCES: bool = T::HAS_REFERENCES;
+    const HAS_WEAK: bool = T::HAS_WEAK;
     const NEEDS_FINALIZE: bool = T::NEEDS_FINALIZE;
     #[inline]
     fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {
@@ -277,6 +317,7 @@ macro_rules! tuple {
         // SAFETY: tuple fields are inline; each is traced once.
         unsafe impl<$($name: Trace),+> Trace for ($($name,)+) {
             const HAS_REFERENCES: bool = $($name::HAS_REFERENCES)||+;
+            const HAS_WEAK: bool = $($name::HAS_WEAK)||+;
             const NEEDS_FINALIZE: bool = $($name::NEEDS_FINALIZE)||+;
             #[allow(non_snake_case)]
             fn trace<V: SlotVisitor + ?Sized>(&self, tracer: &mut Tracer<'_, V>) {

@@ -11,6 +11,9 @@ use crate::collect::{MajorTraceFn, MinorRunFn, MinorTraceFn};
 pub(crate) struct CachedType {
     pub(crate) trace: Option<TraceFn>,
     pub(crate) drop: Option<DropFn>,
+    /// Whether the type's objects hold weak references (listed as weak
+    /// holders; see `weak`).
+    pub(crate) weak: bool,
     /// `trace` instantiated for each collector (the visit inlined at each
     /// reference), for the safe API's types; `None` uses `trace`.
     pub(crate) specialized: Option<SpecializedTrace>,
@@ -66,6 +69,7 @@ impl TypeCache {
         let entry = CachedType {
             trace: descriptor.trace_fn(),
             drop: descriptor.drop_fn(),
+            weak: descriptor.holds_weak(),
             specialized: None,
         };
         if self.entries.len() <= id.index() {

@@ -19,6 +19,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::ptr::NonNull;
 
 use morph_header::SlotVisitor;
 
@@ -27,6 +28,7 @@ use crate::safe::{Gc, Member, Mutator};
 use crate::scope::Handle;
 use crate::tagged::{Tagged, TaggedValue};
 use crate::trace::{Leaf, Trace, Tracer};
+use crate::weak::WeakMember;
 
 mod sealed {
     pub trait Sealed {}
@@ -61,6 +63,20 @@ pub trait Element: Trace + sealed::Sealed {
     /// bulk barrier of a copy, [`crate::array::copy_into_fresh`]).
     #[doc(hidden)]
     fn referent_addr(&self) -> Option<usize>;
+
+    /// The slot's word, if it holds a strong reference now (the value of
+    /// an ephemeron).
+    #[doc(hidden)]
+    fn strong_slot(&self) -> Option<NonNull<*mut u8>> {
+        None
+    }
+
+    /// The slot's word, if it holds a weak reference now (the key of an
+    /// ephemeron).
+    #[doc(hidden)]
+    fn weak_slot(&self) -> Option<NonNull<*mut u8>> {
+        None
+    }
 }
 
 impl<U: 'static> sealed::Sealed for Member<U> {}
@@ -93,6 +109,11 @@ impl<U: 'static> Element for Member<U> {
     fn referent_addr(&self) -> Option<usize> {
         self.referent_addr()
     }
+
+    #[inline]
+    fn strong_slot(&self) -> Option<NonNull<*mut u8>> {
+        (!self.is_null()).then(|| self.slot())
+    }
 }
 
 impl sealed::Sealed for Tagged {}
@@ -124,6 +145,48 @@ impl Element for Tagged {
     #[inline]
     fn referent_addr(&self) -> Option<usize> {
         self.referent_addr()
+    }
+
+    #[inline]
+    fn strong_slot(&self) -> Option<NonNull<*mut u8>> {
+        self.reference_slot()
+    }
+}
+
+impl<U: 'static> sealed::Sealed for WeakMember<U> {}
+impl<U: 'static> Element for WeakMember<U> {
+    type Value<'a> = Option<Gc<'a, U>>;
+    // A null weak member is the zero word.
+    const EMPTY_IS_ZEROED: bool = true;
+
+    #[inline]
+    fn empty() -> Self {
+        WeakMember::null()
+    }
+
+    #[inline]
+    fn read<'a>(&self, mutator: &'a Mutator<'_>) -> Option<Gc<'a, U>> {
+        self.get(mutator)
+    }
+
+    #[inline]
+    fn write(&self, mutator: &Mutator<'_>, value: Option<Gc<'_, U>>) {
+        self.set(mutator, value);
+    }
+
+    #[inline]
+    fn clear(&self, mutator: &Mutator<'_>) {
+        self.set(mutator, None);
+    }
+
+    #[inline]
+    fn referent_addr(&self) -> Option<usize> {
+        self.referent_addr()
+    }
+
+    #[inline]
+    fn weak_slot(&self) -> Option<NonNull<*mut u8>> {
+        (!self.is_null()).then(|| self.slot())
     }
 }
 

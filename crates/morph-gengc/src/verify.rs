@@ -68,6 +68,14 @@ pub enum VerifyError {
         /// The object.
         object: usize,
     },
+    /// An object's trace reports weak references, but the heap does not
+    /// list it as a weak holder, so collections would not clear them: its
+    /// type does not declare [`Trace::HAS_WEAK`](crate::Trace::HAS_WEAK)
+    /// (or, in the raw API, [`with_weak`](morph_header::TypeDescriptor::with_weak)).
+    UnlistedWeakHolder {
+        /// The object.
+        object: usize,
+    },
     /// A panic interrupted a collection: the heap is poisoned and not walked
     /// (see [`RawHeap::is_poisoned`](crate::RawHeap::is_poisoned)).
     Poisoned,
@@ -105,6 +113,10 @@ impl fmt::Display for VerifyError {
                 f,
                 "reachable object {object:#x} is unmarked at the end of an incremental cycle"
             ),
+            VerifyError::UnlistedWeakHolder { object } => write!(
+                f,
+                "object {object:#x} holds weak references but is not listed as a weak holder (its type does not declare HAS_WEAK)"
+            ),
             VerifyError::Poisoned => f.write_str(
                 "the heap is poisoned: a panic interrupted a collection, so it is not walked",
             ),
@@ -125,6 +137,11 @@ struct Checker<'h> {
     errors: Vec<VerifyError>,
     /// Owner of the slots being visited; `None` for roots.
     owner: Option<ObjectRef>,
+    /// Listed weak holders, and the remembered ones.
+    weak_holders: HashSet<usize>,
+    weak_remembered: HashSet<usize>,
+    /// Whether this is the end of a cycle's marking (`verify_marked`).
+    marked: bool,
 }
 
 impl SlotVisitor for Checker<'_> {
@@ -162,6 +179,60 @@ impl SlotVisitor for Checker<'_> {
         if self.visited.insert(obj.addr()) {
             self.stack.push(obj);
         }
+    }
+
+    fn visit_weak_slot(&mut self, slot: NonNull<*mut u8>) {
+        self.check_weak(slot);
+    }
+
+    fn visit_ephemeron(&mut self, key: NonNull<*mut u8>, value: Option<NonNull<*mut u8>>) {
+        let key_live = self.check_weak(key);
+        // At the end of a cycle's marking, an entry whose key is unmarked
+        // is about to be cleared: its value need not be marked.
+        if let Some(value) = value
+            && (!self.marked || key_live)
+        {
+            self.visit_slot(value);
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// Checks a weak slot: its referent exists, its holder is listed as
+    /// one, and an old holder of a young referent is remembered. Returns
+    /// whether the referent is null or counts as live to the marking.
+    fn check_weak(&mut self, slot: NonNull<*mut u8>) -> bool {
+        let Some(owner) = self.owner else {
+            return true;
+        };
+        if !self.weak_holders.contains(&owner.addr()) {
+            self.errors.push(VerifyError::UnlistedWeakHolder {
+                object: owner.addr(),
+            });
+        }
+        // SAFETY: a weak reference field of the object being traced.
+        let target = unsafe { slot.read() };
+        let Some(target_ptr) = NonNull::new(target) else {
+            return true;
+        };
+        if !self.objects.contains(&target_ptr.addr().get()) {
+            self.errors.push(VerifyError::DanglingReference {
+                from: format!("weak field of {:#x}", owner.addr()),
+                target: target_ptr.addr().get(),
+            });
+            return false;
+        }
+        // SAFETY: checked above: an object of the heap.
+        let obj = unsafe { ObjectRef::from_payload(target_ptr) };
+        let young = self.heap.is_young(obj);
+        if young && !self.heap.is_young(owner) && !self.weak_remembered.contains(&owner.addr()) {
+            self.errors.push(VerifyError::NotRemembered {
+                owner: owner.addr(),
+                target: obj.addr(),
+            });
+        }
+        // SAFETY: a live object of the heap, outside a minor collection.
+        young || unsafe { is_marked(&self.heap.nursery, &self.heap.old, &self.heap.large, obj) }
     }
 }
 
@@ -229,6 +300,21 @@ impl RawHeap {
             stack: Vec::new(),
             errors: Vec::new(),
             owner: None,
+            weak_holders: self
+                .weak
+                .young
+                .iter()
+                .chain(&self.weak.old)
+                .map(|o| o.addr())
+                .collect(),
+            weak_remembered: self
+                .weak
+                .remembered
+                .borrow()
+                .iter()
+                .map(|o| o.addr())
+                .collect(),
+            marked,
         };
         roots.visit_roots(&mut checker);
         let mut weak_targets = Vec::new();

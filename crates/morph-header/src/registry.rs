@@ -72,6 +72,34 @@ pub trait SlotVisitor {
         let _ = payload;
         self.visit_slot(slot);
     }
+
+    /// Called for a *weak* reference slot: one that must not keep its
+    /// referent alive, and that a collector clears (writes null to) when
+    /// the referent dies, or updates when it moves. The default ignores
+    /// it, which is right for a visitor that only follows strong
+    /// references; a type whose trace reports weak slots must say so in
+    /// its descriptor ([`TypeDescriptor::with_weak`]), so the collector
+    /// can find its objects again after marking.
+    #[inline(always)]
+    fn visit_weak_slot(&mut self, slot: NonNull<*mut u8>) {
+        let _ = slot;
+    }
+
+    /// Called for an *ephemeron*: a weak `key` slot and the `value` slot
+    /// it guards (given only when it holds a reference now). The value is
+    /// reachable through the entry only while the key is reachable some
+    /// other way; a collector that knows ephemerons defers the value until
+    /// it knows whether the key lives, and clears both slots when the key
+    /// dies. The default treats the key as weak and the value as strong:
+    /// sound, but an entry whose value refers back to its key then keeps
+    /// both alive.
+    #[inline(always)]
+    fn visit_ephemeron(&mut self, key: NonNull<*mut u8>, value: Option<NonNull<*mut u8>>) {
+        self.visit_weak_slot(key);
+        if let Some(value) = value {
+            self.visit_slot(value);
+        }
+    }
 }
 
 /// Finds the reference slots of one object.
@@ -112,6 +140,7 @@ pub struct TypeDescriptor {
     layout: Layout,
     trace: Option<TraceFn>,
     drop: Option<DropFn>,
+    weak: bool,
 }
 
 impl TypeDescriptor {
@@ -124,6 +153,7 @@ impl TypeDescriptor {
             layout,
             trace: None,
             drop: None,
+            weak: false,
         }
     }
 
@@ -161,6 +191,25 @@ impl TypeDescriptor {
         self
     }
 
+    /// Declares that the trace function reports weak slots or ephemerons
+    /// ([`SlotVisitor::visit_weak_slot`], [`SlotVisitor::visit_ephemeron`]):
+    /// the collector then lists the type's objects, so that it can clear
+    /// their weak references after marking. A trace function that reports
+    /// weak slots for a type without this flag leaves them uncleared, to
+    /// dangle once their referents are freed.
+    ///
+    /// ```
+    /// use morph_header::TypeDescriptor;
+    ///
+    /// let cache = TypeDescriptor::of::<[usize; 4]>("Cache").with_weak();
+    /// assert!(cache.holds_weak());
+    /// assert!(!TypeDescriptor::of::<u64>("u64").holds_weak());
+    /// ```
+    pub fn with_weak(mut self) -> Self {
+        self.weak = true;
+        self
+    }
+
     /// The type's name, as reports show it.
     pub fn name(&self) -> &str {
         &self.name
@@ -180,6 +229,12 @@ impl TypeDescriptor {
     pub fn drop_fn(&self) -> Option<DropFn> {
         self.drop
     }
+
+    /// Whether objects of the type hold weak references
+    /// ([`with_weak`](Self::with_weak)).
+    pub fn holds_weak(&self) -> bool {
+        self.weak
+    }
 }
 
 impl fmt::Debug for TypeDescriptor {
@@ -190,6 +245,7 @@ impl fmt::Debug for TypeDescriptor {
             .field("align", &self.layout.align())
             .field("traced", &self.trace.is_some())
             .field("dropped", &self.drop.is_some())
+            .field("weak", &self.weak)
             .finish()
     }
 }

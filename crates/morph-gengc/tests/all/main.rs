@@ -15,6 +15,7 @@ mod string;
 mod tagged;
 mod ui;
 mod vec;
+mod weak;
 
 use morph_gengc::GcConfig;
 
