@@ -111,33 +111,65 @@ impl<'a, T> Gc<'a, Array<T>> {
     }
 }
 
-/// Copies `src` bit for bit over the first `src.len()` elements of `dst`,
-/// an array allocated since the mutator was last borrowed mutably, whose
-/// elements are all empty; then does for the copies what the write barrier
+/// Fills `dst`, a fresh array from [`Mutator::alloc_array_room`] with
+/// room for `capacity` elements and none written yet: `src` copied bit for
+/// bit into the first elements, the empty value in the rest; then
+/// publishes the length and does for the copies what the write barrier
 /// does for a store. What a growing container does with its old buffer.
 ///
 /// # Panics
-/// If `dst` has fewer than `src.len()` elements.
-pub(crate) fn copy_into_fresh<T: crate::Element>(
+/// If `dst` already has elements, has no room for `capacity`, or
+/// `capacity` is less than `src.len()`.
+pub(crate) fn fill_grown<T: crate::Element>(
     mutator: &Mutator<'_>,
     dst: Gc<'_, Array<T>>,
+    capacity: usize,
     src: &[T],
 ) {
-    assert!(src.len() <= dst.len(), "the destination holds the copy");
+    assert!(dst.is_empty(), "a fresh array, no element written yet");
+    assert!(src.len() <= capacity, "the destination holds the copy");
     let object = dst.object();
+    // SAFETY: a live object of the mutator's heap.
+    let room = unsafe { mutator.raw().payload_size(object) };
+    assert!(
+        capacity
+            .checked_mul(size_of::<T>())
+            .and_then(|bytes| bytes.checked_add(LEN_BYTES))
+            .is_some_and(|bytes| bytes <= room),
+        "the array has room for {capacity} elements"
+    );
     // SAFETY: the payload of a live array.
     let first = unsafe { elements::<T>(object.as_ptr()) };
-    // SAFETY: `dst` has room for `src.len()` elements (checked) and is
-    // another object than the one `src` lies in (fresh); every `Element`
-    // (sealed: `Member`, `Tagged`, `Cell` of `Copy` data) is plain words in
-    // cells, so a bit copy of one is a valid one, and writing the cells'
-    // bytes through the object's pointer is what their `set` does.
+    // SAFETY: `dst`'s payload has room for `capacity >= src.len()`
+    // elements (checked) and is another object than the one `src` lies in
+    // (fresh); every `Element` (sealed: members, `Tagged`, `Cell` of
+    // `Copy` data) is plain words in cells, so a bit copy of one is a
+    // valid one; no reference to these elements exists (the length is 0).
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), first.as_ptr(), src.len()) };
+    for i in src.len()..capacity {
+        // SAFETY: element `i < capacity` lies inside the payload (checked);
+        // not yet a value, so nothing is dropped.
+        let slot = unsafe { first.add(i) };
+        if T::EMPTY_IS_ZEROED {
+            // SAFETY: as above; zero bytes are the empty value (vouched by
+            // the element type). The rest of the run is written at once.
+            unsafe {
+                slot.cast::<u8>()
+                    .write_bytes(0, (capacity - i) * size_of::<T>())
+            };
+            break;
+        }
+        // SAFETY: as above.
+        unsafe { slot.write(T::empty()) };
+    }
+    // SAFETY: the length word, written last (module invariants), after
+    // every one of the `capacity` elements became a value.
+    unsafe { object.as_ptr().cast::<usize>().write(capacity) };
     // The barrier, for the whole copy at once. Snapshot: the elements
-    // overwritten were empty, nothing to log (and the copied references
-    // stay reachable through `src` until its holder's member is replaced,
-    // which logs it). Generational: a tenured array that now holds a young
-    // reference is remembered whole.
+    // overwritten were not values yet, nothing to log (and the copied
+    // references stay reachable through `src` until its holder's member
+    // is replaced, which logs it). Generational: a tenured array that now
+    // holds a young reference is remembered whole.
     let raw = mutator.raw();
     if T::HAS_REFERENCES
         && !raw.is_young_addr(object.addr())
@@ -291,7 +323,7 @@ impl<'gc> Mutator<'gc> {
                 // SAFETY: element `i` lies inside the fresh payload.
                 let slot = unsafe { first.add(i) };
                 // SAFETY: nothing else can reach the object before its root
-                // exists; the slot is zeroed, not yet a value.
+                // exists; the slot is not yet a value.
                 unsafe { slot.write(value) };
             }
         })
@@ -317,12 +349,37 @@ impl<'gc> Mutator<'gc> {
     ///
     /// # Safety
     /// `register` registers `K` (or returns its id) with a descriptor whose
-    /// trace and drop functions, if any, are those of an `Array<T>`.
+    /// trace and drop functions, if any, are those of an `Array<T>`;
+    /// `fill` makes each of the `len` elements it is given a value (they
+    /// start as whatever the memory held), or panics.
     pub(crate) unsafe fn alloc_len_prefixed<K: Trace, T: Trace>(
         &mut self,
         len: usize,
         register: impl FnOnce() -> Result<TypeId, GcError>,
         fill: impl FnOnce(NonNull<T>, usize),
+    ) -> Result<ObjectRef, GcError> {
+        // SAFETY: caller contract.
+        let obj = unsafe { self.alloc_len_prefixed_empty::<K, T>(len, register) }?;
+        // SAFETY: a fresh array payload with room for `len` elements.
+        let first = unsafe { elements::<T>(obj.as_ptr()) };
+        fill(first, len);
+        // SAFETY: the first word of the payload; written last (module
+        // invariants), after `fill` made every element a value.
+        unsafe { obj.as_ptr().cast::<usize>().write(len) };
+        Ok(obj)
+    }
+
+    /// Allocates an array object with room for `len` `T`s, registered as
+    /// `K`, that reads as empty: its length word is 0, and the rest of the
+    /// payload is left as the memory was (not zeroed: every element is
+    /// written before the length says it exists).
+    ///
+    /// # Safety
+    /// As [`alloc_len_prefixed`](Self::alloc_len_prefixed)'s `register`.
+    unsafe fn alloc_len_prefixed_empty<K: Trace, T: Trace>(
+        &mut self,
+        len: usize,
+        register: impl FnOnce() -> Result<TypeId, GcError>,
     ) -> Result<ObjectRef, GcError> {
         if align_of::<T>() > 8 {
             return Err(GcError::UnsupportedAlignment {
@@ -340,36 +397,32 @@ impl<'gc> Mutator<'gc> {
             major: trace_major::<T>,
         };
         // SAFETY: the array layout's functions read the length word and that
-        // many elements: the zeroed payload is an empty array, and `payload`
-        // bytes hold `len` elements after the word; the specialised traces
-        // are the registered one's instantiations (caller contract).
-        let obj = unsafe { self.alloc_variable::<K>(payload, register, specialized) }?;
-        // SAFETY: a fresh array payload.
-        let first = unsafe { elements::<T>(obj.as_ptr()) };
-        fill(first, len);
-        // SAFETY: the first word of the payload; written last (module
-        // invariants), after `fill` made every element a value.
-        unsafe { obj.as_ptr().cast::<usize>().write(len) };
+        // many elements: the length is made 0 below, before anything else
+        // runs in the heap, and `payload` bytes hold `len` elements after
+        // the word; the specialised traces are the registered one's
+        // instantiations (caller contract).
+        let obj = unsafe { self.alloc_variable::<K>(payload, register, specialized, false) }?;
+        // SAFETY: the first word of the fresh payload: the array is empty
+        // until its elements are written.
+        unsafe { obj.as_ptr().cast::<usize>().write(0) };
         Ok(obj)
     }
 
-    /// An array of `len` elements left as the allocation zeroed them: for
-    /// element types whose all-zero value is a valid, empty element (a
-    /// null member, a nil `Tagged`), which `Element::EMPTY_IS_ZEROED` vouches
-    /// for. Saves writing each element a second time.
-    pub(crate) fn alloc_array_zeroed<T: crate::Element>(
+    /// An array with room for `capacity` elements and none yet (its length
+    /// is 0), for [`fill_grown`] to fill: a growing container's new buffer,
+    /// whose memory is written once, by the copy and the empty tail.
+    pub(crate) fn alloc_array_room<T: crate::Element>(
         &mut self,
-        len: usize,
+        capacity: usize,
     ) -> Root<'gc, Array<T>> {
-        assert!(
-            T::EMPTY_IS_ZEROED,
-            "only for elements whose zero bytes are empty"
-        );
-        // SAFETY: checked just above.
-        unsafe { self.alloc_array_of_zeroes(len) }
+        // SAFETY: `registered::<T>` describes `Array<T>` as an array of `T`.
+        let obj =
+            unsafe { self.alloc_len_prefixed_empty::<Array<T>, T>(capacity, registered::<T>) }
+                .unwrap_or_else(|error| alloc_failed(error));
+        self.make_root(obj)
     }
 
-    /// An array of `len` elements left as the allocation zeroed them.
+    /// An array of `len` elements, every byte of each zero.
     ///
     /// # Safety
     /// All zero bytes are a valid `T`.
@@ -377,10 +430,12 @@ impl<'gc> Mutator<'gc> {
         &mut self,
         len: usize,
     ) -> Root<'gc, Array<T>> {
-        // The allocation zeroed every element: each is a valid value
-        // (caller contract).
-        self.alloc_array_with::<T>(len, |_, _| {})
-            .unwrap_or_else(|error| alloc_failed(error))
+        self.alloc_array_with::<T>(len, |first, len| {
+            // SAFETY: the fresh payload has room for `len` elements, and
+            // zero bytes are a valid `T` (caller contract).
+            unsafe { first.cast::<u8>().write_bytes(0, len * size_of::<T>()) };
+        })
+        .unwrap_or_else(|error| alloc_failed(error))
     }
 }
 

@@ -469,6 +469,26 @@ impl RawHeap {
         flags: AllocFlags,
         roots: &mut dyn RootSet,
     ) -> Result<ObjectRef, GcError> {
+        // SAFETY: caller contract; the payload is zeroed.
+        unsafe { self.alloc_payload(payload, type_id, flags, roots, true) }
+    }
+
+    /// [`try_alloc`](Self::try_alloc), leaving the payload as the memory
+    /// was (not zeroed) if `zero` is false.
+    ///
+    /// # Safety
+    /// As `try_alloc`; without `zero`, the caller makes the payload a value
+    /// its type's functions accept before anything else runs in the heap
+    /// (an allocation, a collection, a verification).
+    #[inline]
+    pub(crate) unsafe fn alloc_payload(
+        &mut self,
+        payload: usize,
+        type_id: TypeId,
+        flags: AllocFlags,
+        roots: &mut dyn RootSet,
+        zero: bool,
+    ) -> Result<ObjectRef, GcError> {
         let ty = self.types.load(type_id)?;
         self.until_stress -= 1;
         if flags == AllocFlags::DEFAULT
@@ -477,9 +497,11 @@ impl RawHeap {
             && !self.pretenure.is_pretenured(type_id.index())
             && let Some(start) = self.nursery.alloc(object::object_size(payload))
         {
-            // SAFETY: a fresh nursery block of exactly this size; raw
-            // payloads must read as zeroes (null references).
-            unsafe { object::zero(start, object::object_size(payload)) };
+            if zero {
+                // SAFETY: a fresh nursery block of exactly this size; raw
+                // payloads must read as zeroes (null references).
+                unsafe { object::zero(start, object::object_size(payload)) };
+            }
             // SAFETY: as above.
             let obj = unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) };
             if ty.weak {
@@ -487,7 +509,7 @@ impl RawHeap {
             }
             return Ok(obj);
         }
-        self.alloc_slow(payload, type_id, flags, roots)
+        self.alloc_slow(payload, type_id, flags, roots, zero)
     }
 
     /// How to allocate young objects of one type with default flags, for
@@ -566,6 +588,7 @@ impl RawHeap {
         type_id: TypeId,
         flags: AllocFlags,
         roots: &mut dyn RootSet,
+        zero: bool,
     ) -> Result<ObjectRef, GcError> {
         if self.poisoned {
             return Err(GcError::Poisoned);
@@ -604,20 +627,20 @@ impl RawHeap {
             && payload <= self.max_young_payload
             && !self.pretenure.is_pretenured(type_id.index());
         if young {
-            if let Some(obj) = self.try_young(size, payload, type_id) {
+            if let Some(obj) = self.try_young(size, payload, type_id, zero) {
                 return Ok(obj);
             }
             while self.pace(roots) {
-                if let Some(obj) = self.try_young(size, payload, type_id) {
+                if let Some(obj) = self.try_young(size, payload, type_id, zero) {
                     return Ok(obj);
                 }
             }
             self.collect_checked(Collection::Minor, roots)?;
-            if let Some(obj) = self.try_young(size, payload, type_id) {
+            if let Some(obj) = self.try_young(size, payload, type_id, zero) {
                 return Ok(obj);
             }
         }
-        self.alloc_tenured(size, payload, type_id, flags, roots)
+        self.alloc_tenured(size, payload, type_id, flags, roots, zero)
     }
 
     /// One step of work paced by allocation, run when eden allocation
@@ -674,11 +697,19 @@ impl RawHeap {
         self.schedule_pacing();
     }
 
-    fn try_young(&mut self, size: usize, payload: usize, type_id: TypeId) -> Option<ObjectRef> {
+    fn try_young(
+        &mut self,
+        size: usize,
+        payload: usize,
+        type_id: TypeId,
+        zero: bool,
+    ) -> Option<ObjectRef> {
         let start = self.nursery.alloc(size)?;
-        // SAFETY: a fresh nursery block of `size` bytes; the payload must read
-        // as zeroes for raw callers (the safe API overwrites it anyway).
-        unsafe { object::zero(start, size) };
+        if zero {
+            // SAFETY: a fresh nursery block of `size` bytes; the payload
+            // must read as zeroes for raw callers.
+            unsafe { object::zero(start, size) };
+        }
         let ty = self.types.get(type_id).unwrap_or_default();
         // SAFETY: a fresh eden block of `size = object_size(payload)` bytes.
         let obj = unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) };
@@ -803,6 +834,7 @@ impl RawHeap {
         type_id: TypeId,
         flags: AllocFlags,
         roots: &mut dyn RootSet,
+        zero: bool,
     ) -> Result<ObjectRef, GcError> {
         let large = size > MAX_OLD_OBJECT || payload >= self.config.large_object_threshold;
         let growth = |heap: &RawHeap| {
@@ -835,12 +867,18 @@ impl RawHeap {
         }
         let (obj, generation) = if large {
             let map = payload >= self.config.large_object_threshold;
-            (self.large.alloc(size, payload, map)?, Generation::LARGE)
+            (
+                self.large.alloc(size, payload, map, zero)?,
+                Generation::LARGE,
+            )
         } else {
             let start = self.old.alloc(size)?;
-            // SAFETY: a fresh old-space slot of at least `size` bytes; pool
-            // memory is not zeroed, and a payload must read as null references.
-            unsafe { object::zero(start, size) };
+            if zero {
+                // SAFETY: a fresh old-space slot of at least `size` bytes;
+                // pool memory is not zeroed, and a payload must read as null
+                // references.
+                unsafe { object::zero(start, size) };
+            }
             // SAFETY: the slot is an object block of at least 16 bytes.
             (unsafe { ObjectRef::from_start(start) }, Generation::OLD)
         };

@@ -880,19 +880,21 @@ impl<'gc> Mutator<'gc> {
         }
     }
 
-    /// Allocates a zeroed object of `payload` bytes of a variable-size
-    /// type (an [`Array`](crate::Array)), which `K` stands for in the type
-    /// map: registered by `register`, its tracing specialised by
-    /// `specialized`.
+    /// Allocates an object of `payload` bytes of a variable-size type (an
+    /// [`Array`](crate::Array)), which `K` stands for in the type map:
+    /// registered by `register`, its tracing specialised by `specialized`;
+    /// the payload zeroed if `zero`.
     ///
     /// # Safety
-    /// As [`RawHeap::try_alloc`] for the registered type, and `specialized`
-    /// traces its objects as its registered trace function does.
+    /// As [`RawHeap::alloc_payload`] for the registered type, and
+    /// `specialized` traces its objects as its registered trace function
+    /// does.
     pub(crate) unsafe fn alloc_variable<K: Trace>(
         &mut self,
         payload: usize,
         register: impl FnOnce() -> Result<TypeId, GcError>,
         specialized: SpecializedTrace,
+        zero: bool,
     ) -> Result<ObjectRef, GcError> {
         let key = std::any::TypeId::of::<K>();
         let id = match self.types.map.get(&key) {
@@ -924,11 +926,12 @@ impl<'gc> Mutator<'gc> {
         ));
         // SAFETY: caller contract.
         unsafe {
-            self.raw.try_alloc(
+            self.raw.alloc_payload(
                 payload,
                 id,
                 AllocFlags::DEFAULT,
                 &mut TableRoots(self.roots),
+                zero,
             )
         }
     }

@@ -261,6 +261,7 @@ impl Tagged {
 
     /// Reads the value; a reference stays valid while the mutator is
     /// borrowed.
+    #[inline]
     pub fn get<'a>(&self, _mutator: &'a Mutator<'_>) -> TaggedValue<'a> {
         let bits = self.bits();
         if bits >= INT_TAG {
@@ -296,20 +297,30 @@ impl Tagged {
     pub fn set(&self, mutator: &Mutator<'_>, value: TaggedValue<'_>) {
         let old_is_reference = self.is_reference();
         match value {
-            TaggedValue::Ref(any) => {
-                let ptr = any.object.as_ptr().as_ptr();
-                assert!(
-                    (ptr.addr() as u64) < DOUBLE_OFFSET,
-                    "an object address above 2^49 cannot be tagged"
-                );
-                mutator.store_word(&self.word, ptr, Some(any.object), old_is_reference);
-            }
+            TaggedValue::Ref(any) => self.set_reference(mutator, any, old_is_reference),
             immediate => {
                 let bits = encode_immediate(immediate).unwrap_or(0);
                 let word = std::ptr::without_provenance_mut(bits as usize);
-                mutator.store_word(&self.word, word, None, old_is_reference);
+                if old_is_reference {
+                    mutator.store_word(&self.word, word, None, true);
+                } else {
+                    // An immediate over an immediate: nothing to log for a
+                    // cycle and nothing to remember, wherever the word is
+                    // (the barrier's own shortcut for this case, inlined).
+                    self.word.set(word);
+                }
             }
         }
+    }
+
+    /// [`set`](Self::set) of a reference, out of line.
+    fn set_reference(&self, mutator: &Mutator<'_>, any: GcAny<'_>, old_is_reference: bool) {
+        let ptr = any.object.as_ptr().as_ptr();
+        assert!(
+            (ptr.addr() as u64) < DOUBLE_OFFSET,
+            "an object address above 2^49 cannot be tagged"
+        );
+        mutator.store_word(&self.word, ptr, Some(any.object), old_is_reference);
     }
 
     /// The referent's address when the word is a reference.

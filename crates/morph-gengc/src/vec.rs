@@ -60,7 +60,7 @@ pub trait Element: Trace + sealed::Sealed {
     fn clear(&self, mutator: &Mutator<'_>);
 
     /// The address the slot refers to, if it holds a reference (for the
-    /// bulk barrier of a copy, [`crate::array::copy_into_fresh`]).
+    /// bulk barrier of a copy, [`crate::array::fill_grown`]).
     #[doc(hidden)]
     fn referent_addr(&self) -> Option<usize>;
 
@@ -406,17 +406,16 @@ impl<T: Element> GcVec<T> {
             return;
         }
         let new_capacity = needed.max(capacity.saturating_mul(2)).max(4);
-        let new = if T::EMPTY_IS_ZEROED {
-            mutator.alloc_array_zeroed::<T>(new_capacity)
-        } else {
-            mutator.alloc_array(new_capacity, |_| T::empty())
-        };
+        // Written once: the copy, then the empty tail (not zeroed first).
+        let new = mutator.alloc_array_room::<T>(new_capacity);
         let mutator = &*mutator;
         let vec = field(owner.get(mutator).get_ref());
         let new = new.get(mutator);
-        if let Some(old) = vec.buf.get(mutator) {
-            crate::array::copy_into_fresh(mutator, new, &old.as_slice()[..len]);
-        }
+        let old = vec
+            .buf
+            .get(mutator)
+            .map_or(&[][..], |old| &old.as_slice()[..len]);
+        crate::array::fill_grown(mutator, new, new_capacity, old);
         // The old buffer's contents stay valid for a running cycle: the
         // member's barrier logs the old buffer, whose elements are traced.
         vec.buf.set(mutator, Some(new));

@@ -79,9 +79,11 @@ impl LargeSpace {
         size: usize,
         payload: usize,
         map: bool,
+        zero: bool,
     ) -> Result<ObjectRef, GcError> {
-        let (start, backing) = self.backing(size, map)?;
-        // SAFETY: `start` begins a fresh, zeroed block of `size` >= 16 bytes.
+        let (start, backing) = self.backing(size, map, zero)?;
+        // SAFETY: `start` begins a fresh block of `size` >= 16 bytes (zeroed
+        // if `zero`).
         let obj = unsafe { ObjectRef::from_start(start) };
         self.reserved += size;
         self.objects.insert(
@@ -98,12 +100,19 @@ impl LargeSpace {
     }
 
     #[cfg(not(miri))]
-    fn backing(&mut self, size: usize, map: bool) -> Result<(NonNull<u8>, Backing), GcError> {
+    fn backing(
+        &mut self,
+        size: usize,
+        map: bool,
+        zero: bool,
+    ) -> Result<(NonNull<u8>, Backing), GcError> {
         if map && let Some(mut mapping) = self.take_spare(size) {
             let start = NonNull::new(mapping.as_mut_ptr()).expect("mappings are non-null");
-            // SAFETY: the mapping is this space's alone (taken out of the
-            // spares; no object lives in it) and holds at least `size` bytes.
-            unsafe { start.write_bytes(0, size) };
+            if zero {
+                // SAFETY: the mapping is this space's alone (taken out of the
+                // spares; no object lives in it) and holds at least `size` bytes.
+                unsafe { start.write_bytes(0, size) };
+            }
             return Ok((start, Backing::Mapping(mapping)));
         }
         if map {
@@ -124,7 +133,12 @@ impl LargeSpace {
 
     /// Miri cannot map memory: large objects come from the allocator there.
     #[cfg(miri)]
-    fn backing(&mut self, size: usize, _map: bool) -> Result<(NonNull<u8>, Backing), GcError> {
+    fn backing(
+        &mut self,
+        size: usize,
+        _map: bool,
+        _zero: bool,
+    ) -> Result<(NonNull<u8>, Backing), GcError> {
         let region = Region::new_zeroed(size)?;
         Ok((region.base(), Backing::Heap(region)))
     }
@@ -246,13 +260,13 @@ mod tests {
     #[test]
     fn a_dead_mapping_is_reused_zeroed_for_the_same_size_until_the_next_sweep() {
         let mut space = LargeSpace::default();
-        let first = space.alloc(SIZE, SIZE - 8, true).unwrap();
+        let first = space.alloc(SIZE, SIZE - 8, true, true).unwrap();
         // SAFETY: the object's memory, `SIZE` bytes, this test's alone.
         unsafe { first.start().as_ptr().write_bytes(0xAB, SIZE) };
         assert_eq!(space.sweep(true), (1, SIZE), "unmarked: dead");
         assert_eq!(space.spare_bytes(), SIZE);
         assert_eq!(space.reserved(), 0);
-        let again = space.alloc(SIZE, SIZE - 8, true).unwrap();
+        let again = space.alloc(SIZE, SIZE - 8, true, true).unwrap();
         assert_eq!(again.start(), first.start(), "the spare mapping is reused");
         assert_eq!(space.spare_bytes(), 0);
         // SAFETY: the new object's memory.
@@ -263,7 +277,7 @@ mod tests {
         );
         // Too small a request for the spare: a fresh mapping.
         space.sweep(true);
-        let small = space.alloc(SIZE / 2, SIZE / 2 - 8, true).unwrap();
+        let small = space.alloc(SIZE / 2, SIZE / 2 - 8, true, true).unwrap();
         assert_ne!(small.start(), first.start());
         assert_eq!(space.spare_bytes(), SIZE);
         // A sweep unmaps the spares it did not reuse; a bounded heap keeps none.
