@@ -33,7 +33,7 @@ use crate::space::large::LargeSpace;
 use crate::space::nursery::Nursery;
 use crate::space::old::{MAX_OLD_OBJECT, OLD_BLOCK_SIZE, OldSpace, PROMOTION_SLACK};
 use crate::space::reserve::BlockReserve;
-use crate::types::{SpecializedTrace, TypeCache};
+use crate::types::{CachedType, SpecializedTrace, TypeCache};
 use crate::weak::WeakHolders;
 use crate::{GcConfig, GcError};
 
@@ -503,11 +503,7 @@ impl RawHeap {
                 unsafe { object::zero(start, object::object_size(payload)) };
             }
             // SAFETY: as above.
-            let obj = unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) };
-            if ty.weak {
-                self.weak.young.push(obj);
-            }
-            return Ok(obj);
+            return Ok(unsafe { self.init_young(start, payload, type_id, ty) });
         }
         self.alloc_slow(payload, type_id, flags, roots, zero)
     }
@@ -712,15 +708,12 @@ impl RawHeap {
         }
         let ty = self.types.get(type_id).unwrap_or_default();
         // SAFETY: a fresh eden block of `size = object_size(payload)` bytes.
-        let obj = unsafe { self.init_young(start, payload, type_id, ty.drop.is_some()) };
-        if ty.weak {
-            self.weak.young.push(obj);
-        }
-        Some(obj)
+        Some(unsafe { self.init_young(start, payload, type_id, ty) })
     }
 
     /// Writes the header of a fresh nursery object (payload at most
-    /// `max_young_payload`) and registers it for finalization if needed.
+    /// `max_young_payload`) and lists it for finalization and as a weak
+    /// holder if its type needs that.
     ///
     /// # Safety
     /// `start` is a fresh eden block of `object_size(payload)` bytes.
@@ -730,11 +723,15 @@ impl RawHeap {
         start: NonNull<u8>,
         payload: usize,
         type_id: TypeId,
-        finalizable: bool,
+        ty: CachedType,
     ) -> ObjectRef {
-        let header = young_header(payload, type_id, finalizable);
+        let header = young_header(payload, type_id, ty.drop.is_some());
         // SAFETY: caller contract; the header describes the block.
-        unsafe { self.place_young(start, header, object::object_size(payload)) }
+        let obj = unsafe { self.place_young(start, header, object::object_size(payload)) };
+        if ty.weak {
+            self.weak.young.push(obj);
+        }
+        obj
     }
 
     /// Writes a young object's `header` at `start`, a fresh eden block of

@@ -30,7 +30,7 @@ use std::fmt;
 use morph_header::SlotVisitor;
 
 use crate::map::{GcMap, MapKey};
-use crate::safe::{Gc, Mutator};
+use crate::safe::{Gc, Member, Mutator};
 use crate::scope::Handle;
 use crate::trace::{Trace, Tracer};
 use crate::vec::Element;
@@ -161,10 +161,8 @@ impl<K: 'static> MapKey for WeakMember<K> {
 
     #[inline]
     fn prepare<'a>(mutator: &Mutator<'_>, key: Self::Value<'a>) -> (u64, Self::Query<'a>) {
-        match key {
-            Some(gc) => (gc.identity_hash(mutator), gc.object().addr()),
-            None => (0, 0),
-        }
+        // By identity, as a member key.
+        <Member<K> as MapKey>::prepare(mutator, key)
     }
 
     #[inline]
