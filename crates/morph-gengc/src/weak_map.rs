@@ -126,6 +126,13 @@ impl<K: 'static, V: Element> GcWeakMap<K, V> {
         self.map.remove(mutator, Some(key))
     }
 
+    /// Entries the table holds before the next insert of a new key
+    /// allocates (entries whose keys died count until the table is
+    /// rehashed).
+    pub fn capacity(&self, mutator: &Mutator<'_>) -> usize {
+        self.map.capacity(mutator)
+    }
+
     /// Whether the map has no live entry: never filled, emptied, or every
     /// key died. Walks the table.
     pub fn is_cleared(&self, mutator: &Mutator<'_>) -> bool {

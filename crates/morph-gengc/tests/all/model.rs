@@ -2,12 +2,16 @@
 //! mode. Each vertex has two member edges, a `GcVec<Tagged>` of more
 //! edges mixed with integers, and a `GcMap` keyed by other vertices (edges
 //! by identity, so identity hashes follow moves), so the containers'
-//! barriers and buffers are exercised with the rest. Reproduce a failure with `MORPH_GC_SEED=<seed>`.
+//! barriers and buffers are exercised with the rest; and a weak edge and
+//! a `GcWeakMap` of notes (ephemerons: key vertex → value vertex), whose
+//! values the model counts reachable only through reachable keys.
+//! Reproduce a failure with `MORPH_GC_SEED=<seed>`.
 
 use std::collections::{HashMap, HashSet};
 
 use morph_gengc::{
-    Collection, GcConfig, GcMap, GcVec, Heap, Member, Mutator, Root, Tagged, TaggedValue, Trace,
+    Collection, Gc, GcConfig, GcMap, GcVec, GcWeakMap, Heap, Member, Mutator, Root, Tagged,
+    TaggedValue, Trace, WeakMember,
 };
 
 use crate::{scaled, small_config};
@@ -20,6 +24,10 @@ struct Vertex {
     more: GcVec<Tagged>,
     /// Edges as keys, each with a number.
     keyed: GcMap<Member<Vertex>, std::cell::Cell<i64>>,
+    /// An edge that keeps nothing alive.
+    weak: WeakMember<Vertex>,
+    /// Ephemerons: each value lives while its key does.
+    notes: GcWeakMap<Vertex, Member<Vertex>>,
     payload: Vec<u64>,
 }
 
@@ -29,6 +37,8 @@ fn vertex(id: u64, payload: Vec<u64>) -> Vertex {
         edges: [Member::null(), Member::null()],
         more: GcVec::new(),
         keyed: GcMap::new(),
+        weak: WeakMember::null(),
+        notes: GcWeakMap::new(),
         payload,
     }
 }
@@ -53,32 +63,113 @@ struct Model {
     edges: HashMap<u64, [Option<u64>; 2]>,
     more: HashMap<u64, Vec<Option<u64>>>,
     keyed: HashMap<u64, HashMap<u64, i64>>,
+    /// The last vertex each weak edge was set to.
+    weak: HashMap<u64, Option<u64>>,
+    /// Each vertex's notes: key vertex → value vertex.
+    notes: HashMap<u64, HashMap<u64, u64>>,
     roots: Vec<u64>,
 }
 
 impl Model {
+    /// Strong edges, and the notes whose keys are reachable, to a fixed
+    /// point.
     fn reachable(&self) -> HashSet<u64> {
         let mut seen = HashSet::new();
         let mut stack: Vec<u64> = self.roots.clone();
-        while let Some(id) = stack.pop() {
-            if seen.insert(id) {
-                stack.extend(self.edges[&id].iter().flatten());
-                stack.extend(self.more[&id].iter().flatten());
-                stack.extend(self.keyed[&id].keys());
+        loop {
+            while let Some(id) = stack.pop() {
+                if seen.insert(id) {
+                    stack.extend(self.edges[&id].iter().flatten());
+                    stack.extend(self.more[&id].iter().flatten());
+                    stack.extend(self.keyed[&id].keys());
+                }
+            }
+            for holder in &seen {
+                for (key, value) in &self.notes[holder] {
+                    if seen.contains(key) && !seen.contains(value) {
+                        stack.push(*value);
+                    }
+                }
+            }
+            if stack.is_empty() {
+                return seen;
             }
         }
-        seen
     }
 }
 
-fn check_reachable_graph<'gc>(m: &Mutator<'gc>, roots: &[Root<'gc, Vertex>], model: &Model) {
-    let mut seen = HashSet::new();
+/// `after_full`: a full collection just ran, so every weak edge to a
+/// vertex the model cannot reach is cleared.
+fn check_reachable_graph<'gc>(
+    m: &Mutator<'gc>,
+    roots: &[Root<'gc, Vertex>],
+    model: &Model,
+    after_full: bool,
+) {
+    let reachable = model.reachable();
+    let seen = reach(m, roots, model);
+    for (&id, vertex) in &seen {
+        let want = model.weak[&id];
+        match vertex.weak.get(m).map(|v| v.id) {
+            None => assert!(
+                want.is_none_or(|w| !reachable.contains(&w)),
+                "weak edge of vertex {id} cleared while its target is reachable"
+            ),
+            Some(got) => {
+                assert_eq!(Some(got), want, "weak edge of vertex {id}");
+                assert!(
+                    !after_full || reachable.contains(&got),
+                    "weak edge of vertex {id} kept past a full collection"
+                );
+            }
+        }
+    }
+    let seen: HashSet<u64> = seen.into_keys().collect();
+    assert_eq!(seen, reachable, "reachable sets differ");
+}
+
+/// The vertices reachable from `roots`, by strong edges and by the notes
+/// of reached keys (to a fixed point), each checked against the model.
+fn reach<'a, 'gc>(
+    m: &'a Mutator<'gc>,
+    roots: &[Root<'gc, Vertex>],
+    model: &Model,
+) -> HashMap<u64, Gc<'a, Vertex>> {
+    let mut seen: HashMap<u64, Gc<'a, Vertex>> = HashMap::new();
     let mut stack: Vec<_> = roots.iter().map(|r| r.get(m)).collect();
     for (root, &id) in roots.iter().zip(&model.roots) {
         assert_eq!(root.get(m).id, id, "root points at the wrong vertex");
     }
+    loop {
+        walk_strong(m, &mut stack, &mut seen, model);
+        // Notes whose keys were reached: present, with their values.
+        for (&holder, vertex) in &seen {
+            for (key, want) in &model.notes[&holder] {
+                let Some(&key) = seen.get(key) else { continue };
+                let got = vertex.notes.get(m, key).flatten();
+                let got = got.unwrap_or_else(|| panic!("note of vertex {holder} lost"));
+                assert_eq!(got.id, *want, "note of vertex {holder}");
+                if !seen.contains_key(&got.id) {
+                    stack.push(got);
+                }
+            }
+        }
+        if stack.is_empty() {
+            return seen;
+        }
+    }
+}
+
+/// Walks the strong edges from `stack`, checking each vertex against the
+/// model, into `seen`.
+fn walk_strong<'a>(
+    m: &'a Mutator<'_>,
+    stack: &mut Vec<Gc<'a, Vertex>>,
+    seen: &mut HashMap<u64, Gc<'a, Vertex>>,
+    model: &Model,
+) {
     while let Some(vertex) = stack.pop() {
-        if !seen.insert(vertex.id) {
+        if seen.insert(vertex.id, vertex).is_some() {
             continue;
         }
         let expected = model.edges[&vertex.id];
@@ -131,7 +222,6 @@ fn check_reachable_graph<'gc>(m: &Mutator<'gc>, roots: &[Root<'gc, Vertex>], mod
             vertex.id
         );
     }
-    assert_eq!(seen, model.reachable(), "reachable sets differ");
 }
 
 /// `majors`: whether the program asks for full collections (which abandon
@@ -154,6 +244,8 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                     model.edges.insert(id, [None, None]);
                     model.more.insert(id, Vec::new());
                     model.keyed.insert(id, HashMap::new());
+                    model.weak.insert(id, None);
+                    model.notes.insert(id, HashMap::new());
                     model.roots.push(id);
                     roots.push(root);
                 }
@@ -231,6 +323,40 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                         .unwrap()
                         .push(target.map(|j| model.roots[j]));
                 }
+                // Point root i's weak edge at root j (or null), or note
+                // root j → root k in root i's notes, or remove j's note.
+                94 if !roots.is_empty() && rng.below(2) == 0 => {
+                    let i = rng.below(roots.len());
+                    let from = model.roots[i];
+                    let j = rng.below(roots.len());
+                    match rng.below(4) {
+                        0 => {
+                            roots[i].get(m).weak.set(m, None);
+                            model.weak.insert(from, None);
+                        }
+                        1 => {
+                            roots[i].get(m).weak.set(m, Some(roots[j].get(m)));
+                            model.weak.insert(from, Some(model.roots[j]));
+                        }
+                        2 => {
+                            let k = rng.below(roots.len());
+                            GcWeakMap::insert(
+                                &roots[i],
+                                |v| &v.notes,
+                                m,
+                                |m| (roots[j].get(m), Some(roots[k].get(m))),
+                            );
+                            let notes = model.notes.get_mut(&from).unwrap();
+                            notes.insert(model.roots[j], model.roots[k]);
+                        }
+                        _ => {
+                            let removed = roots[i].get(m).notes.remove(m, roots[j].get(m));
+                            let notes = model.notes.get_mut(&from).unwrap();
+                            let want = notes.remove(&model.roots[j]);
+                            assert_eq!(removed.flatten().map(|v| v.id), want);
+                        }
+                    }
+                }
                 // Pop from, or remove an element of, root i's vector.
                 94 if !roots.is_empty() => {
                     let i = rng.below(roots.len());
@@ -255,7 +381,7 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                 _ => {
                     m.verify()
                         .unwrap_or_else(|e| panic!("seed {seed}, step {step}: {e:?}"));
-                    check_reachable_graph(m, &roots, &model);
+                    check_reachable_graph(m, &roots, &model, false);
                 }
             }
             // Garbage nobody roots.
@@ -263,7 +389,7 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
                 m.alloc(vertex(u64::MAX, vec![]));
             }
         }
-        check_reachable_graph(m, &roots, &model);
+        check_reachable_graph(m, &roots, &model, false);
         m.verify().unwrap();
         // Everything unreachable is reclaimed: age all survivors into the old
         // generation, then collect it.
@@ -271,24 +397,18 @@ fn run(seed: u64, steps: usize, config: GcConfig, majors: bool) {
             m.collect(Collection::Minor);
         }
         m.collect(Collection::Major);
-        // Every reachable vertex, and the buffer of each whose vector ever
-        // grew (its earlier buffers are garbage).
+        check_reachable_graph(m, &roots, &model, true);
+        // Every reachable vertex, and the buffer of each whose vector or
+        // map ever grew (its earlier buffers are garbage).
         let reachable = model.reachable();
-        let mut buffers = 0;
-        let mut stack: Vec<_> = roots.iter().map(|r| r.get(m)).collect();
-        let mut seen = HashSet::new();
-        while let Some(v) = stack.pop() {
-            if seen.insert(v.id) {
-                buffers += usize::from(v.more.capacity(m) > 0);
-                buffers += usize::from(v.keyed.capacity(m) > 0);
-                stack.extend(v.keyed.keys(m).flatten());
-                stack.extend(v.edges.iter().filter_map(|e| e.get(m)));
-                stack.extend(v.more.iter(m).filter_map(|t| match t {
-                    TaggedValue::Ref(r) => r.downcast::<Vertex>(m),
-                    _ => None,
-                }));
-            }
-        }
+        let buffers: usize = reach(m, &roots, &model)
+            .values()
+            .map(|v| {
+                usize::from(v.more.capacity(m) > 0)
+                    + usize::from(v.keyed.capacity(m) > 0)
+                    + usize::from(v.notes.capacity(m) > 0)
+            })
+            .sum();
         assert_eq!(
             m.usage().old_objects,
             reachable.len() + buffers,
