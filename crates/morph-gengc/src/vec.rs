@@ -421,6 +421,65 @@ impl<T: Element> GcVec<T> {
         vec.buf.set(mutator, Some(new));
     }
 
+    /// Appends every value of `values` to the vector that `field` projects
+    /// out of `owner`: values that refer to no object (integers, floats,
+    /// plain data, nulls), so the iterator can run across the buffer's
+    /// growth. Room for the iterator's lower size bound is made at once;
+    /// the length is written back once per buffer filled, not per element.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use morph_gengc::{GcVec, Heap, Tagged, TaggedValue, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Row {
+    ///     cells: GcVec<Cell<u32>>,
+    ///     values: GcVec<Tagged>,
+    /// }
+    ///
+    /// let mut heap = Heap::new(Default::default())?;
+    /// heap.enter(|m| {
+    ///     let row = m.alloc(Row { cells: GcVec::new(), values: GcVec::new() });
+    ///     GcVec::extend(&row, |r| &r.cells, m, 0..1000);
+    ///     GcVec::extend(&row, |r| &r.values, m, (0..3).map(TaggedValue::Int));
+    ///     // An iterator that does not know its length grows the buffer as it goes.
+    ///     GcVec::extend(&row, |r| &r.cells, m, (0..).take_while(|&i| i < 24));
+    ///     let row = row.get(m);
+    ///     assert_eq!(row.cells.len(), 1024);
+    ///     assert_eq!(row.cells.get(m, 1001), Some(1));
+    ///     assert_eq!(row.values.get(m, 2), Some(TaggedValue::Int(2)));
+    /// });
+    /// # Ok::<(), morph_gengc::GcError>(())
+    /// ```
+    pub fn extend<'gc, O: Trace>(
+        owner: &impl Handle<'gc, O>,
+        field: impl for<'x> Fn(&'x O) -> &'x GcVec<T>,
+        mutator: &mut Mutator<'gc>,
+        values: impl IntoIterator<Item = T::Value<'static>>,
+    ) {
+        let mut values = values.into_iter().peekable();
+        while values.peek().is_some() {
+            let (lower, _) = values.size_hint();
+            Self::reserve(owner, &field, mutator, lower.max(1));
+            // Room now; the values borrow nothing, so they are made here.
+            let mutator = &*mutator;
+            let vec = field(owner.get(mutator).get_ref());
+            let slots = vec.buf.get(mutator).map_or(&[][..], |buf| buf.as_slice());
+            // The length is written back when the buffer is full or the
+            // values end, and if `next` panics: the slots past it keep
+            // their empty values either way.
+            let mut filled = Filled {
+                len: vec.len(),
+                vec,
+            };
+            while let Some(slot) = slots.get(filled.len) {
+                let Some(value) = values.next() else { break };
+                slot.write(mutator, value);
+                filled.len += 1;
+            }
+        }
+    }
+
     /// Appends the value `value` makes (from a shared borrow of the
     /// mutator, after any allocation) to the vector that `field` projects
     /// out of `owner`.
@@ -474,6 +533,18 @@ impl<T: Element> GcVec<T> {
         }
         slots[index].write(mutator, value(mutator));
         vec.len.set(len + 1);
+    }
+}
+
+/// Writes a vector's length back when dropped (see [`GcVec::extend`]).
+struct Filled<'v, T: 'static> {
+    vec: &'v GcVec<T>,
+    len: usize,
+}
+
+impl<T> Drop for Filled<'_, T> {
+    fn drop(&mut self) {
+        self.vec.len.set(self.len);
     }
 }
 

@@ -32,9 +32,7 @@ fn make<'gc>(m: &mut Mutator<'gc>, value: New) -> TaggedRoot<'gc> {
         New::Str(s) => m.alloc_str(s).into(),
         New::List { .. } => {
             let list = m.alloc(List::default());
-            for i in value.ints() {
-                GcVec::push(&list, |l| &l.items, m, |_| TaggedValue::Int(i));
-            }
+            GcVec::extend(&list, |l| &l.items, m, value.ints().map(TaggedValue::Int));
             list.into()
         }
     }

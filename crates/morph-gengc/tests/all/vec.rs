@@ -240,3 +240,74 @@ fn a_tenured_buffer_grown_over_young_elements_keeps_them() {
         }
     });
 }
+
+/// `extend` appends what `Vec::extend` would, from iterators that know
+/// their length and from ones that do not, into young and old vectors
+/// whose buffers grow (in stress mode, a collection every few
+/// allocations), next to pushes of objects.
+#[test]
+fn extend_appends_what_a_vec_would_through_collections() {
+    let config = GcConfig {
+        stress_every: std::num::NonZeroU32::new(3),
+        ..small_config()
+    };
+    let mut heap = Heap::new(config).unwrap();
+    heap.enter(|m| {
+        let owners = [m.alloc(holder()), m.alloc_tenured(holder()).unwrap()];
+        let mut counts: [Vec<u32>; 2] = Default::default();
+        let mut values: [Vec<Model>; 2] = Default::default();
+        let mut rng = Rng(0x5eed_e87e);
+        for round in 0..scaled(200) {
+            let which = rng.below(2);
+            let owner = &owners[which];
+            let seq: Vec<u32> = (0..rng.below(300) as u32).map(|i| i * 7 + 1).collect();
+            if rng.below(2) == 0 {
+                GcVec::extend(owner, |h| &h.counts, m, seq.iter().copied());
+            } else {
+                // No useful size hint: the buffer grows as the values come.
+                let unsized_ = seq.iter().copied().filter(|_| true);
+                GcVec::extend(owner, |h| &h.counts, m, unsized_);
+            }
+            counts[which].extend(&seq);
+            let ints = (0..3).map(|i| TaggedValue::Int(round as i64 + i));
+            GcVec::extend(owner, |h| &h.values, m, ints);
+            values[which].extend((0..3).map(|i| Model::Int(round as i64 + i)));
+            let boxed = m.alloc(Boxed(round as i64));
+            GcVec::push(
+                owner,
+                |h| &h.values,
+                m,
+                |m| TaggedValue::Ref(boxed.get(m).into()),
+            );
+            values[which].push(Model::Boxed(round as i64));
+        }
+        m.verify().unwrap();
+        for (owner, (counts, values)) in owners.iter().zip(counts.iter().zip(&values)) {
+            let h = owner.get(m);
+            let got: Vec<u32> = h.counts.iter(m).collect();
+            assert_eq!(&got, counts);
+            let got: Vec<Model> = h.values.iter(m).map(|v| read(v, m)).collect();
+            assert_eq!(&got, values);
+        }
+    });
+}
+
+/// An iterator that panics part way through leaves the values it gave
+/// appended, and the vector whole.
+#[test]
+fn extend_keeps_what_a_panicking_iterator_gave() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let owner = m.alloc(holder());
+        let values = (0..100u32).map(|i| if i == 60 { panic!("the 60th value") } else { i });
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            GcVec::extend(&owner, |h| &h.counts, m, values);
+        }));
+        assert!(unwound.is_err());
+        let got: Vec<u32> = owner.get(m).counts.iter(m).collect();
+        assert_eq!(got, (0..60).collect::<Vec<_>>());
+        GcVec::push(&owner, |h| &h.counts, m, |_| 7);
+        assert_eq!(owner.get(m).counts.get(m, 60), Some(7));
+        m.verify().unwrap();
+    });
+}
