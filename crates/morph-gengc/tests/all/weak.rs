@@ -384,3 +384,82 @@ fn check<'gc>(
         }
     }
 }
+
+/// A weak field outside the heap cannot be set: no collection would ever
+/// clear it.
+#[test]
+#[should_panic(expected = "not inside a managed object")]
+fn setting_a_weak_field_of_an_unallocated_value_panics() {
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let t = m.alloc_tenured(target(1)).unwrap();
+        let loose = holder();
+        loose.weak.set(m, Some(t.get(m)));
+    });
+}
+
+#[test]
+#[should_panic(expected = "another heap")]
+fn a_weak_field_given_another_heaps_object_panics() {
+    let mut one = Heap::new(small_config()).unwrap();
+    let mut two = Heap::new(small_config()).unwrap();
+    one.enter(|m1| {
+        let h = m1.alloc(holder());
+        two.enter(|m2| {
+            let t = m2.alloc(target(2));
+            h.get(m1).weak.set(m1, Some(t.get(m2)));
+        });
+    });
+}
+
+/// Weak fields in the other places a weak field can be: inside a
+/// `RefLock`'s value (replaced in place), in a pinned object, and as the
+/// elements of an array.
+#[test]
+fn weak_fields_in_locks_pinned_objects_and_arrays_are_cleared() {
+    #[derive(Trace)]
+    struct Locked {
+        value: morph_gengc::RefLock<Option<WeakMember<Target>>>,
+    }
+    let mut heap = Heap::new(small_config()).unwrap();
+    heap.enter(|m| {
+        let locked = m.alloc(Locked {
+            value: morph_gengc::RefLock::new(Some(WeakMember::null())),
+        });
+        let pinned = m.alloc_pinned(holder()).unwrap();
+        let array = m.alloc_array(4, |_| WeakMember::<Target>::null());
+        let kept = m.alloc(target(1));
+        let lost = m.alloc(target(2));
+        {
+            let value = locked.get(m).get_ref().value.borrow();
+            value.as_ref().unwrap().set(m, Some(lost.get(m)));
+        }
+        pinned.get(m).weak.set(m, Some(lost.get(m)));
+        for (i, slot) in array.get(m).as_slice().iter().enumerate() {
+            let t = if i % 2 == 0 { &kept } else { &lost };
+            slot.set(m, Some(t.get(m)));
+        }
+        m.verify().unwrap();
+        drop(lost);
+        m.collect(Collection::Minor);
+        m.verify().unwrap();
+        let value = locked.get(m).get_ref().value.borrow();
+        assert!(
+            value.as_ref().unwrap().get(m).is_none(),
+            "cleared in the lock"
+        );
+        drop(value);
+        assert_eq!(weak_id(m, &pinned), None, "cleared in the pinned object");
+        let ids: Vec<_> = array
+            .get(m)
+            .iter()
+            .map(|w| w.get(m).map(|t| t.id))
+            .collect();
+        assert_eq!(ids, [Some(1), None, Some(1), None]);
+        // Replacing the lock's value drops the old weak field in place.
+        locked.get(m).value.set(m, None);
+        m.collect(Collection::Major);
+        m.verify().unwrap();
+        assert_eq!(kept.get(m).id, 1);
+    });
+}
