@@ -190,23 +190,12 @@ impl Mutator<'_> {
     }
 }
 
-/// What a collection knows of a weak slot's referent: `Some` (where it is
-/// now) if it lives, `None` if it died.
-pub(crate) trait Fate {
-    /// # Safety
-    /// `obj` is the referent of a weak slot of a live holder.
-    unsafe fn follow(&self, obj: ObjectRef) -> Option<ObjectRef>;
-}
-
-impl<F: Fn(ObjectRef) -> Option<ObjectRef>> Fate for F {
-    unsafe fn follow(&self, obj: ObjectRef) -> Option<ObjectRef> {
-        self(obj)
-    }
-}
-
 /// Retraces a weak holder, updating each weak slot (and ephemeron key) to
 /// where its referent is now, or clearing it, with the entry's value, if
 /// the referent died. Strong slots are left alone.
+///
+/// `fate` is what the collection knows of a referent: `Some` (where it is
+/// now) if it lives, `None` if it died.
 struct WeakFixer<'a, F> {
     fate: &'a F,
     /// Where the nursery is: whether a slot is left pointing into it.
@@ -214,7 +203,7 @@ struct WeakFixer<'a, F> {
     points_young: bool,
 }
 
-impl<F: Fate> WeakFixer<'_, F> {
+impl<F: Fn(ObjectRef) -> Option<ObjectRef>> WeakFixer<'_, F> {
     /// Fixes one weak slot; returns whether it was cleared.
     fn fix(&mut self, slot: NonNull<*mut u8>) -> bool {
         // SAFETY: a weak slot of a live holder being traced (trace
@@ -226,8 +215,7 @@ impl<F: Fate> WeakFixer<'_, F> {
         // SAFETY: a non-null weak slot holds a payload address (every
         // earlier collection fixed it, and `store_weak` checks stores).
         let obj = unsafe { ObjectRef::from_payload(target) };
-        // SAFETY: the referent of a weak slot of a live holder.
-        match unsafe { self.fate.follow(obj) } {
+        match (self.fate)(obj) {
             Some(now) => {
                 if now != obj {
                     // SAFETY: as above: a writable reference field.
@@ -245,7 +233,7 @@ impl<F: Fate> WeakFixer<'_, F> {
     }
 }
 
-impl<F: Fate> SlotVisitor for WeakFixer<'_, F> {
+impl<F: Fn(ObjectRef) -> Option<ObjectRef>> SlotVisitor for WeakFixer<'_, F> {
     fn visit_slot(&mut self, _slot: NonNull<*mut u8>) {}
 
     fn visit_weak_slot(&mut self, slot: NonNull<*mut u8>) {
@@ -270,7 +258,7 @@ impl<F: Fate> SlotVisitor for WeakFixer<'_, F> {
 /// # Safety
 /// `holder` is a live, initialised, non-forwarded object of a type in
 /// `types`, and `fate` says truly where each referent is.
-unsafe fn fix_holder<F: Fate>(
+unsafe fn fix_holder<F: Fn(ObjectRef) -> Option<ObjectRef>>(
     types: &TypeCache,
     holder: ObjectRef,
     fate: &F,
