@@ -102,9 +102,10 @@ impl<K: 'static, V: Element> GcWeakMap<K, V> {
     /// The value for `key`, if it has an entry.
     ///
     /// While an incremental cycle runs, the value is live to it without
-    /// being logged: it was reachable through this entry when the cycle
-    /// started, from a key the caller holds, and the entry's removal or
-    /// replacement logs it.
+    /// being logged: the entry either existed when the cycle started,
+    /// under a key the caller holds (so the value is marked through it),
+    /// or was inserted since, with a value the program held then; the
+    /// entry's removal or replacement logs the old value.
     #[inline]
     pub fn get<'a>(&self, mutator: &'a Mutator<'_>, key: Gc<'_, K>) -> Option<V::Value<'a>> {
         self.map.get(mutator, Some(key))
