@@ -146,21 +146,22 @@ pub(crate) fn fill_grown<T: crate::Element>(
     // `Copy` data) is plain words in cells, so a bit copy of one is a
     // valid one; no reference to these elements exists (the length is 0).
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), first.as_ptr(), src.len()) };
-    for i in src.len()..capacity {
-        // SAFETY: element `i < capacity` lies inside the payload (checked);
-        // not yet a value, so nothing is dropped.
-        let slot = unsafe { first.add(i) };
-        if T::EMPTY_IS_ZEROED {
-            // SAFETY: as above; zero bytes are the empty value (vouched by
-            // the element type). The rest of the run is written at once.
-            unsafe {
-                slot.cast::<u8>()
-                    .write_bytes(0, (capacity - i) * size_of::<T>())
-            };
-            break;
+    // SAFETY: element `src.len() <= capacity` lies inside the payload or
+    // one past its end (checked).
+    let tail = unsafe { first.add(src.len()) };
+    if T::EMPTY_IS_ZEROED {
+        // SAFETY: the `capacity - src.len()` elements from `tail` lie inside
+        // the payload (checked) and are not values yet; zero bytes are the
+        // empty value (vouched by the element type).
+        unsafe { tail.write_bytes(0, capacity - src.len()) };
+    } else {
+        for i in 0..capacity - src.len() {
+            // SAFETY: element `src.len() + i < capacity` lies inside the
+            // payload (checked).
+            let slot = unsafe { tail.add(i) };
+            // SAFETY: as above; not yet a value, so nothing is dropped.
+            unsafe { slot.write(T::empty()) };
         }
-        // SAFETY: as above.
-        unsafe { slot.write(T::empty()) };
     }
     // SAFETY: the length word, written last (module invariants), after
     // every one of the `capacity` elements became a value.

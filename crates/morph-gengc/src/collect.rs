@@ -700,13 +700,20 @@ impl<'h> Marker<'h> {
         (self.stack, self.ephemerons)
     }
 
-    /// Whether the object at `key` counts as live for an ephemeron now.
+    /// Whether the key in the ephemeron key slot `key` counts as live now:
+    /// no key (the entry was emptied), a young key in an incremental
+    /// cycle, or a marked one.
     ///
     /// # Safety
-    /// `key` is the payload address of a live object of the heap (or a
-    /// young address, which an incremental cycle never dereferences).
-    unsafe fn key_is_live(&self, key: NonNull<u8>) -> bool {
-        // SAFETY: caller contract: a payload address.
+    /// `key` is a weak reference field of an object the marker traced,
+    /// still in place (see [`Ephemeron`]).
+    unsafe fn key_is_live(&self, key: NonNull<*mut u8>) -> bool {
+        // SAFETY: caller contract: a valid weak reference field.
+        let Some(key) = NonNull::new(unsafe { key.read() }) else {
+            return true;
+        };
+        // SAFETY: a non-null weak slot holds a live object's payload
+        // (weak slots are cleared when their referent dies).
         let key = unsafe { ObjectRef::from_payload(key) };
         if self.tenured_only && self.nursery.contains(key.addr()) {
             // Young objects are all live to a cycle.
@@ -727,14 +734,7 @@ impl<'h> Marker<'h> {
             // SAFETY: the slots of a waiting ephemeron lie in a traced
             // (so marked, so unswept) object that does not move while
             // marking runs (see `Ephemeron`).
-            let key_word = unsafe { key.read() };
-            let live = match NonNull::new(key_word) {
-                None => true,
-                // SAFETY: a non-null key is a live object's payload (weak
-                // slots are cleared when their referent dies).
-                Some(k) => unsafe { self.key_is_live(k.cast()) },
-            };
-            if !live {
+            if !unsafe { self.key_is_live(key) } {
                 i += 1;
                 continue;
             }
@@ -868,20 +868,15 @@ impl SlotVisitor for Marker<'_> {
             // Nothing the entry could keep alive.
             return;
         };
-        // SAFETY: a valid weak reference slot (trace contract).
-        let key_word = unsafe { key.read() };
-        let strong = match NonNull::new(key_word) {
-            None => true,
-            // An incremental cycle's young objects are traced at its start
-            // and their slots move at the next minor collection: no entry
-            // of theirs can wait, so their values are kept (a young key is
-            // live to the cycle anyway; an old one may leave its value as
-            // garbage until the next cycle).
-            Some(_) if self.tenured_only && self.nursery.contains(key.addr().get()) => true,
-            // SAFETY: a non-null weak slot holds a live object's payload.
-            Some(k) => unsafe { self.key_is_live(k.cast()) },
-        };
-        if strong {
+        // An incremental cycle's young objects are traced at its start and
+        // their slots move at the next minor collection: no entry of
+        // theirs can wait, so their values are kept (a young key is live
+        // to the cycle anyway; an old one may leave its value as garbage
+        // until the next cycle).
+        let in_young_holder = self.tenured_only && self.nursery.contains(key.addr().get());
+        // SAFETY: a weak reference field of the object being traced (trace
+        // contract).
+        if in_young_holder || unsafe { self.key_is_live(key) } {
             self.visit_slot(value);
         } else {
             self.ephemerons.push((key, value));

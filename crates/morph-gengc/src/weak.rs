@@ -198,8 +198,8 @@ impl Mutator<'_> {
 /// now) if it lives, `None` if it died.
 struct WeakFixer<'a, F> {
     fate: &'a F,
-    /// Where the nursery is: whether a slot is left pointing into it.
-    young: &'a dyn Fn(usize) -> bool,
+    /// To tell whether a slot is left pointing at a young object.
+    nursery: &'a Nursery,
     points_young: bool,
 }
 
@@ -221,7 +221,7 @@ impl<F: Fn(ObjectRef) -> Option<ObjectRef>> WeakFixer<'_, F> {
                     // SAFETY: as above: a writable reference field.
                     unsafe { slot.write(now.as_ptr().as_ptr()) };
                 }
-                self.points_young |= (self.young)(now.addr());
+                self.points_young |= self.nursery.contains(now.addr());
                 false
             }
             None => {
@@ -262,7 +262,7 @@ unsafe fn fix_holder<F: Fn(ObjectRef) -> Option<ObjectRef>>(
     types: &TypeCache,
     holder: ObjectRef,
     fate: &F,
-    young: &dyn Fn(usize) -> bool,
+    nursery: &Nursery,
 ) -> bool {
     // SAFETY: caller contract.
     let header = unsafe { holder.header() };
@@ -271,7 +271,7 @@ unsafe fn fix_holder<F: Fn(ObjectRef) -> Option<ObjectRef>>(
     };
     let mut fixer = WeakFixer {
         fate,
-        young,
+        nursery,
         points_young: false,
     };
     // SAFETY: caller contract: a live object of the type `trace` traces.
@@ -320,7 +320,6 @@ impl WeakHolders {
                 Some(obj)
             }
         };
-        let young = |addr: usize| nursery.contains(addr);
         let mut remembered = Vec::new();
         for holder in std::mem::take(&mut self.young) {
             // SAFETY: listed young holders are from-space objects, intact
@@ -329,7 +328,7 @@ impl WeakHolders {
                 continue;
             };
             // SAFETY: the holder's live copy; `fate` follows forwarding.
-            let points_young = unsafe { fix_holder(types, moved, &fate, &young) };
+            let points_young = unsafe { fix_holder(types, moved, &fate, nursery) };
             if nursery.contains(moved.addr()) {
                 self.young.push(moved);
             } else {
@@ -343,7 +342,7 @@ impl WeakHolders {
             // SAFETY: remembered holders are old or large objects, intact
             // until a major collection drops them from the list before its
             // sweep; `fate` follows forwarding.
-            if unsafe { fix_holder(types, holder, &fate, &young) } {
+            if unsafe { fix_holder(types, holder, &fate, nursery) } {
                 remembered.push(holder);
             }
         }
@@ -362,14 +361,13 @@ impl WeakHolders {
         is_live: &dyn Fn(ObjectRef) -> bool,
     ) {
         let fate = |obj: ObjectRef| is_live(obj).then_some(obj);
-        let young = |addr: usize| nursery.contains(addr);
         let mut fix_live = |holder: &ObjectRef| {
             if !is_live(*holder) {
                 return false;
             }
             // SAFETY: a live listed holder, outside a minor collection;
             // `fate` is the collection's verdict.
-            unsafe { fix_holder(types, *holder, &fate, &young) };
+            unsafe { fix_holder(types, *holder, &fate, nursery) };
             true
         };
         self.young.retain(&mut fix_live);
